@@ -1,0 +1,13 @@
+module github.com/lethe-gdpr/lethe/services/anonymiser
+
+go 1.26.0
+
+require (
+	github.com/lethe-gdpr/lethe/events v0.0.0
+	github.com/lethe-gdpr/lethe/pkg v0.0.0
+)
+
+replace (
+	github.com/lethe-gdpr/lethe/events => ../../events
+	github.com/lethe-gdpr/lethe/pkg => ../../pkg
+)
