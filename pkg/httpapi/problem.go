@@ -1,0 +1,64 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+)
+
+// Problem is an RFC 9457 problem detail. Detail and every invalid-param reason must never
+// carry a personal value: they are logged and shown to callers.
+type Problem struct {
+	Type     string         `json:"type,omitempty"`
+	Title    string         `json:"title"`
+	Status   int            `json:"status"`
+	Detail   string         `json:"detail,omitempty"`
+	Instance string         `json:"instance,omitempty"`
+	Errors   []InvalidParam `json:"errors,omitempty"`
+	// RetryAfter, in seconds, becomes the Retry-After header (503, 429).
+	RetryAfter int `json:"-"`
+}
+
+// InvalidParam points at one bad field (a JSON pointer) and says why. Index is set in batch
+// requests: the position of the event the pointer refers to.
+type InvalidParam struct {
+	Index   *int   `json:"index,omitempty"`
+	Pointer string `json:"pointer"`
+	Detail  string `json:"detail"`
+}
+
+func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
+
+// NewProblem builds a problem with the standard title for status.
+func NewProblem(status int, detail string) *Problem {
+	return &Problem{Title: http.StatusText(status), Status: status, Detail: detail}
+}
+
+// WriteProblem answers with application/problem+json. Any error that is not a *Problem is a 500
+// whose detail is not shown, since it may carry internals.
+func WriteProblem(w http.ResponseWriter, r *http.Request, err error) {
+	var p *Problem
+	if !errors.As(err, &p) {
+		p = NewProblem(http.StatusInternalServerError, "internal error")
+	}
+	if p.Title == "" {
+		p.Title = http.StatusText(p.Status)
+	}
+	if r != nil && p.Instance == "" {
+		p.Instance = r.URL.Path
+	}
+	if p.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(p.RetryAfter))
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// WriteJSON answers with a JSON body.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

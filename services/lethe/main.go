@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "lethe:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+const usage = `lethe — event-driven GDPR retention engine
+
+Usage:
+  lethe serve [--http 127.0.0.1:8080] [--data ./lethe-data] [--config lethe.yaml]
+              [--target all|ingest|recency|scheduler|anonymiser] [--nats-url URL] [--mongo-uri URI]
+  lethe version
+
+Every flag has an environment twin: --nats-url is LETHE_NATS_URL, and so on.
+`
+
+// run is main without the process: arguments, environment and streams are injected so tests
+// drive the real command.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	switch args[0] {
+	case "serve":
+		cfg, err := parseServe(args[1:], getenv, stderr)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "lethe", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "lethe: unknown command %q\n\n%s", args[0], usage)
+		return errUsage
+	}
+}
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"

@@ -1,0 +1,380 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/platform"
+	"github.com/lethe-gdpr/lethe/pkg/seal"
+	"github.com/lethe-gdpr/lethe/pkg/store"
+	"github.com/lethe-gdpr/lethe/pkg/store/mongostore"
+	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
+	"github.com/lethe-gdpr/lethe/pkg/telemetry"
+	"github.com/lethe-gdpr/lethe/services/anonymiser"
+	"github.com/lethe-gdpr/lethe/services/ingest"
+	"github.com/lethe-gdpr/lethe/services/recency"
+	"github.com/lethe-gdpr/lethe/services/scheduler"
+)
+
+// serveConfig is every setting of `lethe serve`, from flags and their environment twins.
+type serveConfig struct {
+	HTTP       string
+	Data       string
+	ConfigPath string
+	Target     string
+	NATSURL    string
+	NATSListen string
+	MongoURI   string
+	MongoDB    string
+	MasterKey  string
+	LogLevel   string
+	LogFormat  string
+	// OTLPEndpoint is OTEL_EXPORTER_OTLP_ENDPOINT: the standard variable, not a LETHE_ one.
+	OTLPEndpoint string
+	// ShutdownTimeout bounds each step of a graceful stop.
+	ShutdownTimeout time.Duration
+}
+
+// The services `--target` can name, in start-up order.
+var targets = []struct {
+	name string
+	run  func(context.Context, platform.Deps) error
+}{
+	{"ingest", ingest.Run},
+	{"recency", recency.Run},
+	{"scheduler", scheduler.Run},
+	{"anonymiser", anonymiser.Run},
+}
+
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
+	var c serveConfig
+	fs := newFlagSet("serve", stderr)
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.Data, "data", "./lethe-data", "data directory (embedded NATS, embedded store, master key)")
+	fs.StringVar(&c.ConfigPath, "config", "", "lethe.yaml: tokens, institutions, register")
+	fs.StringVar(&c.Target, "target", "all", "all, or one of ingest, recency, scheduler, anonymiser (comma-separated for several)")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URL; empty embeds a NATS server with JetStream under --data")
+	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens for upstream publishers (port 0 for any free port)")
+	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB URI; empty uses the embedded store under --data")
+	fs.StringVar(&c.MongoDB, "mongo-database", "lethe", "MongoDB database name")
+	fs.StringVar(&c.MasterKey, "master-key", "", "base64 256-bit master key (overrides lethe.yaml); empty with the embedded store generates one under --data")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on each step of a graceful stop")
+	if err := parseWithEnv(fs, args, getenv); err != nil {
+		return c, err
+	}
+	c.OTLPEndpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	if _, err := selectTargets(c.Target); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func selectTargets(spec string) (map[string]bool, error) {
+	sel := map[string]bool{}
+	for _, name := range strings.Split(spec, ",") {
+		name = strings.TrimSpace(name)
+		if name == "all" {
+			for _, t := range targets {
+				sel[t.name] = true
+			}
+			continue
+		}
+		known := false
+		for _, t := range targets {
+			known = known || t.name == name
+		}
+		if !known {
+			return nil, fmt.Errorf("--target: unknown target %q (all, ingest, recency, scheduler, anonymiser)", name)
+		}
+		sel[name] = true
+	}
+	return sel, nil
+}
+
+func newLogger(c serveConfig, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// serve runs until ctx is cancelled, then stops in order: intake first (HTTP), then the
+// consumers drain, then the bus and the store close, and telemetry flushes last.
+func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
+	log := newLogger(c, stderr)
+	sel, _ := selectTargets(c.Target)
+
+	file := config.File{}
+	if c.ConfigPath != "" {
+		var err error
+		if file, err = config.Load(c.ConfigPath); err != nil {
+			return err
+		}
+	} else {
+		file, _ = config.Parse(nil)
+	}
+	if len(file.Tokens) == 0 {
+		tok, err := devToken()
+		if err != nil {
+			return err
+		}
+		file.Tokens = append(file.Tokens, tok.Token)
+		// Printed once, on stdout, never logged: the only copy of the development token.
+		fmt.Fprintf(stdout, "development token (all scopes, every institution; configure tokens in lethe.yaml for real use):\n  LETHE_TOKEN=%s\n", tok.plain)
+	}
+
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "lethe", Version: version, OTLPEndpoint: c.OTLPEndpoint})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ShutdownTimeout)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+
+	if err := os.MkdirAll(c.Data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+
+	// The bus: an embedded server unless --nats-url names one.
+	var ns *server.Server
+	var nc *nats.Conn
+	if c.NATSURL == "" {
+		host, port, err := splitHostPort(c.NATSListen)
+		if err != nil {
+			return fmt.Errorf("--nats-listen: %w", err)
+		}
+		ns, err = bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: filepath.Join(c.Data, "nats"), Host: host, Port: port})
+		if err != nil {
+			return fmt.Errorf("embedded NATS: %w", err)
+		}
+		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+		nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Name("lethe"), nats.MaxReconnects(-1))
+		if err != nil {
+			return fmt.Errorf("connect embedded NATS: %w", err)
+		}
+		log.Info("embedded NATS started", "listen", ns.ClientURL(), "store", filepath.Join(c.Data, "nats"))
+	} else {
+		nc, err = nats.Connect(c.NATSURL, nats.Name("lethe"), nats.MaxReconnects(-1))
+		if err != nil {
+			return fmt.Errorf("connect NATS: %w", err)
+		}
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{}); err != nil {
+		return fmt.Errorf("streams: %w", err)
+	}
+
+	// The store: the embedded one unless --mongo-uri names a MongoDB.
+	var st store.Store
+	if c.MongoURI == "" {
+		st, err = pebblestore.Open(filepath.Join(c.Data, "store"))
+	} else {
+		st, err = mongostore.Open(ctx, c.MongoURI, c.MongoDB)
+	}
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ShutdownTimeout)
+		defer cancel()
+		if err := st.Close(sctx); err != nil {
+			log.Error("closing the store", "err", err)
+		}
+	}()
+
+	master, err := masterKey(c, file)
+	if err != nil {
+		return err
+	}
+	sealer, err := seal.New(st.Keys(), master)
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", readyz(nc, js, st))
+	mux.Handle("GET /metrics", tel.Metrics)
+
+	deps := platform.Deps{
+		Logger:         log,
+		TracerProvider: tel.TracerProvider,
+		MeterProvider:  tel.MeterProvider,
+		JetStream:      js,
+		Store:          st,
+		Sealer:         sealer,
+		Config:         file,
+		Mux:            mux,
+		Auth:           httpapi.NewAuthenticator(file.Tokens),
+	}
+
+	// Services run under their own context so that intake stops before consumers drain.
+	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServices()
+	services, svcCtx := errgroup.WithContext(svcCtx)
+	for _, t := range targets {
+		if !sel[t.name] {
+			continue
+		}
+		run := t.run
+		name := t.name
+		services.Go(func() error {
+			if err := run(svcCtx, deps.WithLogger(log.With("service", name))); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		})
+	}
+
+	ln, err := net.Listen("tcp", c.HTTP)
+	if err != nil {
+		stopServices()
+		_ = services.Wait()
+		return fmt.Errorf("--http: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- srv.Serve(ln) }()
+	log.Info("lethe serving", "http", ln.Addr().String(), "target", c.Target, "data", c.Data)
+	fmt.Fprintf(stdout, "lethe listening on http://%s\n", ln.Addr().String())
+
+	servicesDone := make(chan error, 1)
+	go func() { servicesDone <- services.Wait() }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case err := <-httpErr:
+		runErr = fmt.Errorf("http: %w", err)
+	case err := <-servicesDone:
+		runErr = err
+		servicesDone <- err
+	}
+
+	// 1. stop intake.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.ShutdownTimeout)
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	cancel()
+	// 2. drain consumers.
+	stopServices()
+	if err := <-servicesDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	// 3. the bus (deferred: connection, then the embedded server), the store, telemetry.
+	if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		log.Warn("nats drain", "err", err)
+	}
+	log.Info("stopped")
+	return runErr
+}
+
+func readyz(nc *nats.Conn, js jetstream.JetStream, st store.Store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		checks := map[string]string{"nats": "ok", "store": "ok"}
+		status := http.StatusOK
+		if !nc.IsConnected() {
+			checks["nats"], status = "disconnected", http.StatusServiceUnavailable
+		} else if _, err := js.AccountInfo(ctx); err != nil {
+			checks["nats"], status = "jetstream unavailable", http.StatusServiceUnavailable
+		}
+		if err := st.Ping(ctx); err != nil {
+			checks["store"], status = "unreachable", http.StatusServiceUnavailable
+		}
+		httpapi.WriteJSON(w, status, checks)
+	}
+}
+
+type generatedToken struct {
+	config.Token
+	plain string
+}
+
+func devToken() (generatedToken, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return generatedToken{}, err
+	}
+	plain := "dev_" + base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(plain))
+	return generatedToken{
+		Token: config.Token{
+			Name: "development", SHA256: hex.EncodeToString(sum[:]),
+			Institutions: []string{config.AnyInstitution},
+			Scopes:       []string{config.ScopeIngest, config.ScopeRead, config.ScopeAdmin, config.ScopeErase},
+		},
+		plain: plain,
+	}, nil
+}
+
+// masterKey: the flag, then lethe.yaml; with the embedded store one is generated once under
+// --data. Several processes sharing MongoDB must share the key, so it is never generated then.
+func masterKey(c serveConfig, f config.File) ([]byte, error) {
+	b64 := c.MasterKey
+	if b64 == "" {
+		b64 = f.MasterKey
+	}
+	if b64 != "" {
+		return seal.MasterKeyFromConfig(b64)
+	}
+	if c.MongoURI != "" {
+		return nil, errors.New("a shared master key is required with --mongo-uri: set master_key in lethe.yaml or LETHE_MASTER_KEY")
+	}
+	return seal.EnsureMasterKey(c.Data)
+}
+
+func splitHostPort(hp string) (string, int, error) {
+	host, ps, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(ps)
+	if err != nil {
+		return "", 0, err
+	}
+	if port == 0 {
+		port = -1 // nats-server's "any free port"
+	}
+	return host, port, nil
+}

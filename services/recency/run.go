@@ -1,0 +1,13 @@
+package recency
+
+import (
+	"context"
+
+	"github.com/lethe-gdpr/lethe/pkg/platform"
+)
+
+// Run starts the recency service and blocks until ctx is done.
+func Run(ctx context.Context, d platform.Deps) error {
+	<-ctx.Done()
+	return nil
+}
