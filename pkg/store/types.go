@@ -61,6 +61,12 @@ type Authorisation struct {
 	Source Source `json:"source" bson:"source"`
 }
 
+// ConsentChange is one lethe.consent.changed.v1: the authorisations it set.
+type ConsentChange struct {
+	Source         Source            `json:"source" bson:"source"`
+	Authorisations map[string]string `json:"authorisations" bson:"authorisations"`
+}
+
 // Item is one line of an order or option.
 type Item struct {
 	ProductID string    `json:"product_id" bson:"product_id"`
@@ -103,9 +109,20 @@ type Contact struct {
 	Role      string    `json:"role,omitempty" bson:"role,omitempty"`
 	CreatedAt time.Time `json:"created_at,omitzero" bson:"created_at,omitempty"`
 
-	// Recency is the GDPR recency; RecencySource the event that set it.
+	// CreatedSource is the created event; CreatedAt is the recency baseline.
+	CreatedSource Source `json:"created_source,omitzero" bson:"created_source,omitempty"`
+
+	// Recency is the GDPR recency; RecencySource the event that set it. Both are derived:
+	// the latest of the creation date, Activity and the consent changes that count.
 	Recency       time.Time `json:"recency,omitzero" bson:"recency,omitempty"`
 	RecencySource Source    `json:"recency_source" bson:"recency_source"`
+	// Activity is the latest activity that sets recency other than creation and consent
+	// (options, orders, waiting lists, clicks, criteria): a max-register.
+	Activity Source `json:"activity,omitzero" bson:"activity,omitempty"`
+	// Consents is every consent change, in (At, EventID) order. Whether a change counts for
+	// recency depends on the authorisations after it, so the history is kept and the
+	// contribution recomputed: late or out-of-order changes then give the same answer.
+	Consents []ConsentChange `json:"consents,omitempty" bson:"consents,omitempty"`
 
 	// Customer: has bought or benefited (an order as buyer or attendee); otherwise a prospect.
 	Customer       bool   `json:"customer" bson:"customer"`
