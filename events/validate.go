@@ -1,0 +1,170 @@
+package events
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+)
+
+// ErrInvalid is matched (errors.Is) by every *ValidationError.
+var ErrInvalid = errors.New("events: invalid event")
+
+// Problem is one bad member of an event: Pointer is a JSON pointer into the structured
+// form of the event ("/institution", "/data/items/0/valid_at"), Reason says what the rule
+// is. Reasons never quote the offending value, so problems are safe to log.
+type Problem struct {
+	Pointer string `json:"pointer"`
+	Reason  string `json:"reason"`
+}
+
+// ValidationError lists every problem found in one event.
+type ValidationError struct {
+	Problems []Problem
+}
+
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("events: invalid event: ")
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.Pointer)
+		b.WriteByte(' ')
+		b.WriteString(p.Reason)
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+// Validate checks e against the contract: the envelope, then the data of its type. It
+// returns nil or a *ValidationError naming each bad member. Decode does the same work and
+// also returns the data; call it instead when you need both.
+func Validate(e event.Event) error {
+	_, err := decode(e)
+	return err
+}
+
+// Decode validates e and returns its data as a pointer to the struct of its type
+// (*ContactCreated for lethe.contact.created.v1, …). The error is a *ValidationError.
+func Decode(e event.Event) (Data, error) {
+	return decode(e)
+}
+
+// Institution returns e's institution extension ("" when absent or not a string).
+func Institution(e event.Event) string { return stringExt(e, ExtInstitution) }
+
+// Organisation returns e's organisation extension ("" when absent or not a string).
+func Organisation(e event.Event) string { return stringExt(e, ExtOrganisation) }
+
+func stringExt(e event.Event, name string) string {
+	if e.Context == nil {
+		return ""
+	}
+	s, _ := e.Extensions()[name].(string)
+	return s
+}
+
+// Envelope rules; schemagen_test.go states the same ones in the schemas.
+func decode(e event.Event) (Data, error) {
+	r := reader{}
+	root := (*path)(nil)
+	if e.Context == nil {
+		r.add(&path{name: "specversion"}, "is required")
+		return nil, &ValidationError{Problems: r.probs}
+	}
+	top := func(name string) *path { return &path{up: root, name: name} }
+
+	if e.SpecVersion() != event.CloudEventsVersionV1 {
+		r.add(top("specversion"), `must be "1.0"`)
+	}
+	if id := e.ID(); id == "" {
+		r.add(top("id"), "is required")
+	} else if !validID(id) {
+		r.add(top("id"), reasonID)
+	}
+	if e.Source() == "" {
+		r.add(top("source"), "is required")
+	}
+	typ := e.Type()
+	d := newData(typ)
+	switch {
+	case typ == "":
+		r.add(top("type"), "is required")
+	case d == nil:
+		r.add(top("type"), "must be a lethe type this module knows: "+strings.Join(Types(), ", "))
+	}
+	if e.Time().IsZero() {
+		r.add(top("time"), "is required")
+	}
+	subject := e.Subject()
+	if subject == "" {
+		if typ != TypeRunCompleted {
+			r.add(top("subject"), "is required: the contact id")
+		}
+	} else if !validID(subject) {
+		r.add(top("subject"), reasonID)
+	}
+	if ct := e.DataContentType(); !isJSONContentType(ct) {
+		r.add(top("datacontenttype"), `must be "application/json"`)
+	}
+	exts := e.Extensions()
+	switch v, ok := exts[ExtInstitution]; {
+	case !ok:
+		r.add(top(ExtInstitution), "is required: the tenant id")
+	case !isString(v):
+		r.add(top(ExtInstitution), "must be a string")
+	case !validID(v.(string)):
+		r.add(top(ExtInstitution), reasonID)
+	}
+	if v, ok := exts[ExtOrganisation]; ok {
+		if !isString(v) {
+			r.add(top(ExtOrganisation), "must be a string")
+		} else if !validID(v.(string)) {
+			r.add(top(ExtOrganisation), reasonID)
+		}
+	}
+	if e.DataBase64 {
+		r.add(top("data_base64"), "is not accepted: send the JSON data in data")
+	}
+	switch {
+	case e.DataEncoded == nil && !e.DataBase64:
+		r.add(top("data"), "is required")
+	case d != nil && !e.DataBase64:
+		r.s = scanner{b: e.DataEncoded}
+		d.decode(&r, top("data"))
+		if !r.s.end() {
+			r.add(top("data"), "is not valid JSON")
+		}
+		if o, ok := d.(outcome); ok && len(r.probs) == 0 {
+			inst, contact := o.outcome()
+			if inst != Institution(e) {
+				r.add(top("data"), "institution must equal the institution extension")
+			}
+			if contact != subject {
+				r.add(top("data"), "contact_id must equal subject")
+			}
+		}
+		if rc, ok := d.(*RunCompleted); ok && len(r.probs) == 0 && rc.Institution != Institution(e) {
+			r.add(top("data"), "institution must equal the institution extension")
+		}
+	}
+	if len(r.probs) > 0 {
+		return nil, &ValidationError{Problems: r.probs}
+	}
+	return d, nil
+}
+
+func isString(v any) bool {
+	_, ok := v.(string)
+	return ok
+}
+
+// isJSONContentType: empty (JSON by default), or application/json with optional parameters.
+func isJSONContentType(ct string) bool {
+	rest, ok := strings.CutPrefix(ct, event.ApplicationJSON)
+	return ct == "" || ok && (rest == "" || rest[0] == ';')
+}
