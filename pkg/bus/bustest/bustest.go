@@ -1,0 +1,67 @@
+package bustest
+
+import (
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/lethe-gdpr/lethe/pkg/bus"
+)
+
+// RunServer starts an embedded JetStream server (Port -1, StoreDir t.TempDir()) and a
+// connection to it; both are closed when the test ends. The connection reconnects for ever,
+// so it survives Restart.
+func RunServer(t testing.TB) (*server.Server, *nats.Conn) {
+	t.Helper()
+	return RunServerOn(t, t.TempDir(), -1)
+}
+
+// RunServerOn is RunServer on a given store directory and port (-1: random).
+func RunServerOn(t testing.TB, storeDir string, port int) (*server.Server, *nats.Conn) {
+	t.Helper()
+	s, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: storeDir, Port: port})
+	if err != nil {
+		t.Fatalf("bustest: start server: %v", err)
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s, Connect(t, s)
+}
+
+// Connect opens another connection to s, closed when the test ends.
+func Connect(t testing.TB, s *server.Server) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL(),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(20*time.Millisecond),
+		nats.RetryOnFailedConnect(false),
+	)
+	if err != nil {
+		t.Fatalf("bustest: connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// Restart shuts s down and starts a server on the same store directory and port, so that
+// streams, consumers and their ack state are recovered and existing connections reconnect.
+// It returns the new server and a fresh connection to it.
+func Restart(t testing.TB, s *server.Server) (*server.Server, *nats.Conn) {
+	t.Helper()
+	storeDir := StoreDir(s)
+	port := s.Addr().(*net.TCPAddr).Port
+	s.Shutdown()
+	s.WaitForShutdown()
+	return RunServerOn(t, storeDir, port)
+}
+
+// StoreDir is the directory s was started on (the parent of its jetstream directory).
+func StoreDir(s *server.Server) string {
+	return filepath.Dir(s.StoreDir())
+}

@@ -1,0 +1,210 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Stream names of the contract (CONTRACT.md, "Subjects and streams").
+const (
+	StreamInbox    = "LETHE_INBOX"
+	StreamActivity = "LETHE_ACTIVITY"
+	StreamCommands = "LETHE_COMMANDS"
+	StreamResults  = "LETHE_RESULTS"
+	StreamDLQ      = "LETHE_DLQ"
+)
+
+// Subject roots; every stream captures "<root>.>".
+const (
+	subjectInbox    = "lethe.inbox"
+	subjectActivity = "lethe.activity"
+	subjectCommand  = "lethe.command"
+	subjectResult   = "lethe.result"
+	subjectDLQ      = "lethe.dlq"
+)
+
+// MinDuplicates is the smallest dedupe window EnsureStreams accepts: a client retrying a
+// publish after a timeout must still find its first attempt remembered.
+const MinDuplicates = 2 * time.Minute
+
+// Defaults used by EnsureStreams for zero StreamsConfig fields.
+const (
+	DefaultActivityMaxAge = 365 * 24 * time.Hour
+	DefaultResultsMaxAge  = 365 * 24 * time.Hour
+	DefaultInboxMaxAge    = 30 * 24 * time.Hour
+	DefaultDLQMaxAge      = 30 * 24 * time.Hour
+)
+
+// ActivitySubject is where ingest publishes an accepted event of type eventType for an
+// institution: lethe.activity.<institution>.<type>. The type keeps its dots, so a filter
+// "lethe.activity.<institution>.>" selects one tenant.
+func ActivitySubject(institution, eventType string) string {
+	return subjectActivity + "." + institution + "." + eventType
+}
+
+// CommandSubject is lethe.command.<institution>.<kind>.
+func CommandSubject(institution, kind string) string {
+	return subjectCommand + "." + institution + "." + kind
+}
+
+// ResultSubject is lethe.result.<institution>.<outcome>.
+func ResultSubject(institution, outcome string) string {
+	return subjectResult + "." + institution + "." + outcome
+}
+
+// InboxSubject is lethe.inbox.<institution>, where upstream systems may publish CloudEvents.
+func InboxSubject(institution string) string {
+	return subjectInbox + "." + institution
+}
+
+// DLQSubject is lethe.dlq.<stream>, where dead letters of stream are kept.
+func DLQSubject(stream string) string {
+	return subjectDLQ + "." + stream
+}
+
+// ValidToken reports whether s can stand as one subject token (an institution id, a kind,
+// an outcome): not empty, no dots, wildcards or whitespace. Builders do not check it; Publish
+// rejects the subjects it would break.
+func ValidToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	return !strings.ContainsAny(s, ".*> \t\r\n")
+}
+
+// validPublishSubject rejects subjects NATS would refuse or misroute: empty tokens,
+// wildcards, whitespace.
+func validPublishSubject(s string) error {
+	if s == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidSubject)
+	}
+	for tok := range strings.SplitSeq(s, ".") {
+		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n") {
+			return fmt.Errorf("%w: %q", ErrInvalidSubject, s)
+		}
+	}
+	return nil
+}
+
+// StreamsConfig tunes the streams that EnsureStreams creates; zero fields take the defaults.
+type StreamsConfig struct {
+	// ActivityMaxAge is the register's technical-data window (default 365 days).
+	ActivityMaxAge time.Duration
+	// ResultsMaxAge bounds how far back downstream CRMs can replay outcomes (default 365 days).
+	ResultsMaxAge time.Duration
+	// InboxMaxAge bounds an unconsumed inbox backlog (default 30 days). Inbox messages are
+	// raw upstream events with personal data in clear, so the inbox is a work queue: a
+	// message leaves it once ingest acks it.
+	InboxMaxAge time.Duration
+	// DLQMaxAge bounds how long dead letters are kept (default 30 days). Dead letters may
+	// hold personal data in clear (an invalid inbox event), so they should not live long.
+	DLQMaxAge time.Duration
+	// Duplicates is the Nats-Msg-Id dedupe window of every stream (default and minimum
+	// MinDuplicates; it is also capped by each stream's max age).
+	Duplicates time.Duration
+	// Replicas for every stream (default 1; 3 on a cluster).
+	Replicas int
+	// Storage is the storage of every stream but LETHE_ACTIVITY, which always uses files
+	// (default file).
+	Storage jetstream.StorageType
+}
+
+func (c StreamsConfig) withDefaults() StreamsConfig {
+	if c.ActivityMaxAge <= 0 {
+		c.ActivityMaxAge = DefaultActivityMaxAge
+	}
+	if c.ResultsMaxAge <= 0 {
+		c.ResultsMaxAge = DefaultResultsMaxAge
+	}
+	if c.InboxMaxAge <= 0 {
+		c.InboxMaxAge = DefaultInboxMaxAge
+	}
+	if c.DLQMaxAge <= 0 {
+		c.DLQMaxAge = DefaultDLQMaxAge
+	}
+	if c.Duplicates < MinDuplicates {
+		c.Duplicates = MinDuplicates
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	return c
+}
+
+// StreamConfigs returns the JetStream configuration of the five streams, as EnsureStreams
+// applies it. Exposed so that an operator tool can show or diff them.
+func StreamConfigs(cfg StreamsConfig) []jetstream.StreamConfig {
+	c := cfg.withDefaults()
+	dup := func(maxAge time.Duration) time.Duration {
+		// JetStream refuses a dedupe window longer than the max age.
+		return min(c.Duplicates, maxAge)
+	}
+	return []jetstream.StreamConfig{
+		{
+			Name:        StreamInbox,
+			Description: "CloudEvents published by upstream systems over NATS, until ingest validates them",
+			Subjects:    []string{subjectInbox + ".>"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     c.Storage,
+			MaxAge:      c.InboxMaxAge,
+			Duplicates:  dup(c.InboxMaxAge),
+			Replicas:    c.Replicas,
+		},
+		{
+			Name:        StreamActivity,
+			Description: "Accepted activity events, one subject per institution and type",
+			Subjects:    []string{subjectActivity + ".>"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			MaxAge:      c.ActivityMaxAge,
+			Duplicates:  dup(c.ActivityMaxAge),
+			Replicas:    c.Replicas,
+		},
+		{
+			Name:        StreamCommands,
+			Description: "Anonymisation and erasure commands, each done once",
+			Subjects:    []string{subjectCommand + ".>"},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     c.Storage,
+			Duplicates:  c.Duplicates,
+			Replicas:    c.Replicas,
+		},
+		{
+			Name:        StreamResults,
+			Description: "Outcomes for downstream systems to replay with their own durable consumers",
+			Subjects:    []string{subjectResult + ".>"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     c.Storage,
+			MaxAge:      c.ResultsMaxAge,
+			Duplicates:  dup(c.ResultsMaxAge),
+			Replicas:    c.Replicas,
+		},
+		{
+			Name:        StreamDLQ,
+			Description: "Dead letters: the original message, its headers and the reason",
+			Subjects:    []string{subjectDLQ + ".>"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     c.Storage,
+			MaxAge:      c.DLQMaxAge,
+			Duplicates:  dup(c.DLQMaxAge),
+			Replicas:    c.Replicas,
+		},
+	}
+}
+
+// EnsureStreams creates the contract's streams or updates them to cfg. It is idempotent and
+// meant to run at every start-up, by every service. A change JetStream cannot apply in
+// place (retention or storage of an existing stream) is returned as an error naming the
+// stream.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig) error {
+	for _, sc := range StreamConfigs(cfg) {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("bus: ensure stream %s: %w", sc.Name, err)
+		}
+	}
+	return nil
+}
