@@ -40,7 +40,7 @@ func TestThresholdCalendarMonths(t *testing.T) {
 
 func TestDecide(t *testing.T) {
 	asOf := date("2026-11-23")
-	old := date("2023-11-22")     // one day past 36 months
+	old := date("2023-11-22")      // one day past 36 months
 	boundary := date("2023-11-23") // exactly D − P: not strictly before, so still active
 	base := func(mut func(*store.Contact)) store.Contact {
 		c := store.Contact{Institution: "i", ID: "c", Status: store.StatusActive, Created: true, Role: "individual", Recency: old, Customer: true}
