@@ -2,12 +2,31 @@ package recency
 
 import (
 	"context"
+	"fmt"
 
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/platform"
 )
 
-// Run starts the recency service and blocks until ctx is done.
+// Run registers GET …/contacts/{id} and consumes LETHE_ACTIVITY until ctx is done.
 func Run(ctx context.Context, d platform.Deps) error {
-	<-ctx.Done()
+	if d.Mux != nil {
+		d.Mux.Handle("GET /v1/institutions/{inst}/contacts/{id}", d.Auth.Authenticate(getContact(d.Store.Contacts(), d.Config)))
+	}
+	folded, err := d.MeterProvider.Meter("lethe/recency").Int64Counter("lethe.recency.events_folded",
+		metric.WithDescription("activity events folded into the projection, by type"))
+	if err != nil {
+		return err
+	}
+	uc := NewRecordActivity(d.Store.Contacts())
+	err = bus.ConsumeBatch(ctx, d.JetStream, bus.ConsumerConfig{
+		Stream:  bus.StreamActivity,
+		Durable: Durable,
+	}, batchHandler(uc, folded), bus.WithLogger(d.Logger), bus.WithTracerProvider(d.TracerProvider))
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("recency consumer: %w", err)
+	}
 	return nil
 }

@@ -1,0 +1,95 @@
+package recency
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/retention"
+	"github.com/lethe-gdpr/lethe/pkg/store"
+)
+
+// ContactView is GET /v1/institutions/{inst}/contacts/{id}: the projection as an operator
+// reads it. It holds no personal value: the profile stays sealed and is only shown by the
+// right-of-access export.
+type ContactView struct {
+	Institution    string                         `json:"institution"`
+	ID             string                         `json:"id"`
+	Status         store.Status                   `json:"status"`
+	Known          bool                           `json:"known"`
+	Role           string                         `json:"role,omitempty"`
+	Kind           string                         `json:"kind"` // customer or prospect
+	InScope        bool                           `json:"in_scope"`
+	CreatedAt      *time.Time                     `json:"created_at,omitempty"`
+	Recency        *time.Time                     `json:"recency,omitempty"`
+	RecencySource  *store.Source                  `json:"recency_source,omitempty"`
+	Blockers       []string                       `json:"blockers"`
+	Balance        *store.Balance                 `json:"balance,omitempty"`
+	Subscriptions  map[string]store.Subscription  `json:"subscriptions,omitempty"`
+	LegalHold      *store.LegalHold               `json:"legal_hold,omitempty"`
+	Authorisations map[string]store.Authorisation `json:"authorisations,omitempty"`
+	Organisations  []string                       `json:"organisations,omitempty"`
+	ErasedAt       *time.Time                     `json:"erased_at,omitempty"`
+	ErasedBy       string                         `json:"erased_by,omitempty"`
+	// InactiveSince is when the contact crossed (or will cross) the institution's
+	// inactivity period: recency + period.
+	InactiveFrom *time.Time `json:"inactive_from,omitempty"`
+}
+
+func viewOf(c store.Contact, months int) ContactView {
+	v := ContactView{
+		Institution: c.Institution, ID: c.ID, Status: c.Status, Known: c.Created, Role: c.Role,
+		Kind: "prospect", InScope: retention.InScope(c), Blockers: retention.Blockers(c),
+		Subscriptions: c.Subscriptions, Authorisations: c.Authorisations, Organisations: c.Organisations,
+		ErasedBy: c.ErasedBy,
+	}
+	if c.Customer {
+		v.Kind = "customer"
+	}
+	if v.Blockers == nil {
+		v.Blockers = []string{}
+	}
+	if !c.CreatedAt.IsZero() {
+		v.CreatedAt = &c.CreatedAt
+	}
+	if !c.Recency.IsZero() {
+		v.Recency, v.RecencySource = &c.Recency, &c.RecencySource
+		from := retention.CrossesAt(c, months)
+		v.InactiveFrom = &from
+	}
+	if c.Balance.Source.EventID != "" {
+		v.Balance = &c.Balance
+	}
+	if c.LegalHold.Source.EventID != "" {
+		v.LegalHold = &c.LegalHold
+	}
+	if !c.ErasedAt.IsZero() {
+		v.ErasedAt = &c.ErasedAt
+	}
+	return v
+}
+
+// getContact serves the projection of one contact, for a token with the read scope on the
+// contact's institution.
+func getContact(contacts store.Contacts, cfg config.File) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		inst, id := r.PathValue("inst"), r.PathValue("id")
+		if err := httpapi.Require(r.Context(), config.ScopeRead, inst); err != nil {
+			httpapi.WriteProblem(w, r, err)
+			return
+		}
+		c, err := contacts.Get(r.Context(), inst, id)
+		if errors.Is(err, store.ErrNotFound) {
+			httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusNotFound, "no contact "+id+" in institution "+inst))
+			return
+		}
+		if err != nil {
+			httpapi.WriteProblem(w, r, err)
+			return
+		}
+		policy, _ := cfg.Institution(inst)
+		httpapi.WriteJSON(w, http.StatusOK, viewOf(c, policy.InactivityMonths))
+	}
+}
