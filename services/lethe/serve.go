@@ -184,6 +184,7 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 			return fmt.Errorf("connect embedded NATS: %w", err)
 		}
 		log.Info("embedded NATS started", "listen", ns.ClientURL(), "store", filepath.Join(c.Data, "nats"))
+		fmt.Fprintf(stdout, "NATS listening on %s\n", ns.ClientURL())
 	} else {
 		nc, err = nats.Connect(c.NATSURL, nats.Name("lethe"), nats.MaxReconnects(-1))
 		if err != nil {

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/bus"
+)
+
+// lineWriter collects a command's stdout so the test can wait for a line.
+type lineWriter struct {
+	mu    sync.Mutex
+	lines []string
+	pw    *io.PipeWriter
+}
+
+func newLineWriter() *lineWriter {
+	pr, pw := io.Pipe()
+	lw := &lineWriter{pw: pw}
+	go func() {
+		s := bufio.NewScanner(pr)
+		for s.Scan() {
+			lw.mu.Lock()
+			lw.lines = append(lw.lines, s.Text())
+			lw.mu.Unlock()
+		}
+	}()
+	return lw
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) { return l.pw.Write(p) }
+
+func (l *lineWriter) find(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		l.mu.Lock()
+		for _, line := range l.lines {
+			if m := re.FindStringSubmatch(line); m != nil {
+				l.mu.Unlock()
+				return m[1]
+			}
+		}
+		l.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no line matching %s in stdout", re)
+	return ""
+}
+
+type server struct {
+	http, nats, token string
+	stop              func() error
+}
+
+var (
+	reHTTP  = regexp.MustCompile(`lethe listening on (http://\S+)`)
+	reNATS  = regexp.MustCompile(`NATS listening on (nats://\S+)`)
+	reToken = regexp.MustCompile(`LETHE_TOKEN=(\S+)`)
+)
+
+// startServe runs `lethe serve` in-process exactly as main would, on dir.
+func startServe(t *testing.T, dir string, extra ...string) server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := newLineWriter()
+	done := make(chan error, 1)
+	args := append([]string{"serve", "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--data", dir}, extra...)
+	getenv := func(string) string { return "" }
+	go func() { done <- run(ctx, args, getenv, strings.NewReader(""), out, io.Discard) }()
+	s := server{
+		http: out.find(t, reHTTP), nats: out.find(t, reNATS), token: out.find(t, reToken),
+	}
+	var once sync.Once
+	var err error
+	s.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(60 * time.Second):
+				err = fmt.Errorf("serve did not stop within 60s")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = s.stop() })
+	return s
+}
+
+func get(t *testing.T, url, token string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body
+}
+
+func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
+	dir := t.TempDir()
+	s := startServe(t, dir)
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if code, body := get(t, s.http+path, ""); code != http.StatusOK {
+			t.Fatalf("%s = %d %v, want 200", path, code, body)
+		}
+	}
+	resp, err := http.Get(s.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(metrics), "go_goroutines") {
+		t.Fatalf("/metrics = %d, want Prometheus text", resp.StatusCode)
+	}
+
+	// An activity on the bus reaches the projection, through the embedded NATS that upstream
+	// publishers reach on --nats-listen.
+	nc, err := nats.Connect(s.nats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	pub, _ := bus.NewPublisher(js)
+	e, err := events.New("test", "inst-a", "c-restart", events.ContactCreated{Role: "individual", CreatedAt: time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC)}, events.WithID("ev-restart-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish(context.Background(), bus.ActivitySubject("inst-a", e.Type()), e); err != nil {
+		t.Fatal(err)
+	}
+	contactURL := s.http + "/v1/institutions/inst-a/contacts/c-restart"
+	want := waitContact(t, contactURL, s.token)
+	if want["recency"] != "2020-01-02T00:00:00Z" {
+		t.Fatalf("recency = %v, want 2020-01-02", want["recency"])
+	}
+	nc.Close()
+
+	if err := s.stop(); err != nil {
+		t.Fatalf("serve stopped with %v, want a clean stop", err)
+	}
+
+	// Same data directory: the streams, the message and the document are all still there.
+	s2 := startServe(t, dir)
+	code, got := get(t, contactURL, s2.token)
+	if code != http.StatusOK || got["recency"] != want["recency"] || fmt.Sprint(got["recency_source"]) != fmt.Sprint(want["recency_source"]) {
+		t.Fatalf("after restart: %d %v, want %v", code, got, want)
+	}
+	nc2, err := nats.Connect(s2.nats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc2.Close()
+	js2, _ := jetstream.New(nc2)
+	for _, name := range []string{bus.StreamInbox, bus.StreamActivity, bus.StreamCommands, bus.StreamResults, bus.StreamDLQ} {
+		st, err := js2.Stream(context.Background(), name)
+		if err != nil {
+			t.Fatalf("stream %s after restart: %v", name, err)
+		}
+		if name == bus.StreamActivity && st.CachedInfo().State.Msgs != 1 {
+			t.Fatalf("LETHE_ACTIVITY holds %d messages after restart, want 1", st.CachedInfo().State.Msgs)
+		}
+	}
+	if err := s2.stop(); err != nil {
+		t.Fatalf("second stop: %v", err)
+	}
+}
+
+func waitContact(t *testing.T, url, token string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if code, body := get(t, url, token); code == http.StatusOK {
+			return body
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("contact never appeared at %s", url)
+	return nil
+}
+
+func TestServeRejectsUnknownTarget(t *testing.T) {
+	err := run(context.Background(), []string{"serve", "--target", "nope"}, func(string) string { return "" }, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "unknown target") {
+		t.Fatalf("err = %v, want unknown target", err)
+	}
+}
+
+func TestFlagsHaveEnvironmentTwins(t *testing.T) {
+	env := map[string]string{"LETHE_HTTP": "127.0.0.1:9999", "LETHE_NATS_URL": "nats://x:4222", "LETHE_TARGET": "recency"}
+	c, err := parseServe([]string{"--target", "ingest"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP != "127.0.0.1:9999" || c.NATSURL != "nats://x:4222" {
+		t.Fatalf("env twins not applied: %+v", c)
+	}
+	if c.Target != "ingest" {
+		t.Fatalf("the command line must win over the environment: target = %q", c.Target)
+	}
+}
