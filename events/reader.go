@@ -208,7 +208,7 @@ const (
 	reasonID = "must be 1 to 128 characters from A-Z, a-z, 0-9, _ and - " +
 		"(ids and institutions are used in NATS subjects and storage keys)"
 	reasonTimestamp = "must be an RFC 3339 timestamp such as 2024-05-01T12:00:00Z " +
-		"(upper-case T and Z, seconds 00-59, offset Z or ±hh:mm)"
+		"(upper-case T and Z, seconds 00-59, offset Z or ±hh:mm, year 1900 or later)"
 	reasonInteger   = "must be a whole number within the signed 64-bit range"
 	reasonText      = "must be at most 1024 characters"
 	reasonEmail     = "must be an e-mail address (local@domain, no spaces), empty, or a sealed value"
@@ -324,8 +324,11 @@ func daysIn(m, y int) int {
 // and the pattern beside it): RFC 3339 with upper-case T and Z, no leap second, and an
 // offset within ±23:59. time.Parse is laxer (it takes "+24:00" and a comma before the
 // fraction), so this checks by hand and builds the time with time.Date.
+//
+// Years before 1900 are refused: no activity of this domain is that old, and the zero
+// time.Time (year 1) is how a forgotten date shows up.
 func parseTimestamp(s string) (time.Time, bool) {
-	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+	if len(s) < 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[:2] < "19" {
 		return time.Time{}, false
 	}
 	if !validDate(s[:10]) {

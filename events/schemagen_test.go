@@ -59,7 +59,7 @@ func object_(required []string, props obj, extra ...kv) obj {
 
 const (
 	patternID        = `^[A-Za-z0-9_-]{1,128}$`
-	patternTimestamp = `^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
+	patternTimestamp = `^(19|[2-9][0-9])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
 	patternSealed    = `^sealed:v1:[\s\S]`
 	patternEmail     = `^[^@\t\n\f\r ]+@[^@\t\n\f\r ]+$`
 	patternDate      = `^[0-9]{4}-[0-9]{2}-[0-9]{2}$`
@@ -74,7 +74,7 @@ func commonDefs() obj {
 	return obj{
 		{"id", desc("An id: safe in NATS subjects and storage keys.",
 			obj{{"type", "string"}, {"pattern", patternID}})},
-		{"timestamp", desc("RFC 3339, upper-case T and Z, no leap second.",
+		{"timestamp", desc("RFC 3339, upper-case T and Z, no leap second, year 1900 or later.",
 			obj{{"type", "string"}, {"format", "date-time"}, {"pattern", patternTimestamp}})},
 		{"sealed", desc("A personal value sealed by Lethe's ingest (AES-GCM under the contact's key).",
 			obj{{"type", "string"}, {"pattern", patternSealed}})},

@@ -97,8 +97,10 @@ func decode(e event.Event) (Data, error) {
 	case d == nil:
 		r.add(top("type"), "must be a lethe type this module knows: "+strings.Join(Types(), ", "))
 	}
-	if e.Time().IsZero() {
+	if t := e.Time(); t.IsZero() {
 		r.add(top("time"), "is required")
+	} else if t.Year() < 1900 {
+		r.add(top("time"), reasonTimestamp)
 	}
 	subject := e.Subject()
 	if subject == "" {
