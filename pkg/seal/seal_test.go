@@ -364,33 +364,54 @@ func TestDestroyElsewhereIsSeenWhenTheCacheExpires(t *testing.T) {
 }
 
 func TestDestroyFencesALoadInFlight(t *testing.T) {
-	keys := newMemKeys()
-	master := newMaster(t)
-	mustSeal(t, newSealer(t, keys, master), "inst-a", "c1", "profile.email", "a@example.org")
-	s := newSealer(t, keys, master) // cold cache: its first Seal reads the store
+	for _, tc := range []struct {
+		name string
+		size int
+		// during runs while the load is held, after Destroy returned.
+		during func(t *testing.T, s *seal.Sealer)
+	}{
+		{"tombstone still cached", seal.DefaultCacheSize, func(*testing.T, *seal.Sealer) {}},
+		{"tombstone evicted meanwhile", 1, func(t *testing.T, s *seal.Sealer) {
+			mustSeal(t, s, "inst-a", "c2", "profile.email", "b@example.org")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			keys := newMemKeys()
+			master := newMaster(t)
+			mustSeal(t, newSealer(t, keys, master), "inst-a", "c1", "profile.email", "a@example.org")
+			s := newSealer(t, keys, master, seal.WithCacheSize(tc.size)) // cold: its first Seal reads the store
 
-	// Hold s's store read for c1 after it has read the live key, destroy meanwhile, then let
-	// the read finish: the key it read must not land in the cache.
-	read, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	keys.afterGet = func(inst, id string) {
-		once.Do(func() { close(read); <-release })
-	}
-	done := make(chan error)
-	go func() {
-		_, err := s.Seal(t.Context(), "inst-a", "c1", "profile.email", "in-flight@example.org")
-		done <- err
-	}()
-	<-read
-	if err := s.Destroy(t.Context(), "inst-a", "c1"); err != nil {
-		t.Fatal(err)
-	}
-	close(release)
-	if err := <-done; err != nil {
-		t.Fatalf("the Seal that read the key before Destroy: %v", err)
-	}
-	if _, err := s.Seal(t.Context(), "inst-a", "c1", "profile.email", "late@example.org"); !errors.Is(err, seal.ErrKeyDestroyed) {
-		t.Fatalf("Seal after Destroy returned: %v; want ErrKeyDestroyed (the in-flight read re-cached the key)", err)
+			// Hold s's store read for c1 after it has read the live key, destroy meanwhile,
+			// then let the read finish: the key it read must not land in the cache.
+			read, release := make(chan struct{}), make(chan struct{})
+			keys.afterGet = func(inst, id string) {
+				if id == "c1" {
+					select {
+					case <-read:
+					default:
+						close(read)
+						<-release
+					}
+				}
+			}
+			done := make(chan error)
+			go func() {
+				_, err := s.Seal(t.Context(), "inst-a", "c1", "profile.email", "in-flight@example.org")
+				done <- err
+			}()
+			<-read
+			if err := s.Destroy(t.Context(), "inst-a", "c1"); err != nil {
+				t.Fatal(err)
+			}
+			tc.during(t, s)
+			close(release)
+			if err := <-done; err != nil {
+				t.Fatalf("the Seal that read the key before Destroy: %v", err)
+			}
+			if _, err := s.Seal(t.Context(), "inst-a", "c1", "profile.email", "late@example.org"); !errors.Is(err, seal.ErrKeyDestroyed) {
+				t.Fatalf("Seal after Destroy returned: %v; want ErrKeyDestroyed (the in-flight read re-cached the key)", err)
+			}
+		})
 	}
 }
 
