@@ -201,7 +201,11 @@ func decodeBinary(h nats.Header, contentType string, data []byte, specversion st
 			}
 			e.SetTime(t)
 		default:
-			e.SetExtension(name, v)
+			// A header that is not a valid attribute name is somebody else's: skip it
+			// rather than refuse the event.
+			if validExtensionName(name) {
+				e.SetExtension(name, v)
+			}
 		}
 	}
 	if contentType != "" {
@@ -214,6 +218,19 @@ func decodeBinary(h nats.Header, contentType string, data []byte, specversion st
 		return event.Event{}, fmt.Errorf("%w: %v", ErrUndecodable, err)
 	}
 	return e, nil
+}
+
+// validExtensionName is the CloudEvents rule: lower-case ASCII letters and digits.
+func validExtensionName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func hasPrefixFold(s, prefix string) bool {

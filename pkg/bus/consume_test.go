@@ -1,0 +1,343 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
+)
+
+// tally counts handler calls and acknowledged successes per event id.
+type tally struct {
+	mu      sync.Mutex
+	calls   map[string]int
+	success map[string]int
+}
+
+func newTally() *tally { return &tally{calls: map[string]int{}, success: map[string]int{}} }
+
+func (c *tally) call(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls[id]++
+	return c.calls[id]
+}
+
+func (c *tally) ok(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.success[id]++
+}
+
+func (c *tally) get(m map[string]int, id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return m[id]
+}
+
+func (c *tally) succeeded() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.success)
+}
+
+func consumerInfo(t testing.TB, js jetstream.JetStream, stream, durable string) *jetstream.ConsumerInfo {
+	t.Helper()
+	c, err := js.Consumer(context.Background(), stream, durable)
+	if err != nil {
+		t.Fatalf("consumer: %v", err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatalf("consumer info: %v", err)
+	}
+	return info
+}
+
+func TestConsumeRedeliversAfterHandlerError(t *testing.T) {
+	js, _ := setup(t)
+	ids := publishN(t, publisher(t, js), 10, "redeliver")
+	flaky := ids[3]
+	c := newTally()
+	var deliveriesSeen []uint64
+	var mu sync.Mutex
+	stop := running(t, func(ctx context.Context) error {
+		return bus.Consume(ctx, js, fastConsumer("redeliver"), func(ctx context.Context, m *bus.Message) error {
+			n := c.call(m.Event.ID())
+			if m.Event.ID() == flaky {
+				mu.Lock()
+				deliveriesSeen = append(deliveriesSeen, m.Deliveries)
+				mu.Unlock()
+				if n == 1 {
+					return errors.New("store unreachable")
+				}
+			}
+			c.ok(m.Event.ID())
+			return nil
+		})
+	})
+	waitFor(t, "every event handled", func() bool { return c.succeeded() == len(ids) })
+	if err := stop(); err != nil {
+		t.Fatalf("Consume returned %v on shutdown", err)
+	}
+	if got := c.get(c.calls, flaky); got != 2 {
+		t.Fatalf("flaky event handled %d times, want 2", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(deliveriesSeen) != 2 || deliveriesSeen[0] != 1 || deliveriesSeen[1] != 2 {
+		t.Fatalf("delivery counts %v, want [1 2]", deliveriesSeen)
+	}
+	for _, id := range ids {
+		if id != flaky && c.get(c.calls, id) != 1 {
+			t.Fatalf("event %s handled %d times, want 1", id, c.get(c.calls, id))
+		}
+	}
+	if info := consumerInfo(t, js, bus.StreamActivity, "redeliver"); info.NumAckPending != 0 || info.NumPending != 0 {
+		t.Fatalf("consumer left %d unacked, %d pending", info.NumAckPending, info.NumPending)
+	}
+	if got := streamMsgs(t, js, bus.StreamDLQ); got != 0 {
+		t.Fatalf("%d dead letters, want none", got)
+	}
+}
+
+func TestConsumeDecodesBothContentModes(t *testing.T) {
+	js, nc := setup(t)
+	subject := bus.InboxSubject(testInst)
+	structured := `{"specversion":"1.0","id":"s-1","source":"/crm","type":"lethe.contact.updated.v1",` +
+		`"institution":"inst-a","datacontenttype":"application/json","data":{"k":1}}`
+	msgs := []*nats.Msg{
+		{Subject: subject, Header: nats.Header{"content-type": {"application/cloudevents+json; charset=utf-8"}}, Data: []byte(structured)},
+		{Subject: subject, Data: []byte(strings.Replace(structured, "s-1", "s-2", 1))}, // NATS binding 1.0: no headers at all
+		{Subject: subject, Header: nats.Header{"Ce-Specversion": {"1.0"}, "Ce-Id": {"b-1"}, "Ce-Source": {"/crm"},
+			"Ce-Type": {"lethe.contact.updated.v1"}, "Ce-Institution": {"inst-a"}, "Content-Type": {"application/json"}},
+			Data: []byte(`{"k":1}`)},
+	}
+	for _, m := range msgs {
+		if _, err := js.PublishMsg(context.Background(), m); err != nil {
+			t.Fatalf("publish raw: %v", err)
+		}
+	}
+	_ = nc
+	var mu sync.Mutex
+	got := map[string]string{}
+	stop := running(t, func(ctx context.Context) error {
+		cfg := fastConsumer("inbox")
+		cfg.Stream = bus.StreamInbox
+		return bus.Consume(ctx, js, cfg, func(ctx context.Context, m *bus.Message) error {
+			mu.Lock()
+			defer mu.Unlock()
+			inst, _ := m.Event.Extensions()["institution"].(string)
+			got[m.Event.ID()] = inst + " " + m.Event.DataContentType() + " " + string(m.Event.Data())
+			return nil
+		})
+	})
+	waitFor(t, "three events", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 3 })
+	_ = stop()
+	for _, id := range []string{"s-1", "s-2", "b-1"} {
+		if want := `inst-a application/json {"k":1}`; got[id] != want {
+			t.Errorf("event %s decoded as %q, want %q", id, got[id], want)
+		}
+	}
+	// The inbox is a work queue: what was acked is gone.
+	waitFor(t, "inbox emptied", func() bool { return streamMsgs(t, js, bus.StreamInbox) == 0 })
+}
+
+func TestConsumeBatch(t *testing.T) {
+	js, _ := setup(t)
+	ids := publishN(t, publisher(t, js), 1200, "batch")
+	poison, flaky := ids[7], ids[900]
+	c := newTally()
+	var sizes []int
+	var mu sync.Mutex
+	cfg := fastConsumer("batch")
+	cfg.BatchSize = 500
+	cfg.BatchWait = 20 * time.Millisecond
+	stop := running(t, func(ctx context.Context) error {
+		return bus.ConsumeBatch(ctx, js, cfg, func(ctx context.Context, msgs []*bus.Message) []error {
+			mu.Lock()
+			sizes = append(sizes, len(msgs))
+			mu.Unlock()
+			res := make([]error, len(msgs))
+			for i, m := range msgs {
+				id := m.Event.ID()
+				n := c.call(id)
+				switch {
+				case id == poison:
+					res[i] = bus.Permanent(errors.New("unknown role"))
+				case id == flaky && n == 1:
+					res[i] = errors.New("temporary")
+				default:
+					c.ok(id)
+				}
+			}
+			return res
+		})
+	})
+	waitFor(t, "all but the poison handled", func() bool { return c.succeeded() == len(ids)-1 })
+	waitFor(t, "the poison dead-lettered", func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
+	if err := stop(); err != nil {
+		t.Fatalf("ConsumeBatch returned %v", err)
+	}
+	mu.Lock()
+	largest := 0
+	for _, s := range sizes {
+		largest = max(largest, s)
+	}
+	mu.Unlock()
+	if largest < 2 || largest > 500 {
+		t.Fatalf("largest batch %d, want 2..500 (batches %v)", largest, sizes)
+	}
+	if got := c.get(c.calls, flaky); got != 2 {
+		t.Fatalf("flaky handled %d times, want 2", got)
+	}
+	if got := c.get(c.calls, poison); got != 1 {
+		t.Fatalf("poison handled %d times, want 1 (permanent means no retry)", got)
+	}
+	for _, id := range ids {
+		if id != flaky && id != poison && c.get(c.success, id) != 1 {
+			t.Fatalf("event %s succeeded %d times", id, c.get(c.success, id))
+		}
+	}
+	dl := dlqMessages(t, js)
+	if dl[0].Header.Get("ce-id") != poison || dl[0].Header.Get(bus.HeaderDLQReason) != "unknown role" {
+		t.Fatalf("dead letter %v, want the poison with its reason", dl[0].Header)
+	}
+}
+
+func TestDurableConsumerResumesAfterServerRestart(t *testing.T) {
+	s, nc := bustest.RunServer(t)
+	js := newJS(t, nc)
+	ctx := context.Background()
+	if err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	ids := publishN(t, publisher(t, js), n, "restart")
+	c := newTally()
+	handler := func(ctx context.Context, m *bus.Message) error {
+		c.call(m.Event.ID())
+		c.ok(m.Event.ID())
+		return nil
+	}
+	cfg := fastConsumer("resume")
+	cfg.Concurrency = 4
+
+	// Consume some, then stop cleanly: what was received is handled and acked.
+	var handled atomic.Int64
+	stop := running(t, func(ctx context.Context) error {
+		return bus.Consume(ctx, js, cfg, func(ctx context.Context, m *bus.Message) error {
+			handled.Add(1)
+			return handler(ctx, m)
+		})
+	})
+	waitFor(t, "some events handled", func() bool { return handled.Load() >= n/3 })
+	if err := stop(); err != nil {
+		t.Fatalf("Consume: %v", err)
+	}
+	first := c.succeeded()
+	if first >= n {
+		t.Fatalf("all %d consumed before the restart; the test needs a remainder", first)
+	}
+
+	s2, nc2 := bustest.Restart(t, s)
+	_ = s2
+	js2 := newJS(t, nc2)
+	if err := bus.EnsureStreams(ctx, js2, bus.StreamsConfig{}); err != nil {
+		t.Fatalf("EnsureStreams after restart: %v", err)
+	}
+	if got := streamMsgs(t, js2, bus.StreamActivity); got != n {
+		t.Fatalf("%d messages after restart, want %d", got, n)
+	}
+	stop = running(t, func(ctx context.Context) error { return bus.Consume(ctx, js2, cfg, handler) })
+	waitFor(t, "the rest handled", func() bool { return c.succeeded() == n })
+	if err := stop(); err != nil {
+		t.Fatalf("Consume after restart: %v", err)
+	}
+	for _, id := range ids {
+		if got := c.get(c.calls, id); got != 1 {
+			t.Fatalf("event %s handled %d times, want exactly once", id, got)
+		}
+	}
+	if info := consumerInfo(t, js2, bus.StreamActivity, "resume"); info.NumAckPending != 0 || info.NumPending != 0 {
+		t.Fatalf("consumer left %d unacked, %d pending", info.NumAckPending, info.NumPending)
+	}
+	t.Logf("%d handled before the restart, %d after", first, n-first)
+}
+
+func TestConsumeKeepsRunningThroughServerRestart(t *testing.T) {
+	s, nc := bustest.RunServer(t)
+	js := newJS(t, nc)
+	ctx := context.Background()
+	if err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	p := publisher(t, js)
+	c := newTally()
+	stop := running(t, func(ctx context.Context) error {
+		return bus.Consume(ctx, js, fastConsumer("through"), func(ctx context.Context, m *bus.Message) error {
+			c.call(m.Event.ID())
+			c.ok(m.Event.ID())
+			return nil
+		})
+	})
+	publishN(t, p, 50, "before")
+	waitFor(t, "events before the restart", func() bool { return c.succeeded() == 50 })
+
+	bustest.Restart(t, s) // the consumer's connection reconnects to the same port
+	waitFor(t, "reconnection", func() bool { return nc.IsConnected() })
+	publishN(t, p, 50, "after")
+	waitFor(t, "events after the restart", func() bool { return c.succeeded() == 100 })
+	if err := stop(); err != nil {
+		t.Fatalf("Consume: %v", err)
+	}
+}
+
+func TestConsumeRejectsBadConfig(t *testing.T) {
+	js, _ := setup(t)
+	h := func(context.Context, *bus.Message) error { return nil }
+	for _, tc := range []struct {
+		name string
+		cfg  bus.ConsumerConfig
+	}{
+		{"no stream", bus.ConsumerConfig{Durable: "d"}},
+		{"no durable", bus.ConsumerConfig{Stream: bus.StreamActivity}},
+		{"dotted durable", bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: "a.b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := bus.Consume(context.Background(), js, tc.cfg, h); !errors.Is(err, bus.ErrInvalidConfig) {
+				t.Fatalf("got %v, want ErrInvalidConfig", err)
+			}
+		})
+	}
+}
+
+func TestHandlerPanicIsRetried(t *testing.T) {
+	js, _ := setup(t)
+	ids := publishN(t, publisher(t, js), 1, "panic")
+	c := newTally()
+	stop := running(t, func(ctx context.Context) error {
+		return bus.Consume(ctx, js, fastConsumer("panic"), func(ctx context.Context, m *bus.Message) error {
+			if c.call(m.Event.ID()) == 1 {
+				panic(fmt.Sprintf("bug on %s", m.Event.ID()))
+			}
+			c.ok(m.Event.ID())
+			return nil
+		})
+	})
+	waitFor(t, "handled after the panic", func() bool { return c.succeeded() == 1 })
+	_ = stop()
+	if got := c.get(c.calls, ids[0]); got != 2 {
+		t.Fatalf("handled %d times, want 2", got)
+	}
+}

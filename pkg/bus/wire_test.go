@@ -1,0 +1,170 @@
+package bus
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/nats-io/nats.go"
+)
+
+func wireEvent() event.Event {
+	e := event.New()
+	e.SetID("e-1")
+	e.SetSource("/ticketing")
+	e.SetType("lethe.order.placed.v1")
+	e.SetSubject("contact-9")
+	e.SetTime(time.Date(2024, 2, 3, 4, 5, 6, 789000000, time.UTC))
+	e.SetDataSchema("https://example.org/schemas/order.json")
+	e.SetExtension("institution", "inst-a")
+	e.SetExtension("attempt", 3)
+	if err := e.SetData(event.ApplicationJSON, map[string]any{"order_id": "o-1"}); err != nil {
+		panic(err)
+	}
+	return e
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	withCR := wireEvent()
+	withCR.SetSubject("line1\r\nInjected: header")
+	for _, tc := range []struct {
+		name           string
+		e              event.Event
+		wantStructured bool
+	}{
+		{"binary mode", wireEvent(), false},
+		{"control characters fall back to structured mode", withCR, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg, err := encodeEvent("lethe.activity.inst-a.x", &tc.e, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if structured := msg.Header.Get(HeaderContentType) == ContentTypeStructured+"; charset=utf-8"; structured != tc.wantStructured {
+				t.Fatalf("structured = %v, want %v (headers %v)", structured, tc.wantStructured, msg.Header)
+			}
+			got, err := DecodeEvent(msg.Header, msg.Data)
+			if err != nil {
+				t.Fatalf("decode: %v", err)
+			}
+			for _, f := range []struct{ name, got, want string }{
+				{"id", got.ID(), tc.e.ID()},
+				{"source", got.Source(), tc.e.Source()},
+				{"type", got.Type(), tc.e.Type()},
+				{"subject", got.Subject(), tc.e.Subject()},
+				{"dataschema", got.DataSchema(), tc.e.DataSchema()},
+				{"datacontenttype", got.DataContentType(), tc.e.DataContentType()},
+				{"data", string(got.Data()), string(tc.e.Data())},
+				{"institution", got.Extensions()["institution"].(string), "inst-a"},
+			} {
+				if f.got != f.want {
+					t.Errorf("%s = %q, want %q", f.name, f.got, f.want)
+				}
+			}
+			if !got.Time().Equal(tc.e.Time()) {
+				t.Errorf("time %s, want %s", got.Time(), tc.e.Time())
+			}
+		})
+	}
+}
+
+func TestEncodeSetsTraceContext(t *testing.T) {
+	e := wireEvent()
+	e.SetExtension("traceparent", "00-11111111111111111111111111111111-2222222222222222-01")
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	msg, err := encodeEvent("s", &e, tp, "vendor=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msg.Header.Get("ce-traceparent"); got != tp {
+		t.Fatalf("ce-traceparent %q, want the producer span's %q", got, tp)
+	}
+	if got := msg.Header.Get("ce-tracestate"); got != "vendor=x" {
+		t.Fatalf("ce-tracestate %q", got)
+	}
+	if e.Extensions()["traceparent"] != "00-11111111111111111111111111111111-2222222222222222-01" {
+		t.Fatal("encoding changed the caller's event")
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	valid := nats.Header{"ce-specversion": {"1.0"}, "ce-id": {"1"}, "ce-source": {"/s"}, "ce-type": {"t"}}
+	without := func(k string) nats.Header {
+		h := nats.Header{}
+		for hk, v := range valid {
+			if hk != k {
+				h[hk] = v
+			}
+		}
+		return h
+	}
+	with := func(k, v string) nats.Header {
+		h := without("")
+		h[k] = []string{v}
+		return h
+	}
+	for _, tc := range []struct {
+		name string
+		h    nats.Header
+		body string
+	}{
+		{"binary without id", without("ce-id"), "{}"},
+		{"binary without type", without("ce-type"), "{}"},
+		{"ce headers without specversion", without("ce-specversion"), "{}"},
+		{"unknown specversion", with("ce-specversion", "9.9"), "{}"},
+		{"bad time", with("ce-time", "yesterday"), "{}"},
+		{"plain text body", nil, "hello"},
+		{"other content type", nats.Header{"content-type": {"text/plain"}}, "{}"},
+		{"structured but broken JSON", nats.Header{"content-type": {ContentTypeStructured}}, `{"specversion":`},
+		{"structured without id", nil, `{"specversion":"1.0","source":"/s","type":"t"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeEvent(tc.h, []byte(tc.body))
+			if !errors.Is(err, ErrUndecodable) {
+				t.Fatalf("got %v, want ErrUndecodable", err)
+			}
+		})
+	}
+}
+
+func FuzzDecodeEvent(f *testing.F) {
+	e := wireEvent()
+	msg, _ := encodeEvent("s", &e, "", "")
+	f.Add("1.0", "e-1", "/s", "t", "2024-01-01T00:00:00Z", "application/json", string(msg.Data))
+	f.Add("", "", "", "", "", ContentTypeStructured, `{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{}}`)
+	f.Fuzz(func(t *testing.T, spec, id, source, typ, tm, ct, body string) {
+		h := nats.Header{}
+		for k, v := range map[string]string{"ce-specversion": spec, "ce-id": id, "ce-source": source,
+			"ce-type": typ, "ce-time": tm, "content-type": ct} {
+			if v != "" {
+				h[k] = []string{v}
+			}
+		}
+		got, err := DecodeEvent(h, []byte(body))
+		if err != nil {
+			if !errors.Is(err, ErrUndecodable) {
+				t.Fatalf("error %v does not wrap ErrUndecodable", err)
+			}
+			return
+		}
+		if verr := got.Validate(); verr != nil {
+			t.Fatalf("decoded an invalid event: %v", verr)
+		}
+		// What decodes must survive a round trip.
+		again, err := encodeEvent("s", &got, "", "")
+		if errors.Is(err, ErrInvalidEvent) {
+			return // e.g. non-JSON data under a JSON content type cannot go structured
+		}
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		back, err := DecodeEvent(again.Header, again.Data)
+		if err != nil {
+			t.Fatalf("decode of re-encoded: %v", err)
+		}
+		if back.ID() != got.ID() || back.Type() != got.Type() || back.Source() != got.Source() {
+			t.Fatalf("round trip changed the event: %v vs %v", back, got)
+		}
+	})
+}
