@@ -2,12 +2,143 @@ package ingest
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/platform"
 )
 
-// Run starts the ingest service and blocks until ctx is done.
+// InboxDurable is ingest's consumer on LETHE_INBOX; replicas share it.
+const InboxDurable = "ingest-inbox"
+
+// Defaults of the options.
+const (
+	DefaultMaxBodyBytes   = 10 << 20
+	DefaultPublishTimeout = 10 * time.Second
+	DefaultRetryAfter     = 5 * time.Second
+)
+
+// Service is ingest wired to its dependencies: the HTTP route and the inbox consumer.
+type Service struct {
+	log     *slog.Logger
+	tp      trace.TracerProvider
+	tracer  trace.Tracer
+	metrics *metrics
+	js      jetstream.JetStream
+	auth    *httpapi.Authenticator
+	accept  *AcceptEvents
+	forward *ForwardInbox
+
+	maxBody        int64
+	publishTimeout time.Duration
+	retryAfter     int // seconds
+}
+
+// Option configures a Service.
+type Option func(*Service) error
+
+// WithPublishTimeout bounds how long a request waits for JetStream's acks before it is
+// answered 503 (default 10s).
+func WithPublishTimeout(d time.Duration) Option {
+	return func(s *Service) error {
+		if d <= 0 {
+			return fmt.Errorf("ingest: publish timeout %v <= 0", d)
+		}
+		s.publishTimeout = d
+		return nil
+	}
+}
+
+// WithRetryAfter sets the Retry-After of a 503 (default 5s; whole seconds, at least 1).
+func WithRetryAfter(d time.Duration) Option {
+	return func(s *Service) error {
+		if d < time.Second {
+			return fmt.Errorf("ingest: retry-after %v < 1s", d)
+		}
+		s.retryAfter = int(d / time.Second)
+		return nil
+	}
+}
+
+// New builds the service from d: d.JetStream, d.Sealer and d.Auth are required; the body
+// limit is d.Config.MaxBodyBytes (DefaultMaxBodyBytes when 0).
+func New(d platform.Deps, opts ...Option) (*Service, error) {
+	if d.JetStream == nil || d.Sealer == nil || d.Auth == nil {
+		return nil, errors.New("ingest: JetStream, Sealer and Auth are required")
+	}
+	s := &Service{
+		log:            d.Logger,
+		tp:             d.TracerProvider,
+		js:             d.JetStream,
+		auth:           d.Auth,
+		maxBody:        d.Config.MaxBodyBytes,
+		publishTimeout: DefaultPublishTimeout,
+		retryAfter:     int(DefaultRetryAfter / time.Second),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.tp == nil {
+		s.tp = tracenoop.NewTracerProvider()
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxBodyBytes
+	}
+	mp := d.MeterProvider
+	if mp == nil {
+		mp = metricnoop.NewMeterProvider()
+	}
+	for _, o := range opts {
+		if err := o(s); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if s.metrics, err = newMetrics(mp); err != nil {
+		return nil, fmt.Errorf("ingest: metrics: %w", err)
+	}
+	s.tracer = s.tp.Tracer("github.com/lethe-gdpr/lethe/services/ingest")
+	pub, err := bus.NewPublisher(d.JetStream, bus.WithLogger(s.log), bus.WithTracerProvider(s.tp),
+		bus.WithAckTimeout(s.publishTimeout))
+	if err != nil {
+		return nil, err
+	}
+	p := connectedPublisher{pub: pub, nc: d.JetStream.Conn()}
+	s.accept = NewAcceptEvents(d.Sealer, p)
+	s.forward = NewForwardInbox(d.Sealer, p)
+	return s, nil
+}
+
+// Handler is POST /v1/events without authentication: it expects the caller's
+// httpapi.Principal in the request context, as Authenticate puts it there.
+func (s *Service) Handler() http.Handler { return http.HandlerFunc(s.postEvents) }
+
+// Register adds POST /v1/events to mux, behind bearer-token authentication.
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.Handle(Route, s.auth.Authenticate(s.Handler()))
+}
+
+// Run registers POST /v1/events on d.Mux and forwards LETHE_INBOX until ctx is done.
 func Run(ctx context.Context, d platform.Deps) error {
-	<-ctx.Done()
+	s, err := New(d)
+	if err != nil {
+		return err
+	}
+	if d.Mux != nil {
+		s.Register(d.Mux)
+	}
+	if err := s.ConsumeInbox(ctx); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("ingest inbox consumer: %w", err)
+	}
 	return nil
 }

@@ -1,0 +1,107 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/bus"
+)
+
+// AcceptEvents is the use case behind POST /v1/events: the events of one request are
+// validated, authorised, sealed and published together, or none of them is accepted.
+type AcceptEvents struct {
+	keys Keys
+	pub  Publisher
+}
+
+// NewAcceptEvents returns the use case sealing with keys and publishing with pub.
+func NewAcceptEvents(keys Keys, pub Publisher) *AcceptEvents {
+	return &AcceptEvents{keys: keys, pub: pub}
+}
+
+// Authorize returns nil if the caller may send events for institution, else the error to
+// answer with (the HTTP port passes httpapi.Require, a 403 naming the institution).
+type Authorize func(institution string) error
+
+// Accepted is what Handle did.
+type Accepted struct {
+	// Events is how many events JetStream acknowledged (duplicates of earlier sends included).
+	Events int
+	// Dropped counts the events whose personal fields were dropped because their contact's
+	// data key was destroyed.
+	Dropped int
+	// ByType counts the accepted events by type.
+	ByType map[string]int
+}
+
+// Handle accepts es whole or not at all. Errors, checked with errors.As/Is:
+//   - *events.BatchError naming every invalid event by its index (also for a single event);
+//   - whatever authorize returned, for the first institution it refused;
+//   - ErrUnavailable when JetStream or the key store could not take the events: a retry of
+//     the same request is safe, since what did land is deduplicated by its Nats-Msg-Id;
+//   - ErrKeys when a data key cannot be used.
+//
+// Validation comes first and covers every event, so a caller fixes a batch in one pass.
+func (uc *AcceptEvents) Handle(ctx context.Context, es []event.Event, authorize Authorize) (Accepted, error) {
+	data := make([]events.Data, len(es))
+	var bad []events.IndexedError
+	for i := range es {
+		d, err := checkEvent(es[i])
+		if err != nil {
+			bad = append(bad, events.IndexedError{Index: i, Err: err})
+			continue
+		}
+		data[i] = d
+	}
+	if len(bad) > 0 {
+		return Accepted{}, &events.BatchError{Errors: bad}
+	}
+
+	// Authorise each institution once; a batch usually holds one.
+	var seen []string
+	for i := range es {
+		inst := events.Institution(es[i])
+		if slices.Contains(seen, inst) {
+			continue
+		}
+		seen = append(seen, inst)
+		if err := authorize(inst); err != nil {
+			return Accepted{}, err
+		}
+	}
+
+	acc := Accepted{ByType: make(map[string]int, 4)}
+	out := make([]bus.Outgoing, len(es))
+	for i := range es {
+		dropped, err := sealPersonal(ctx, uc.keys, &es[i], data[i])
+		if err != nil {
+			return Accepted{}, err
+		}
+		if dropped {
+			acc.Dropped++
+		}
+		out[i] = bus.Outgoing{Subject: bus.ActivitySubject(events.Institution(es[i]), es[i].Type()), Event: es[i]}
+	}
+	if err := uc.pub.PublishBatch(ctx, out); err != nil {
+		return Accepted{}, publishFailure(err)
+	}
+	for i := range es {
+		acc.ByType[es[i].Type()]++
+	}
+	acc.Events = len(es)
+	return acc, nil
+}
+
+// publishFailure classifies an error of PublishBatch: a refused event or subject is a bug
+// here (validation let it through), anything else is the bus not taking events now.
+func publishFailure(err error) error {
+	if errors.Is(err, bus.ErrInvalidEvent) || errors.Is(err, bus.ErrInvalidSubject) {
+		return fmt.Errorf("ingest: publish: %w", err)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
