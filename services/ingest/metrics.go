@@ -12,15 +12,15 @@ import (
 // Reason classes of a rejection, the "reason" attribute of lethe.ingest.events.rejected.
 // They classify; they never carry a value from the request.
 const (
-	ReasonInvalid     = "invalid"      // the event breaks the contract
-	ReasonBatch       = "batch"        // a valid event refused with its invalid batch
-	ReasonMalformed   = "malformed"    // the body does not parse into events at all
-	ReasonTooLarge    = "too_large"    // the body is over the size limit
-	ReasonForbidden   = "forbidden"    // the token lacks the scope or the institution
-	ReasonUnavailable = "unavailable"  // JetStream or the key store could not take it
-	ReasonError       = "error"        // anything else (unusable data keys, bugs)
-	ReasonInstitution = "institution"  // inbox subject and event name different institutions
-	typeOther         = "other"        // the type attribute of an event whose type is not an in type
+	ReasonInvalid     = "invalid"     // the event breaks the contract
+	ReasonBatch       = "batch"       // a valid event refused with its invalid batch
+	ReasonMalformed   = "malformed"   // the body does not parse into events at all
+	ReasonTooLarge    = "too_large"   // the body is over the size limit
+	ReasonForbidden   = "forbidden"   // the token lacks the scope or the institution
+	ReasonUnavailable = "unavailable" // JetStream or the key store could not take it
+	ReasonError       = "error"       // anything else (unusable data keys, bugs)
+	ReasonInstitution = "institution" // inbox subject and event name different institutions
+	typeOther         = "other"       // the type attribute of an event whose type is not an in type
 	transportHTTP     = "http"
 	transportNATS     = "nats"
 )
@@ -32,8 +32,8 @@ var reasons = []string{ReasonInvalid, ReasonBatch, ReasonMalformed, ReasonTooLar
 // counting a batch of a thousand events allocates nothing per event.
 type metrics struct {
 	accepted, rejected metric.Int64Counter
-	acceptedSets       map[[2]string]metric.AddOption    // (transport, type)
-	rejectedSets       map[[3]string]metric.AddOption    // (transport, type, reason)
+	acceptedSets       map[[2]string]metric.AddOption // (transport, type)
+	rejectedSets       map[[3]string]metric.AddOption // (transport, type, reason)
 }
 
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {

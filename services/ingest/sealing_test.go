@@ -49,10 +49,10 @@ func TestCanaryNeverOnDiskInClear(t *testing.T) {
 	s := newStack(t, stackConfig{})
 	ctx := context.Background()
 	const (
-		email = "canary-7f3a9c@lethe-canary.example"
-		first = "Quillonelle"
-		last  = "Vantablackwood"
-		benef = "Zebediah-Canarysson"
+		email  = "canary-7f3a9c@lethe-canary.example"
+		first  = "Quillonelle"
+		last   = "Vantablackwood"
+		benef  = "Zebediah-Canarysson"
 		remark = "canary remark 4c1d: allergic to peanuts"
 	)
 	created := profileCreated(email, first, last)
