@@ -172,7 +172,6 @@ func (p *Publisher) prepare(ctx context.Context, subject string, e *event.Event)
 		endSpan(span, err)
 		return nil, nil, err
 	}
-	msg.Header[HeaderMsgID] = []string{MsgID(*e)}
 	return msg, span, nil
 }
 

@@ -2,6 +2,8 @@ package bus
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -37,41 +39,71 @@ const (
 // have one event dropped as the other's duplicate. A retry of the same event keeps them all.
 func MsgID(e event.Event) string {
 	inst, _ := e.Extensions()["institution"].(string)
-	return inst + "/" + e.Source() + "/" + e.ID()
+	return msgID(inst, e.Source(), e.ID())
 }
 
+func msgID(institution, source, id string) string {
+	id = institution + "/" + source + "/" + id
+	if !headerSafe(id) {
+		// A control character would break the header; a digest keeps the key stable.
+		sum := sha256.Sum256([]byte(id))
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return id
+}
+
+// Header names of the context attributes, spelled out so encoding does not build them.
+const (
+	hSpecVersion = HeaderPrefix + "specversion"
+	hID          = HeaderPrefix + "id"
+	hSource      = HeaderPrefix + "source"
+	hType        = HeaderPrefix + "type"
+	hSubject     = HeaderPrefix + "subject"
+	hTime        = HeaderPrefix + "time"
+	hDataSchema  = HeaderPrefix + "dataschema"
+	hTraceParent = HeaderPrefix + extTraceParent
+	hTraceState  = HeaderPrefix + extTraceState
+)
+
 // encodeEvent renders e as a NATS message in binary content mode, or in structured mode
-// when an attribute holds characters a header cannot carry (CR, LF and other controls).
-// traceparent and tracestate, when set, replace the event's own trace extensions so the
-// consumer links to the producer span.
+// when an attribute holds characters a header cannot carry (CR, LF and other controls),
+// with Nats-Msg-Id set to MsgID(e). traceparent and tracestate, when set, replace the
+// event's own trace extensions so the consumer links to the producer span.
+//
+// It is on ingest's hot path: one backing array serves every header value, and the source
+// URI is rendered once.
 func encodeEvent(subject string, e *event.Event, traceparent, tracestate string) (*nats.Msg, error) {
-	h := make(nats.Header, 12)
-	set := func(name, v string) bool {
+	ext := e.Extensions()
+	n := 11 + len(ext)
+	h := make(nats.Header, n)
+	vals := make([]string, 0, n)
+	ok := true
+	set := func(key, v string) {
 		if !headerSafe(v) {
-			return false
+			ok = false
+			return
 		}
-		h[HeaderPrefix+name] = []string{v}
-		return true
+		vals = append(vals, v)
+		h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	ok := set("specversion", e.SpecVersion()) && set("id", e.ID()) &&
-		set("source", e.Source()) && set("type", e.Type())
-	if ok && e.Subject() != "" {
-		ok = set("subject", e.Subject())
+	source, id := e.Source(), e.ID()
+	set(hSpecVersion, e.SpecVersion())
+	set(hID, id)
+	set(hSource, source)
+	set(hType, e.Type())
+	if v := e.Subject(); v != "" {
+		set(hSubject, v)
 	}
-	if ok && !e.Time().IsZero() {
-		ok = set("time", types.FormatTime(e.Time()))
+	if t := e.Time(); !t.IsZero() {
+		set(hTime, types.FormatTime(t))
 	}
-	if ok && e.DataSchema() != "" {
-		ok = set("dataschema", e.DataSchema())
+	if v := e.DataSchema(); v != "" {
+		set(hDataSchema, v)
 	}
-	if ok && e.DataContentType() != "" {
-		ok = headerSafe(e.DataContentType())
-		h[HeaderContentType] = []string{e.DataContentType()}
+	if v := e.DataContentType(); v != "" {
+		set(HeaderContentType, v)
 	}
-	for name, v := range e.Extensions() {
-		if !ok {
-			break
-		}
+	for name, v := range ext {
 		if traceparent != "" && (name == extTraceParent || name == extTraceState) {
 			continue
 		}
@@ -79,18 +111,26 @@ func encodeEvent(subject string, e *event.Event, traceparent, tracestate string)
 		if err != nil {
 			return nil, fmt.Errorf("%w: extension %s: %v", ErrInvalidEvent, name, err)
 		}
-		ok = set(name, s)
+		set(HeaderPrefix+name, s)
 	}
 	if traceparent != "" {
-		h[HeaderPrefix+extTraceParent] = []string{traceparent}
+		set(hTraceParent, traceparent)
 		if tracestate != "" {
-			h[HeaderPrefix+extTraceState] = []string{tracestate}
+			set(hTraceState, tracestate)
 		}
 	}
-	if ok {
-		return &nats.Msg{Subject: subject, Header: h, Data: e.DataEncoded}, nil
+	inst, _ := ext["institution"].(string)
+	mid := msgID(inst, source, id)
+	if !ok {
+		msg, err := encodeStructured(subject, e, traceparent, tracestate)
+		if err != nil {
+			return nil, err
+		}
+		msg.Header[HeaderMsgID] = []string{mid}
+		return msg, nil
 	}
-	return encodeStructured(subject, e, traceparent, tracestate)
+	set(HeaderMsgID, mid)
+	return &nats.Msg{Subject: subject, Header: h, Data: e.DataEncoded}, nil
 }
 
 func encodeStructured(subject string, e *event.Event, traceparent, tracestate string) (*nats.Msg, error) {

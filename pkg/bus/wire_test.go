@@ -44,6 +44,9 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 			if structured := msg.Header.Get(HeaderContentType) == ContentTypeStructured+"; charset=utf-8"; structured != tc.wantStructured {
 				t.Fatalf("structured = %v, want %v (headers %v)", structured, tc.wantStructured, msg.Header)
 			}
+			if mid := msg.Header.Get(HeaderMsgID); mid == "" || !headerSafe(mid) || mid != MsgID(tc.e) {
+				t.Fatalf("Nats-Msg-Id %q: want MsgID(e), safe in a header", mid)
+			}
 			got, err := DecodeEvent(msg.Header, msg.Data)
 			if err != nil {
 				t.Fatalf("decode: %v", err)
@@ -66,6 +69,31 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 				t.Errorf("time %s, want %s", got.Time(), tc.e.Time())
 			}
 		})
+	}
+}
+
+func TestDecodeSkipsHeadersThatAreNotAttributes(t *testing.T) {
+	h := nats.Header{"Ce-Specversion": {"1.0"}, "CE-ID": {"1"}, "ce-source": {"/s"}, "ce-type": {"t"},
+		"ce-not-an-attribute": {"x"}, "X-Other": {"y"}}
+	e, err := DecodeEvent(h, nil)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if e.ID() != "1" || len(e.Extensions()) != 0 {
+		t.Fatalf("decoded %v", e)
+	}
+}
+
+func TestMsgIDKeepsEventsOfOtherSourcesApart(t *testing.T) {
+	a, b := wireEvent(), wireEvent()
+	b.SetSource("/booking")
+	c := wireEvent()
+	c.SetExtension("institution", "inst-b")
+	if MsgID(a) == MsgID(b) || MsgID(a) == MsgID(c) {
+		t.Fatalf("ids collide: %q %q %q", MsgID(a), MsgID(b), MsgID(c))
+	}
+	if MsgID(a) != MsgID(wireEvent()) {
+		t.Fatal("the same event must keep its id")
 	}
 }
 
