@@ -1,0 +1,13 @@
+package mongostore_test
+
+import (
+	"testing"
+
+	"github.com/lethe-gdpr/lethe/pkg/store"
+	"github.com/lethe-gdpr/lethe/pkg/store/storetest"
+)
+
+// TestContract runs the port's contract suite against MongoDB, one fresh database per subtest.
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openTest(t) })
+}
