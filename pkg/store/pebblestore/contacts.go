@@ -1,0 +1,152 @@
+package pebblestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/lethe-gdpr/lethe/pkg/store"
+)
+
+type contacts struct{ s *Store }
+
+var errNoIdentity = errors.New("pebblestore: institution and id are required")
+
+func (c contacts) Get(ctx context.Context, inst, id string) (store.Contact, error) {
+	if err := c.s.enter(ctx); err != nil {
+		return store.Contact{}, err
+	}
+	defer c.s.leave()
+	v, err := get(c.s.db, contactKey(inst, id))
+	if err != nil {
+		return store.Contact{}, err
+	}
+	return decodeContact(v)
+}
+
+func (c contacts) Put(ctx context.Context, doc store.Contact) (store.Contact, error) {
+	if doc.Institution == "" || doc.ID == "" {
+		return store.Contact{}, errNoIdentity
+	}
+	if err := c.s.enter(ctx); err != nil {
+		return store.Contact{}, err
+	}
+	defer c.s.leave()
+	key := contactKey(doc.Institution, doc.ID)
+	defer c.s.lock(key).Unlock()
+
+	old, found, err := c.head(key)
+	if err != nil {
+		return store.Contact{}, err
+	}
+	if old.version != doc.Version { // an absent contact has version 0
+		return store.Contact{}, fmt.Errorf("contact %s/%s at version %d, not %d: %w", doc.Institution, doc.ID, old.version, doc.Version, store.ErrConflict)
+	}
+	doc.Version++
+	v, err := encodeContact(doc)
+	if err != nil {
+		return store.Contact{}, err
+	}
+	b := c.s.db.NewBatch()
+	if found && !old.recency.IsZero() && (old.status != string(doc.Status) || !old.recency.Equal(doc.Recency)) {
+		_ = b.Delete(inactiveKey(doc.Institution, old.status, old.recency, doc.ID), nil)
+	}
+	if !doc.Recency.IsZero() {
+		_ = b.Set(inactiveKey(doc.Institution, string(doc.Status), doc.Recency, doc.ID), nil, nil)
+	}
+	_ = b.Set(key, v, nil)
+	if err := c.s.commit(b); err != nil {
+		return store.Contact{}, err
+	}
+	return doc, nil
+}
+
+// head reads the stored header under key; an absent contact reads as version 0.
+func (c contacts) head(key []byte) (contactHead, bool, error) {
+	v, closer, err := c.s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return contactHead{}, false, nil
+	}
+	if err != nil {
+		return contactHead{}, false, fmt.Errorf("pebblestore: get: %w", err)
+	}
+	defer closer.Close()
+	h, _, err := readHead(v)
+	return h, true, err
+}
+
+func (c contacts) Delete(ctx context.Context, inst, id string, version int64) error {
+	if err := c.s.enter(ctx); err != nil {
+		return err
+	}
+	defer c.s.leave()
+	key := contactKey(inst, id)
+	defer c.s.lock(key).Unlock()
+	old, found, err := c.head(key)
+	if err != nil || !found {
+		return err
+	}
+	if old.version != version {
+		return fmt.Errorf("contact %s/%s at version %d, not %d: %w", inst, id, old.version, version, store.ErrConflict)
+	}
+	b := c.s.db.NewBatch()
+	if !old.recency.IsZero() {
+		_ = b.Delete(inactiveKey(inst, old.status, old.recency, id), nil)
+	}
+	_ = b.Delete(key, nil)
+	return c.s.commit(b)
+}
+
+// Inactive walks the (institution, status, recency, id) index up to `before` and reads each
+// document from the same snapshot, so index and document always agree.
+func (c contacts) Inactive(ctx context.Context, inst string, status store.Status, before time.Time, fn func(store.Contact) error) error {
+	if err := c.s.enter(ctx); err != nil {
+		return err
+	}
+	defer c.s.leave()
+	snap := c.s.db.NewSnapshot()
+	defer snap.Close()
+	prefix := inactivePrefix(inst, string(status))
+	upper := appendTime(append([]byte(nil), prefix...), before)
+	return iterate(ctx, snap, prefix, upper, func(k, _ []byte) error {
+		_, rest, err := readTime(k[len(prefix):])
+		if err != nil {
+			return err
+		}
+		id, _, err := readString(rest)
+		if err != nil {
+			return err
+		}
+		v, err := get(snap, contactKey(inst, id))
+		if err != nil {
+			return fmt.Errorf("pebblestore: index entry of %s/%s without its contact: %w", inst, id, err)
+		}
+		doc, err := decodeContact(v)
+		if err != nil {
+			return err
+		}
+		return fn(doc)
+	})
+}
+
+func (c contacts) Scan(ctx context.Context, inst, afterID string, fn func(store.Contact) error) error {
+	if err := c.s.enter(ctx); err != nil {
+		return err
+	}
+	defer c.s.leave()
+	prefix := contactPrefix(inst)
+	lower := prefix
+	if afterID != "" {
+		lower = after(contactKey(inst, afterID))
+	}
+	return iterate(ctx, c.s.db, lower, prefixEnd(prefix), func(_, v []byte) error {
+		doc, err := decodeContact(v)
+		if err != nil {
+			return err
+		}
+		return fn(doc)
+	})
+}

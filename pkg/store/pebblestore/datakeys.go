@@ -1,0 +1,91 @@
+package pebblestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lethe-gdpr/lethe/pkg/store"
+)
+
+// Key values: a kind byte, then the wrapped key or the tombstone's date.
+const (
+	keyLive      = 'K'
+	keyTombstone = 'T'
+)
+
+type keys struct{ s *Store }
+
+func (k keys) Create(ctx context.Context, inst, id string, wrapped []byte) ([]byte, error) {
+	if inst == "" || id == "" {
+		return nil, errNoIdentity
+	}
+	if err := k.s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer k.s.leave()
+	key := keyKey(inst, id)
+	defer k.s.lock(key).Unlock()
+	v, err := get(k.s.db, key)
+	switch {
+	case err == nil:
+		return readKey(inst, id, v)
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	b := k.s.db.NewBatch()
+	_ = b.Set(key, append([]byte{keyLive}, wrapped...), nil)
+	if err := k.s.commit(b); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), wrapped...), nil
+}
+
+func (k keys) Get(ctx context.Context, inst, id string) ([]byte, error) {
+	if err := k.s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer k.s.leave()
+	v, err := get(k.s.db, keyKey(inst, id))
+	if err != nil {
+		return nil, err
+	}
+	return readKey(inst, id, v)
+}
+
+func readKey(inst, id string, v []byte) ([]byte, error) {
+	if len(v) == 0 {
+		return nil, errBadValue
+	}
+	switch v[0] {
+	case keyLive:
+		return v[1:], nil
+	case keyTombstone:
+		return nil, fmt.Errorf("key of %s/%s: %w", inst, id, store.ErrKeyDestroyed)
+	}
+	return nil, errBadValue
+}
+
+// Destroy overwrites the key with a tombstone; a tombstone already there keeps its first date.
+func (k keys) Destroy(ctx context.Context, inst, id string, at time.Time) error {
+	if inst == "" || id == "" {
+		return errNoIdentity
+	}
+	if err := k.s.enter(ctx); err != nil {
+		return err
+	}
+	defer k.s.leave()
+	key := keyKey(inst, id)
+	defer k.s.lock(key).Unlock()
+	v, err := get(k.s.db, key)
+	switch {
+	case err == nil && len(v) > 0 && v[0] == keyTombstone:
+		return nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	b := k.s.db.NewBatch()
+	_ = b.Set(key, appendTime([]byte{keyTombstone}, at), nil)
+	return k.s.commit(b)
+}
