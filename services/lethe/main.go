@@ -28,7 +28,6 @@ const usage = `lethe — event-driven GDPR retention engine
 Usage:
   lethe serve [--http 127.0.0.1:8080] [--data ./lethe-data] [--config lethe.yaml]
               [--target all|ingest|recency|scheduler|anonymiser] [--nats-url URL] [--mongo-uri URI]
-  lethe send [--server URL] [--token T] FILE|-   backfill: NDJSON or JSON CloudEvents, batched
   lethe version
 
 Every flag has an environment twin: --nats-url is LETHE_NATS_URL, and so on.
@@ -48,8 +47,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 		return serve(ctx, cfg, stdout, stderr)
-	case "send":
-		return sendCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lethe", version)
 		return nil
