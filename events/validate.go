@@ -86,8 +86,10 @@ func decode(e event.Event) (Data, error) {
 	} else if !validID(id) {
 		r.add(top("id"), reasonID)
 	}
-	if e.Source() == "" {
+	if src := e.Source(); src == "" {
 		r.add(top("source"), "is required")
+	} else if strings.Contains(src, `\`) {
+		r.add(top("source"), "must be a URI-reference")
 	}
 	typ := e.Type()
 	d := newData(typ)
