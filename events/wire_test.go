@@ -1,8 +1,8 @@
 package events
 
 import (
-	"encoding/json"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"reflect"
