@@ -2,12 +2,41 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/platform"
 )
 
-// Run starts the scheduler service and blocks until ctx is done.
+// Run registers the run routes on d.Mux (behind d.Auth), resumes the runs a previous process
+// left unfinished, fires the institutions' schedules, and blocks until ctx is done; runs in
+// progress then stop where they stand and resume at the next start.
 func Run(ctx context.Context, d platform.Deps) error {
+	var busOpts []bus.Option
+	opts := []Option{WithTracerProvider(d.TracerProvider), WithMeterProvider(d.MeterProvider)}
+	if d.Logger != nil {
+		busOpts = append(busOpts, bus.WithLogger(d.Logger))
+		opts = append(opts, WithLogger(d.Logger))
+	}
+	if d.TracerProvider != nil {
+		busOpts = append(busOpts, bus.WithTracerProvider(d.TracerProvider))
+	}
+	pub, err := bus.NewPublisher(d.JetStream, busOpts...)
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	s, err := New(d.Store, pub, d.Config, opts...)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if d.Mux != nil && d.Auth != nil {
+		s.Register(d.Mux, d.Auth)
+	}
+	if _, err := s.Resume(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	s.Schedule(ctx)
 	<-ctx.Done()
 	return nil
 }

@@ -1,0 +1,471 @@
+package scheduler
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/retention"
+	"github.com/lethe-gdpr/lethe/pkg/store"
+)
+
+// Media types of the item exports.
+const (
+	ContentTypeCSV    = "text/csv"
+	ContentTypeNDJSON = "application/x-ndjson"
+)
+
+// Page sizes of the JSON listings.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// Register adds the run routes to mux, each behind auth:
+//
+//	POST /v1/institutions/{inst}/runs               start a run (admin; execute: erase)
+//	GET  /v1/institutions/{inst}/runs               the institution's runs, newest first (read)
+//	GET  /v1/institutions/{inst}/runs/{run}         one run: state, counts by outcome and reason (read)
+//	GET  /v1/institutions/{inst}/runs/{run}/items   its items: JSON pages, or every item as CSV or NDJSON (read)
+//	POST /v1/institutions/{inst}/runs/{run}/apply   execute a simulation's plan (erase)
+func (s *Service) Register(mux *http.ServeMux, auth *httpapi.Authenticator) {
+	mux.Handle("POST /v1/institutions/{inst}/runs", auth.Authenticate(http.HandlerFunc(s.postRun)))
+	mux.Handle("GET /v1/institutions/{inst}/runs", auth.Authenticate(http.HandlerFunc(s.getRuns)))
+	mux.Handle("GET /v1/institutions/{inst}/runs/{run}", auth.Authenticate(http.HandlerFunc(s.getRun)))
+	mux.Handle("GET /v1/institutions/{inst}/runs/{run}/items", auth.Authenticate(http.HandlerFunc(s.getItems)))
+	mux.Handle("POST /v1/institutions/{inst}/runs/{run}/apply", auth.Authenticate(http.HandlerFunc(s.postApply)))
+}
+
+// RunView is a run as the API shows it.
+type RunView struct {
+	ID               string    `json:"id"`
+	Institution      string    `json:"institution"`
+	Mode             string    `json:"mode"`
+	State            string    `json:"state"`
+	AsOf             time.Time `json:"as_of"`
+	InactivityMonths int       `json:"inactivity_months"`
+	// Threshold is as_of minus the period: contacts whose recency is strictly before it are inactive.
+	Threshold   time.Time      `json:"threshold"`
+	Trigger     string         `json:"trigger"`
+	SourceRun   string         `json:"source_run,omitempty"`
+	RequestedBy string         `json:"requested_by,omitempty"`
+	Counts      map[string]int `json:"counts"`
+	Reasons     map[string]int `json:"reasons"`
+	// Cursor is the last contact whose command was published (execute and apply runs).
+	Cursor     string     `json:"cursor,omitempty"`
+	Error      string     `json:"error,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// ItemView is one run item: a contact, its planned outcome, and why.
+type ItemView struct {
+	ContactID     string       `json:"contact_id"`
+	Outcome       string       `json:"outcome"`
+	Reason        string       `json:"reason,omitempty"`
+	Role          string       `json:"role,omitempty"`
+	Customer      bool         `json:"customer"`
+	Recency       time.Time    `json:"recency"`
+	RecencySource store.Source `json:"recency_source"`
+	Result        string       `json:"result,omitempty"`
+	ResultAt      *time.Time   `json:"result_at,omitempty"`
+}
+
+// ItemsPage is GET …/items as JSON; Next is the `after` of the following page, empty on the last.
+type ItemsPage struct {
+	Items []ItemView `json:"items"`
+	Next  string     `json:"next,omitempty"`
+}
+
+// RunsList is GET …/runs.
+type RunsList struct {
+	Runs []RunView `json:"runs"`
+}
+
+func viewRun(r store.Run) RunView {
+	v := RunView{
+		ID: r.ID, Institution: r.Institution, Mode: r.Mode, State: r.State,
+		AsOf: r.AsOf, InactivityMonths: r.InactivityMonths, Trigger: r.Trigger,
+		SourceRun: r.SourceRun, RequestedBy: r.RequestedBy,
+		Counts: r.Counts, Reasons: r.Reasons, Cursor: r.Cursor, Error: r.Error,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+	if r.InactivityMonths > 0 {
+		v.Threshold = thresholdOf(r)
+	}
+	if v.Counts == nil {
+		v.Counts = map[string]int{}
+	}
+	if v.Reasons == nil {
+		v.Reasons = map[string]int{}
+	}
+	if !r.FinishedAt.IsZero() {
+		v.FinishedAt = &r.FinishedAt
+	}
+	return v
+}
+
+func viewItem(it store.RunItem) ItemView {
+	v := ItemView{
+		ContactID: it.ContactID, Outcome: it.Outcome, Reason: it.Reason, Role: it.Role,
+		Customer: it.Customer, Recency: it.Recency, RecencySource: it.RecencySource, Result: it.Result,
+	}
+	if !it.ResultAt.IsZero() {
+		v.ResultAt = &it.ResultAt
+	}
+	return v
+}
+
+// startRunBody is POST …/runs; every field is optional.
+type startRunBody struct {
+	Mode             *string `json:"mode"`
+	InactivityMonths *int    `json:"inactivity_months"`
+	AsOf             *string `json:"as_of"`
+}
+
+func (s *Service) postRun(w http.ResponseWriter, r *http.Request) {
+	inst := r.PathValue("inst")
+	// Either scope lets the request in this far; the mode then says which one it needs.
+	if err := httpapi.Require(r.Context(), config.ScopeAdmin, inst); err != nil {
+		if httpapi.Require(r.Context(), config.ScopeErase, inst) != nil {
+			httpapi.WriteProblem(w, r, err)
+			return
+		}
+	}
+	var body startRunBody
+	if err := s.decodeBody(w, r, &body); err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
+	req := RunRequest{Institution: inst, Trigger: TriggerAPI}
+	var bad []httpapi.InvalidParam
+	if body.Mode != nil {
+		req.Mode = *body.Mode
+	}
+	scope := config.ScopeAdmin
+	if req.Mode == store.ModeExecute {
+		// Erasing is kept apart from starting simulations (CONTRACT.md).
+		scope = config.ScopeErase
+	}
+	if err := httpapi.Require(r.Context(), scope, inst); err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
+	if body.InactivityMonths != nil {
+		if *body.InactivityMonths == 0 {
+			bad = append(bad, httpapi.InvalidParam{Pointer: "/inactivity_months", Detail: "must be at least 1; leave it out for the institution's policy"})
+		}
+		req.InactivityMonths = *body.InactivityMonths
+	}
+	if body.AsOf != nil {
+		t, err := time.Parse(time.RFC3339Nano, *body.AsOf)
+		if err != nil {
+			bad = append(bad, httpapi.InvalidParam{Pointer: "/as_of", Detail: "must be an RFC 3339 date-time"})
+		}
+		req.AsOf = t
+	}
+	if p, ok := httpapi.PrincipalFrom(r.Context()); ok {
+		req.RequestedBy = "token:" + p.Name
+	}
+	var run store.Run
+	var err error
+	if len(bad) == 0 {
+		run, err = s.StartRun(r.Context(), req)
+	} else {
+		_, err = s.newRun(req, "") // to name every invalid field at once
+	}
+	var inv *InvalidError
+	if errors.As(err, &inv) {
+		for _, f := range inv.Fields {
+			bad = append(bad, httpapi.InvalidParam{Pointer: f.Pointer, Detail: f.Detail})
+		}
+	}
+	if len(bad) > 0 {
+		p := httpapi.NewProblem(http.StatusUnprocessableEntity, "the run request is invalid")
+		p.Errors = bad
+		httpapi.WriteProblem(w, r, p)
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status := http.StatusAccepted
+	if run.Mode == store.ModeSimulation {
+		// A simulation changes nothing and its report is what the caller wants: answer once it
+		// is planned. If the caller goes away, the run goes on.
+		if done, werr := s.Wait(r.Context(), run.Institution, run.ID); werr == nil {
+			run = done
+		}
+		status = http.StatusCreated
+	}
+	w.Header().Set("Location", runPath(run))
+	httpapi.WriteJSON(w, status, viewRun(run))
+}
+
+func (s *Service) postApply(w http.ResponseWriter, r *http.Request) {
+	inst, id := r.PathValue("inst"), r.PathValue("run")
+	if err := httpapi.Require(r.Context(), config.ScopeErase, inst); err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
+	req := ApplyRequest{Institution: inst, Simulation: id}
+	if p, ok := httpapi.PrincipalFrom(r.Context()); ok {
+		req.RequestedBy = "token:" + p.Name
+	}
+	run, err := s.ApplyRun(r.Context(), req)
+	if errors.Is(err, ErrAlreadyApplied) && run.ID != "" {
+		w.Header().Set("Location", runPath(run))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", runPath(run))
+	httpapi.WriteJSON(w, http.StatusAccepted, viewRun(run))
+}
+
+func (s *Service) getRuns(w http.ResponseWriter, r *http.Request) {
+	inst := r.PathValue("inst")
+	if err := httpapi.Require(r.Context(), config.ScopeRead, inst); err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
+	limit, err := pageSize(r)
+	if err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
+	runs, err := s.ListRuns(r.Context(), inst, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := RunsList{Runs: make([]RunView, 0, len(runs))}
+	for _, run := range runs {
+		out.Runs = append(out.Runs, viewRun(run))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *Service) getRun(w http.ResponseWriter, r *http.Request) {
+	inst, id := r.PathValue("inst"), r.PathValue("run")
+	if err := httpapi.Require(r.Context(), config.ScopeRead, inst); err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
+	run, err := s.GetRun(r.Context(), inst, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, viewRun(run))
+}
+
+func (s *Service) getItems(w http.ResponseWriter, r *http.Request) {
+	inst, id := r.PathValue("inst"), r.PathValue("run")
+	if err := httpapi.Require(r.Context(), config.ScopeRead, inst); err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
+	switch negotiate(r.Header.Get("Accept")) {
+	case ContentTypeCSV:
+		s.streamItems(w, r, inst, id, ContentTypeCSV)
+		return
+	case ContentTypeNDJSON:
+		s.streamItems(w, r, inst, id, ContentTypeNDJSON)
+		return
+	}
+	limit, err := pageSize(r)
+	if err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
+	if limit == 0 {
+		limit = DefaultPageSize
+	}
+	items, next, err := s.Items(r.Context(), inst, id, r.URL.Query().Get("after"), limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	page := ItemsPage{Items: make([]ItemView, 0, len(items)), Next: next}
+	for _, it := range items {
+		page.Items = append(page.Items, viewItem(it))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, page)
+}
+
+// csvHeader names the export's columns: ids, outcomes and dates only, never a personal value.
+var csvHeader = []string{"contact_id", "outcome", "reason", "role", "customer", "recency",
+	"recency_source_type", "recency_source_event_id", "recency_source_at", "result", "result_at"}
+
+// streamItems writes every item of the run, a page at a time, flushing as it goes, so an
+// export of millions of items holds one page in memory.
+func (s *Service) streamItems(w http.ResponseWriter, r *http.Request, inst, id, contentType string) {
+	if _, err := s.GetRun(r.Context(), inst, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", contentType+"; charset=utf-8")
+	if contentType == ContentTypeCSV {
+		w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.csv"`)
+	}
+	w.WriteHeader(http.StatusOK)
+	var buf bytes.Buffer
+	cw := csv.NewWriter(&buf)
+	enc := json.NewEncoder(&buf)
+	if contentType == ContentTypeCSV {
+		_ = cw.Write(csvHeader)
+	}
+	err := s.EachItem(r.Context(), inst, id, func(page []store.RunItem) error {
+		for _, it := range page {
+			if contentType == ContentTypeCSV {
+				_ = cw.Write(csvRow(it))
+			} else if err := enc.Encode(viewItem(it)); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return err
+		}
+		buf.Reset()
+		return rc.Flush()
+	})
+	if err == nil && buf.Len() > 0 {
+		cw.Flush()
+		_, err = w.Write(buf.Bytes())
+	}
+	if err != nil {
+		// The status is sent: cut the response so the client sees a broken transfer rather
+		// than a short export it would take for complete.
+		if r.Context().Err() == nil {
+			s.log.Error("export of run items interrupted", "institution", inst, "run", id, "err", err)
+		}
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func csvRow(it store.RunItem) []string {
+	at := func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	return []string{it.ContactID, it.Outcome, it.Reason, it.Role, strconv.FormatBool(it.Customer), at(it.Recency),
+		it.RecencySource.Type, it.RecencySource.EventID, at(it.RecencySource.At), it.Result, at(it.ResultAt)}
+}
+
+// negotiate picks the export format from Accept: the first of CSV or NDJSON it names (q
+// values are not weighed), else JSON pages.
+func negotiate(accept string) string {
+	for part := range strings.SplitSeq(accept, ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case ContentTypeCSV:
+			return ContentTypeCSV
+		case ContentTypeNDJSON, "application/ndjson", "application/jsonl":
+			return ContentTypeNDJSON
+		case "application/json", "*/*":
+			return "application/json"
+		}
+	}
+	return "application/json"
+}
+
+func pageSize(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxPageSize {
+		return 0, httpapi.NewProblem(http.StatusBadRequest, "limit must be an integer between 1 and "+strconv.Itoa(MaxPageSize))
+	}
+	return n, nil
+}
+
+// decodeBody reads an optional JSON body, bounded by the configured size (413 beyond).
+func (s *Service) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	limit := s.cfg.MaxBodyBytes
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return httpapi.NewProblem(http.StatusRequestEntityTooLarge, "the body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
+	}
+	if err != nil {
+		return httpapi.NewProblem(http.StatusBadRequest, "the body could not be read")
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			p := httpapi.NewProblem(http.StatusUnprocessableEntity, "the run request is invalid")
+			p.Errors = []httpapi.InvalidParam{{Pointer: "/" + strings.ReplaceAll(typeErr.Field, ".", "/"), Detail: "has the wrong JSON type"}}
+			return p
+		}
+		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			p := httpapi.NewProblem(http.StatusUnprocessableEntity, "the run request is invalid")
+			p.Errors = []httpapi.InvalidParam{{Pointer: "/" + strings.Trim(field, `"`), Detail: "is not a field of a run request"}}
+			return p
+		}
+		return httpapi.NewProblem(http.StatusBadRequest, "the body is not valid JSON")
+	}
+	if dec.More() {
+		return httpapi.NewProblem(http.StatusBadRequest, "the body holds more than one JSON value")
+	}
+	return nil
+}
+
+// writeError maps the use cases' errors to problems; their messages carry ids only.
+func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var inv *InvalidError
+	switch {
+	case errors.As(err, &inv):
+		p := httpapi.NewProblem(http.StatusUnprocessableEntity, "the run request is invalid")
+		for _, f := range inv.Fields {
+			p.Errors = append(p.Errors, httpapi.InvalidParam{Pointer: f.Pointer, Detail: f.Detail})
+		}
+		httpapi.WriteProblem(w, r, p)
+	case errors.Is(err, ErrRunNotFound):
+		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusNotFound, "no run "+r.PathValue("run")+" in institution "+r.PathValue("inst")))
+	case errors.Is(err, ErrAlreadyApplied), errors.Is(err, ErrNotApplicable):
+		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusConflict, strings.TrimPrefix(err.Error(), "scheduler: ")))
+	case errors.Is(err, ErrClosed):
+		p := httpapi.NewProblem(http.StatusServiceUnavailable, "the scheduler is shutting down")
+		p.RetryAfter = 5
+		httpapi.WriteProblem(w, r, p)
+	default:
+		s.log.Error("scheduler request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		httpapi.WriteProblem(w, r, err)
+	}
+}
+
+func thresholdOf(r store.Run) time.Time { return retention.Threshold(r.AsOf, r.InactivityMonths) }
+
+func runPath(run store.Run) string {
+	return "/v1/institutions/" + run.Institution + "/runs/" + run.ID
+}
