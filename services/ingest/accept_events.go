@@ -76,15 +76,15 @@ func (uc *AcceptEvents) Handle(ctx context.Context, es []event.Event, authorize 
 	}
 
 	acc := Accepted{ByType: make(map[string]int, 4)}
-	out := make([]bus.Outgoing, len(es))
-	for i := range es {
-		dropped, err := sealPersonal(ctx, uc.keys, &es[i], data[i])
+	errs, dropped := sealAll(ctx, uc.keys, es, data)
+	for _, err := range errs {
 		if err != nil {
 			return Accepted{}, err
 		}
-		if dropped {
-			acc.Dropped++
-		}
+	}
+	acc.Dropped = dropped
+	out := make([]bus.Outgoing, len(es))
+	for i := range es {
 		out[i] = bus.Outgoing{Subject: bus.ActivitySubject(events.Institution(es[i]), es[i].Type()), Event: es[i]}
 	}
 	if err := uc.pub.PublishBatch(ctx, out); err != nil {

@@ -41,25 +41,34 @@ type Inbound struct {
 // an event that can never be accepted; ErrUnavailable or ErrKeys for one worth retrying.
 func (uc *ForwardInbox) Handle(ctx context.Context, msgs []Inbound) []error {
 	errs := make([]error, len(msgs))
-	out := make([]bus.Outgoing, 0, len(msgs))
-	idx := make([]int, 0, len(msgs))
+	es := make([]event.Event, len(msgs))
+	data := make([]events.Data, len(msgs))
 	for i := range msgs {
-		e := msgs[i].Event
-		d, err := checkEvent(e)
+		es[i] = msgs[i].Event
+		d, err := checkEvent(es[i])
 		if err != nil {
 			errs[i] = err
 			continue
 		}
-		inst := events.Institution(e)
+		inst := events.Institution(es[i])
 		if want := bus.InboxSubject(inst); msgs[i].Subject != want {
 			errs[i] = fmt.Errorf("%w: published on %s, but its institution is %s", ErrWrongInstitution, msgs[i].Subject, inst)
 			continue
 		}
-		if _, err := sealPersonal(ctx, uc.keys, &e, d); err != nil {
-			errs[i] = err
+		data[i] = d
+	}
+	sealErrs, _ := sealAll(ctx, uc.keys, es, data)
+	out := make([]bus.Outgoing, 0, len(msgs))
+	idx := make([]int, 0, len(msgs))
+	for i := range es {
+		if data[i] == nil {
 			continue
 		}
-		out = append(out, bus.Outgoing{Subject: bus.ActivitySubject(inst, e.Type()), Event: e})
+		if sealErrs[i] != nil {
+			errs[i] = sealErrs[i]
+			continue
+		}
+		out = append(out, bus.Outgoing{Subject: bus.ActivitySubject(events.Institution(es[i]), es[i].Type()), Event: es[i]})
 		idx = append(idx, i)
 	}
 	if err := uc.pub.PublishBatch(ctx, out); err != nil {

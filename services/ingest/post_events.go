@@ -92,7 +92,11 @@ func (s *Service) postEvents(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &ve):
 			// One event, or a batch document that is not an array: no index to give.
 			rej := rejection{status: http.StatusBadRequest, reason: ReasonMalformed}
-			fail(rej, "", invalidProblem(false, 0, &events.BatchError{Errors: []events.IndexedError{{Err: ve}}}, &rej))
+			p := invalidProblem(false, 0, &events.BatchError{Errors: []events.IndexedError{{Err: ve}}}, &rej)
+			if mode == ModeBatch {
+				p.Detail = "the body is not a JSON array of structured CloudEvents"
+			}
+			fail(rej, "", p)
 		default: // an unsupported media type
 			fail(rejection{status: http.StatusUnsupportedMediaType, reason: ReasonMalformed}, "", err)
 		}

@@ -139,7 +139,7 @@ func TestPostEventsRefusalsAnswerProblemsAndPublishNothing(t *testing.T) {
 		{"no token", "", events.MediaTypeStructured, goodBody, 401, "", ""},
 		{"unknown token", tokenUnknwn, events.MediaTypeStructured, goodBody, 401, "", ""},
 		{"oversized body", tokenA, events.MediaTypeStructured, structured(huge), 413, "", "4096"},
-		{"batch that is not an array", tokenA, events.MediaTypeBatch, goodBody, 400, "", ""},
+		{"batch that is not an array", tokenA, events.MediaTypeBatch, goodBody, 400, "", "array"},
 		{"binary without ce headers", tokenA, "application/json", []byte(`{}`), 400, "/specversion", ""},
 		{"unsupported event format", tokenA, "application/cloudevents+xml", []byte(`<e/>`), 415, "", ""},
 	}
@@ -305,7 +305,13 @@ func TestJetStreamDownAnswers503AndAcceptsNothing(t *testing.T) {
 		}
 		// Bring JetStream back on the same store: the first event is there, none of the refused batch.
 		bustest.RunServerOn(t, bustest.StoreDir(s.ns), port)
-		waitFor(t, "the connection to come back", func() bool { return s.nc.Status() == nats.CONNECTED })
+		waitFor(t, "JetStream to come back", func() bool {
+			if s.nc.Status() != nats.CONNECTED {
+				return false
+			}
+			_, err := s.js.Stream(context.Background(), bus.StreamActivity)
+			return err == nil
+		})
 		got := s.activity()
 		if len(got) != 1 || got[0].event.ID() != first.ID() {
 			t.Fatalf("%d events after restart, want only the one accepted before", len(got))

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
@@ -140,4 +142,45 @@ func sealFields(ck *seal.ContactKey, fields []events.PersonalField) error {
 		*f.Value = s
 	}
 	return nil
+}
+
+// sealWorkers bounds how many events of one batch are sealed at once. Sealing is mostly
+// CPU, but an event for a contact never seen waits for its new data key to be written to
+// the store; running several lets the store commit those writes together.
+const sealWorkers = 8
+
+// sealAll runs sealPersonal on every event i of es for which data[i] is not nil, a few at
+// a time, and returns the error of each (nil when sealed) and how many had their personal
+// fields dropped.
+func sealAll(ctx context.Context, keys Keys, es []event.Event, data []events.Data) (errs []error, dropped int) {
+	errs = make([]error, len(es))
+	var drops atomic.Int64
+	work := func(i int) {
+		if data[i] == nil {
+			return
+		}
+		d, err := sealPersonal(ctx, keys, &es[i], data[i])
+		errs[i] = err
+		if d {
+			drops.Add(1)
+		}
+	}
+	workers := min(sealWorkers, len(es)/16)
+	if workers < 2 {
+		for i := range es {
+			work(i)
+		}
+		return errs, int(drops.Load())
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(es); i = int(next.Add(1)) - 1 {
+				work(i)
+			}
+		})
+	}
+	wg.Wait()
+	return errs, int(drops.Load())
 }

@@ -46,7 +46,7 @@ func filesContaining(t *testing.T, dir string, needle []byte) []string {
 // searches every file of the JetStream store and of the pebble store for them. The same
 // search must find values that were written in clear on purpose, or it proves nothing.
 func TestCanaryNeverOnDiskInClear(t *testing.T) {
-	s := newStack(t, stackConfig{})
+	s := newStack(t, stackConfig{noInbox: true})
 	ctx := context.Background()
 	const (
 		email  = "canary-7f3a9c@lethe-canary.example"
