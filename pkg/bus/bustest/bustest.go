@@ -23,7 +23,9 @@ func RunServer(t testing.TB) (*server.Server, *nats.Conn) {
 // RunServerOn is RunServer on a given store directory and port (-1: random).
 func RunServerOn(t testing.TB, storeDir string, port int) (*server.Server, *nats.Conn) {
 	t.Helper()
-	s, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: storeDir, Port: port})
+	// Generous timeouts: a loaded CI machine can take seconds to start a server or answer
+	// a connect, and a test should fail on behaviour, not on load.
+	s, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: storeDir, Port: port, ReadyTimeout: time.Minute})
 	if err != nil {
 		t.Fatalf("bustest: start server: %v", err)
 	}
@@ -41,6 +43,7 @@ func Connect(t testing.TB, s *server.Server) *nats.Conn {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(20*time.Millisecond),
 		nats.RetryOnFailedConnect(false),
+		nats.Timeout(30*time.Second),
 	)
 	if err != nil {
 		t.Fatalf("bustest: connect: %v", err)
