@@ -245,18 +245,24 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfi
 	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHandlers()
 
-	batches := make(chan []jetstream.Msg)
+	// A queued batch waits for the one being handled; its ack timers are kept alive from
+	// the moment it is queued, so a slow batch does not get the next one redelivered.
+	type queued struct {
+		msgs      []jetstream.Msg
+		keepAlive func()
+	}
+	batches := make(chan queued)
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for b := range batches {
-			r.handleBatch(hctx, b, h)
+			r.handleBatch(hctx, b.msgs, b.keepAlive, h)
 		}
 	})
 	var cur []jetstream.Msg
 	var deadline time.Time
 	flush := func() {
 		if len(cur) > 0 {
-			batches <- cur
+			batches <- queued{cur, r.keepAlive(cur)}
 			cur = nil
 		}
 	}
@@ -400,14 +406,16 @@ func (r *runner) handleOne(ctx context.Context, msg jetstream.Msg, h Handler) {
 	}
 	sctx, span := r.tr.startProcess(ctx, m)
 	m.span = span
-	stop := r.keepAlive([]*Message{m})
+	stop := r.keepAlive([]jetstream.Msg{msg})
 	err := callHandler(sctx, m, h)
 	stop()
 	r.settle(ctx, m, err)
 	endSpan(span, err)
 }
 
-func (r *runner) handleBatch(ctx context.Context, batch []jetstream.Msg, h BatchHandler) {
+// handleBatch handles one batch; stopKeepAlive ends the InProgress ticks started when the
+// batch was queued.
+func (r *runner) handleBatch(ctx context.Context, batch []jetstream.Msg, stopKeepAlive func(), h BatchHandler) {
 	msgs := make([]*Message, 0, len(batch))
 	for _, raw := range batch {
 		if m := r.decode(ctx, raw); m != nil {
@@ -416,11 +424,11 @@ func (r *runner) handleBatch(ctx context.Context, batch []jetstream.Msg, h Batch
 		}
 	}
 	if len(msgs) == 0 {
+		stopKeepAlive()
 		return
 	}
-	stop := r.keepAlive(msgs)
 	results := callBatchHandler(ctx, msgs, h)
-	stop()
+	stopKeepAlive()
 	if results != nil && len(results) != len(msgs) {
 		err := fmt.Errorf("bus: batch handler returned %d results for %d messages", len(results), len(msgs))
 		r.log.Error("bus: batch handler broke its contract", "error", err)
@@ -465,7 +473,7 @@ func callBatchHandler(ctx context.Context, msgs []*Message, h BatchHandler) (res
 
 // keepAlive sends InProgress for msgs every AckWait/2 until stopped, so that long work is
 // not redelivered to another replica meanwhile.
-func (r *runner) keepAlive(msgs []*Message) (stop func()) {
+func (r *runner) keepAlive(msgs []jetstream.Msg) (stop func()) {
 	every := r.cfg.AckWait / 2
 	var mu sync.Mutex
 	stopped := false
@@ -479,7 +487,7 @@ func (r *runner) keepAlive(msgs []*Message) (stop func()) {
 			return
 		}
 		for _, m := range msgs {
-			_ = m.raw.InProgress()
+			_ = m.InProgress()
 		}
 		t.Reset(every)
 	})

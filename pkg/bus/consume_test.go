@@ -161,6 +161,9 @@ func TestConsumeBatch(t *testing.T) {
 	var sizes []int
 	var mu sync.Mutex
 	cfg := fastConsumer("batch")
+	// Retries come from the back-off, not from AckWait; a long AckWait keeps a slow (-race,
+	// loaded) run from redelivering the batch waiting behind the one being handled.
+	cfg.AckWait = time.Minute
 	cfg.BatchSize = 500
 	cfg.BatchWait = 20 * time.Millisecond
 	stop := running(t, func(ctx context.Context) error {

@@ -65,6 +65,11 @@ func Restart(t testing.TB, s *server.Server) (*server.Server, *nats.Conn) {
 }
 
 // StoreDir is the directory s was started on (the parent of its jetstream directory).
+// Call it before s shuts down: a stopped server no longer knows its store.
 func StoreDir(s *server.Server) string {
-	return filepath.Dir(s.StoreDir())
+	dir := s.StoreDir()
+	if dir == "" {
+		panic("bustest: StoreDir of a server without JetStream (call it before Shutdown)")
+	}
+	return filepath.Dir(dir)
 }
