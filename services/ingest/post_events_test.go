@@ -294,6 +294,7 @@ func TestJetStreamDownAnswers503AndAcceptsNothing(t *testing.T) {
 			t.Fatalf("status %d", r.status)
 		}
 		port := s.ns.Addr().(*net.TCPAddr).Port
+		storeDir := bustest.StoreDir(s.ns) // read before Shutdown, which forgets it
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
 		waitFor(t, "the connection to notice", func() bool { return !s.nc.IsConnected() })
@@ -304,7 +305,7 @@ func TestJetStreamDownAnswers503AndAcceptsNothing(t *testing.T) {
 			t.Fatalf("status %d Retry-After %q, want 503 with Retry-After", r.status, r.header.Get("Retry-After"))
 		}
 		// Bring JetStream back on the same store: the first event is there, none of the refused batch.
-		bustest.RunServerOn(t, bustest.StoreDir(s.ns), port)
+		bustest.RunServerOn(t, storeDir, port)
 		waitFor(t, "JetStream to come back", func() bool {
 			if s.nc.Status() != nats.CONNECTED {
 				return false

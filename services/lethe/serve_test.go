@@ -61,7 +61,7 @@ func (l *lineWriter) find(t *testing.T, re *regexp.Regexp) string {
 	return ""
 }
 
-type server struct {
+type served struct {
 	http, nats, token string
 	stop              func() error
 }
@@ -73,7 +73,7 @@ var (
 )
 
 // startServe runs `lethe serve` in-process exactly as main would, on dir.
-func startServe(t *testing.T, dir string, extra ...string) server {
+func startServe(t *testing.T, dir string, extra ...string) served {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := newLineWriter()
@@ -81,7 +81,7 @@ func startServe(t *testing.T, dir string, extra ...string) server {
 	args := append([]string{"serve", "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--data", dir}, extra...)
 	getenv := func(string) string { return "" }
 	go func() { done <- run(ctx, args, getenv, strings.NewReader(""), out, io.Discard) }()
-	s := server{
+	s := served{
 		http: out.find(t, reHTTP), nats: out.find(t, reNATS), token: out.find(t, reToken),
 	}
 	var once sync.Once
