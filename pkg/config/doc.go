@@ -1,3 +1,5 @@
-// Package config reads lethe.yaml: tokens (hashed) bound to institutions and scopes, and each
-// institution's retention policy and register. It rejects unknown keys and names every problem.
+// Package config reads lethe.yaml: tokens (hashed) bound to institutions and scopes, each
+// institution's retention policy and its register of processing, and the audit and proxy
+// settings. It rejects unknown keys and contradictory registers, naming the line of every
+// problem, so a bad configuration stops start-up instead of being half-enforced.
 package config

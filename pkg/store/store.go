@@ -16,6 +16,9 @@ var (
 	ErrExists = errors.New("store: already exists")
 	// ErrKeyDestroyed: the contact's data key was destroyed (crypto-shredded); only its tombstone remains.
 	ErrKeyDestroyed = errors.New("store: data key destroyed")
+	// ErrDuplicate: an audit entry with the same idempotency key is already in the log, so a
+	// redelivered command or a re-run purge records its outcome once.
+	ErrDuplicate = errors.New("store: duplicate audit key")
 )
 
 // Store is the whole persistence port: one value per backend (MongoDB, embedded Pebble).
@@ -89,15 +92,24 @@ type RunItems interface {
 	ForContact(ctx context.Context, institution, contactID string) ([]RunItem, error)
 }
 
-// Audit is an append-only, hash-chained log with no personal data in it.
+// Audit is an append-only, hash-chained log with no personal data in it. The adapters store
+// and index entries; pkg/audit computes and checks the chain.
 type Audit interface {
-	// Append stores e at sequence e.Seq; ErrExists if that sequence is taken (the caller
-	// re-reads the head and retries, so concurrent appenders serialise without transactions).
+	// Append stores e at sequence e.Seq. e.Key must not be empty. ErrDuplicate if an entry with
+	// the same Key is in the log (checked first: a retried append learns it already happened);
+	// ErrExists if the sequence is taken (the caller re-reads the head and retries, so
+	// concurrent appenders serialise on the unique sequence without transactions).
 	Append(ctx context.Context, e AuditEntry) error
+	// ByKey returns the entry recorded under an idempotency key, or ErrNotFound.
+	ByKey(ctx context.Context, key string) (AuditEntry, error)
 	// Last returns the entry with the highest sequence, or ErrNotFound when the log is empty.
 	Last(ctx context.Context) (AuditEntry, error)
 	// Scan calls fn for each entry with Seq > afterSeq in ascending order.
 	Scan(ctx context.Context, afterSeq int64, fn func(AuditEntry) error) error
-	// PurgeBefore removes entries recorded before t, returning how many went.
-	PurgeBefore(ctx context.Context, t time.Time) (int, error)
+	// ForContact returns the entries about one contact in ascending sequence order (right of
+	// access). Entries without a contact are never listed.
+	ForContact(ctx context.Context, institution, contactID string) ([]AuditEntry, error)
+	// PurgeThrough removes every entry with Seq <= seq, in bounded batches, and returns how
+	// many went. Later entries, and so the head, stay.
+	PurgeThrough(ctx context.Context, seq int64) (int, error)
 }

@@ -209,10 +209,17 @@ type AuditEntry struct {
 	At          time.Time `json:"at" bson:"at"`
 	Institution string    `json:"institution" bson:"institution"`
 	ContactID   string    `json:"contact_id,omitempty" bson:"contact_id,omitempty"`
-	Actor       string    `json:"actor" bson:"actor"`   // run:<id>, request:<id>, token:<name>
+	Actor       string    `json:"actor" bson:"actor"`   // run:<id>, request:<id>, token:<name>, system:retention
 	Action      string    `json:"action" bson:"action"` // anonymised, deleted, skipped, exported, purged
 	Reason      string    `json:"reason,omitempty" bson:"reason,omitempty"`
 	Fields      []string  `json:"fields,omitempty" bson:"fields,omitempty"`
-	PrevHash    string    `json:"prev_hash" bson:"prev_hash"`
-	Hash        string    `json:"hash" bson:"hash"`
+	// Key makes appending idempotent: unique across the log, never empty (e.g. "erase:<command
+	// id>", so a redelivered command never appends twice).
+	Key string `json:"key" bson:"key"`
+	// AnchorSeq and AnchorHash are set on a purge entry only: the chain now starts at AnchorSeq,
+	// whose PrevHash is AnchorHash, so a log with its oldest entries purged still verifies.
+	AnchorSeq  int64  `json:"anchor_seq,omitempty" bson:"anchor_seq,omitempty"`
+	AnchorHash string `json:"anchor_hash,omitempty" bson:"anchor_hash,omitempty"`
+	PrevHash   string `json:"prev_hash" bson:"prev_hash"`
+	Hash       string `json:"hash" bson:"hash"`
 }

@@ -2,8 +2,8 @@ package mongostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -12,23 +12,56 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
+// purgeChunk bounds how many entries one delete of PurgeThrough removes.
+var purgeChunk = 1000 // a variable so that tests can cross batch boundaries cheaply
+
 type audit struct {
 	s *Store
 	c *mongo.Collection
 }
 
-// Append relies on the unique seq index: of two appenders that read the same head, one insert
-// wins and the other gets ErrExists, re-reads the head and chains onto it.
+// endAudit ends a span treating ErrDuplicate as an answer, like the other port sentinels.
+func endAudit(end func(error), err error) {
+	if errors.Is(err, store.ErrDuplicate) {
+		err = nil
+	}
+	end(err)
+}
+
+// Append relies on two unique indexes: on seq, so that of two appenders that read the same
+// head one insert wins and the other gets ErrExists, re-reads the head and chains onto it; on
+// key, so that a redelivered outcome is refused with ErrDuplicate. The duplicate-key error
+// does not say portably which index refused, so a lookup by key tells: the key checked first.
 func (a *audit) Append(ctx context.Context, e store.AuditEntry) (err error) {
 	ctx, end := a.s.span(ctx, collAudit, "append")
-	defer func() { end(err) }()
-	if _, err := a.c.InsertOne(ctx, e); err != nil {
-		if mongo.IsDuplicateKeyError(err) {
-			return fmt.Errorf("mongostore: append audit %d: %w", e.Seq, store.ErrExists)
-		}
+	defer func() { endAudit(end, err) }()
+	if e.Key == "" {
+		return fmt.Errorf("%w: audit entry without a key", ErrInvalid)
+	}
+	_, err = a.c.InsertOne(ctx, e)
+	if err == nil {
+		return nil
+	}
+	if !mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("mongostore: append audit %d: %w", e.Seq, err)
 	}
-	return nil
+	switch n, cerr := a.c.CountDocuments(ctx, bson.D{{Key: "key", Value: e.Key}}); {
+	case cerr != nil:
+		return fmt.Errorf("mongostore: append audit %d: %w", e.Seq, cerr)
+	case n > 0:
+		// The key is the caller's own id (a command id), never a personal value.
+		return fmt.Errorf("mongostore: audit key %q: %w", e.Key, store.ErrDuplicate)
+	}
+	return fmt.Errorf("mongostore: append audit %d: %w", e.Seq, store.ErrExists)
+}
+
+func (a *audit) ByKey(ctx context.Context, key string) (e store.AuditEntry, err error) {
+	ctx, end := a.s.span(ctx, collAudit, "by_key")
+	defer func() { end(err) }()
+	if err := a.c.FindOne(ctx, bson.D{{Key: "key", Value: key}}).Decode(&e); err != nil {
+		return store.AuditEntry{}, fmt.Errorf("mongostore: audit by key: %w", notFound(err))
+	}
+	return e, nil
 }
 
 func (a *audit) Last(ctx context.Context) (e store.AuditEntry, err error) {
@@ -53,12 +86,49 @@ func (a *audit) Scan(ctx context.Context, afterSeq int64, fn func(store.AuditEnt
 	return each(ctx, cur, fn)
 }
 
-func (a *audit) PurgeBefore(ctx context.Context, t time.Time) (n int, err error) {
-	ctx, end := a.s.span(ctx, collAudit, "purge_before")
+// ForContact reads the (institution, contact_id, seq) index.
+func (a *audit) ForContact(ctx context.Context, institution, contactID string) (out []store.AuditEntry, err error) {
+	ctx, end := a.s.span(ctx, collAudit, "for_contact")
 	defer func() { end(err) }()
-	res, err := a.c.DeleteMany(ctx, bson.D{{Key: "at", Value: bson.D{{Key: "$lt", Value: t}}}})
+	filter := bson.D{{Key: "institution", Value: institution}, {Key: "contact_id", Value: contactID}}
+	opts := options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetBatchSize(a.s.batchSize)
+	cur, err := a.c.Find(ctx, filter, opts)
 	if err != nil {
-		return 0, fmt.Errorf("mongostore: purge audit: %w", err)
+		return nil, fmt.Errorf("mongostore: audit for contact: %w", err)
 	}
-	return int(res.DeletedCount), nil
+	err = each(ctx, cur, func(e store.AuditEntry) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// PurgeThrough deletes at most purgeChunk entries per round trip: it finds the seq of the
+// purgeChunk-th oldest entry and deletes up to it, so no single delete holds the collection
+// for long however much has aged out.
+func (a *audit) PurgeThrough(ctx context.Context, seq int64) (n int, err error) {
+	ctx, end := a.s.span(ctx, collAudit, "purge_through")
+	defer func() { end(err) }()
+	for {
+		bound := seq
+		opts := options.FindOne().SetSort(bson.D{{Key: "seq", Value: 1}}).SetSkip(int64(purgeChunk) - 1).
+			SetProjection(bson.D{{Key: "seq", Value: 1}})
+		var nth struct {
+			Seq int64 `bson:"seq"`
+		}
+		switch err := a.c.FindOne(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$lte", Value: seq}}}}, opts).Decode(&nth); {
+		case err == nil:
+			bound = nth.Seq
+		case !errors.Is(err, mongo.ErrNoDocuments):
+			return n, fmt.Errorf("mongostore: purge audit: %w", err)
+		}
+		res, err := a.c.DeleteMany(ctx, bson.D{{Key: "seq", Value: bson.D{{Key: "$lte", Value: bound}}}})
+		if err != nil {
+			return n, fmt.Errorf("mongostore: purge audit: %w", err)
+		}
+		n += int(res.DeletedCount)
+		if bound == seq || res.DeletedCount == 0 {
+			return n, nil
+		}
+	}
 }

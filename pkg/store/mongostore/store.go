@@ -165,6 +165,9 @@ var indexes = []indexSpec{
 	{collRunItems, "institution_run_contact", bson.D{{Key: "institution", Value: 1}, {Key: "run_id", Value: 1}, {Key: "contact_id", Value: 1}}, true},
 	{collRunItems, "institution_contact", bson.D{{Key: "institution", Value: 1}, {Key: "contact_id", Value: 1}}, false},
 	{collAudit, "seq", bson.D{{Key: "seq", Value: 1}}, true},
+	// Every entry has a key, so the unique index never meets two missing keys.
+	{collAudit, "key", bson.D{{Key: "key", Value: 1}}, true},
+	{collAudit, "institution_contact_seq", bson.D{{Key: "institution", Value: 1}, {Key: "contact_id", Value: 1}, {Key: "seq", Value: 1}}, false},
 }
 
 func (s *Store) createIndexes(ctx context.Context) error {

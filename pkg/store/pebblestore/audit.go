@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -14,18 +13,35 @@ import (
 // errStop ends an iteration early without being an error for the caller.
 var errStop = errors.New("pebblestore: stop")
 
-// purgeChunk bounds the batch of one PurgeBefore commit.
-const purgeChunk = 1000
+// errNoAuditKey refuses an entry that could not be deduplicated.
+var errNoAuditKey = errors.New("pebblestore: audit entry without a key")
+
+// purgeChunk bounds the batch of one PurgeThrough commit.
+var purgeChunk = 1000 // a variable so that tests can cross batch boundaries cheaply
 
 type audit struct{ s *Store }
 
+// Append checks the key index, then the sequence, then writes the entry and both of its index
+// entries in one batch, all under auditMu: one process owns the directory, so the in-process
+// lock is the whole serialisation point.
 func (a audit) Append(ctx context.Context, e store.AuditEntry) error {
+	if e.Key == "" {
+		return errNoAuditKey
+	}
 	if err := a.s.enter(ctx); err != nil {
 		return err
 	}
 	defer a.s.leave()
 	a.s.auditMu.Lock()
 	defer a.s.auditMu.Unlock()
+	byKey := auditByKeyKey(e.Key)
+	switch _, err := get(a.s.db, byKey); {
+	case err == nil:
+		// The key is the caller's own id (a command id), never a personal value.
+		return fmt.Errorf("audit key %q: %w", e.Key, store.ErrDuplicate)
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
 	key := auditKey(e.Seq)
 	switch _, err := get(a.s.db, key); {
 	case err == nil:
@@ -38,9 +54,34 @@ func (a audit) Append(ctx context.Context, e store.AuditEntry) error {
 		return err
 	}
 	b := a.s.db.NewBatch()
-	_ = b.Set(auditByTimeKey(e.At, e.Seq), nil, nil)
+	_ = b.Set(byKey, appendInt64(nil, e.Seq), nil)
+	if e.ContactID != "" {
+		_ = b.Set(auditByContactKey(e.Institution, e.ContactID, e.Seq), nil, nil)
+	}
 	_ = b.Set(key, v, nil)
 	return a.s.commit(b)
+}
+
+func (a audit) ByKey(ctx context.Context, key string) (store.AuditEntry, error) {
+	var e store.AuditEntry
+	if err := a.s.enter(ctx); err != nil {
+		return e, err
+	}
+	defer a.s.leave()
+	snap := a.s.db.NewSnapshot()
+	defer snap.Close()
+	v, err := get(snap, auditByKeyKey(key))
+	if err != nil {
+		return e, fmt.Errorf("audit key: %w", err)
+	}
+	seq, _, err := readInt64(v)
+	if err != nil {
+		return e, err
+	}
+	if v, err = get(snap, auditKey(seq)); err != nil {
+		return e, fmt.Errorf("audit seq %d: %w", seq, err)
+	}
+	return e, decodeJSON(v, &e)
 }
 
 func (a audit) Last(ctx context.Context) (store.AuditEntry, error) {
@@ -77,42 +118,90 @@ func (a audit) Scan(ctx context.Context, afterSeq int64, fn func(store.AuditEntr
 	})
 }
 
-// PurgeBefore walks the (at, seq) index up to t and deletes entries in bounded batches.
-func (a audit) PurgeBefore(ctx context.Context, t time.Time) (int, error) {
+// ForContact walks the contact's index entries and reads each entry from the same snapshot.
+func (a audit) ForContact(ctx context.Context, institution, contactID string) ([]store.AuditEntry, error) {
+	if err := a.s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer a.s.leave()
+	snap := a.s.db.NewSnapshot()
+	defer snap.Close()
+	prefix := auditByContactPrefix(institution, contactID)
+	var out []store.AuditEntry
+	err := iterate(ctx, snap, prefix, prefixEnd(prefix), func(k, _ []byte) error {
+		seq, _, err := readInt64(k[len(prefix):])
+		if err != nil {
+			return err
+		}
+		v, err := get(snap, auditKey(seq))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // an index entry never outlives its entry; tolerate it all the same
+		}
+		if err != nil {
+			return err
+		}
+		var e store.AuditEntry
+		if err := decodeJSON(v, &e); err != nil {
+			return err
+		}
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// PurgeThrough deletes the oldest entries with their index entries, purgeChunk per batch.
+// Each batch is read and committed under auditMu, so an Append never interleaves with it.
+func (a audit) PurgeThrough(ctx context.Context, seq int64) (int, error) {
 	if err := a.s.enter(ctx); err != nil {
 		return 0, err
 	}
 	defer a.s.leave()
 	a.s.purgeMu.Lock()
 	defer a.s.purgeMu.Unlock()
-	upper := appendTime([]byte{tagAuditByTime}, t)
+	upper := auditAfter(seq)
 	total := 0
 	for {
-		b := a.s.db.NewBatch()
-		n := 0
-		err := iterate(ctx, a.s.db, []byte{tagAuditByTime}, upper, func(k, _ []byte) error {
-			seq, _, err := readInt64(k[1+timeLen:])
-			if err != nil {
-				return err
-			}
-			_ = b.Delete(auditKey(seq), nil)
-			_ = b.Delete(k, nil)
-			if n++; n == purgeChunk {
-				return errStop
-			}
-			return nil
-		})
-		if err != nil && err != errStop {
-			_ = b.Close()
-			return total, err
-		}
-		if n == 0 {
-			_ = b.Close()
-			return total, nil
-		}
-		if err := a.s.commit(b); err != nil {
-			return total, err
-		}
+		n, err := a.purgeBatch(ctx, upper)
 		total += n
+		if err != nil || n < purgeChunk {
+			return total, err
+		}
 	}
+}
+
+func (a audit) purgeBatch(ctx context.Context, upper []byte) (int, error) {
+	a.s.auditMu.Lock()
+	defer a.s.auditMu.Unlock()
+	b := a.s.db.NewBatch()
+	n := 0
+	err := iterate(ctx, a.s.db, []byte{tagAudit}, upper, func(k, v []byte) error {
+		var e store.AuditEntry
+		if err := decodeJSON(v, &e); err != nil {
+			return err
+		}
+		if e.Key != "" {
+			_ = b.Delete(auditByKeyKey(e.Key), nil)
+		}
+		if e.ContactID != "" {
+			_ = b.Delete(auditByContactKey(e.Institution, e.ContactID, e.Seq), nil)
+		}
+		_ = b.Delete(k, nil)
+		if n++; n == purgeChunk {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil && err != errStop {
+		_ = b.Close()
+		return 0, err
+	}
+	if n == 0 {
+		_ = b.Close()
+		return 0, nil
+	}
+	if err := a.s.commit(b); err != nil {
+		return 0, err
+	}
+	return n, nil
 }

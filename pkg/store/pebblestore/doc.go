@@ -18,7 +18,8 @@
 //	i | inst | run | contact               → run item (JSON)
 //	j | inst | contact | run               → empty: run items of a contact (right of access)
 //	a | seq                                → audit entry (JSON)
-//	b | at | seq                           → empty: audit entries by time, for PurgeBefore
+//	d | key                                → seq: the audit entry's idempotency key, unique
+//	f | inst | contact | seq               → empty: audit entries of a contact (right of access)
 //
 // A secondary index entry is written in the same pebble.Batch as its document, so the two never
 // drift; Inactive reads index and documents from one snapshot. A contact without a recency has

@@ -10,16 +10,17 @@ import (
 // Collection tags: the first byte of every key. Primary documents and their secondary index
 // entries live side by side and are always written in one batch.
 const (
-	tagMeta          = 'm' // m | name                                  → value
-	tagContact       = 'c' // c | inst | id                             → contact
-	tagInactive      = 'x' // x | inst | status | recency | id          → empty (index)
-	tagKey           = 'k' // k | inst | id                             → wrapped key or tombstone
-	tagRun           = 'r' // r | inst | id                             → run
-	tagRunByCreated  = 'q' // q | inst | created_at | id                → empty (index)
-	tagItem          = 'i' // i | inst | run | contact                  → run item
-	tagItemByContact = 'j' // j | inst | contact | run                  → empty (index)
-	tagAudit         = 'a' // a | seq                                   → audit entry
-	tagAuditByTime   = 'b' // b | at | seq                              → empty (index)
+	tagMeta           = 'm' // m | name                                  → value
+	tagContact        = 'c' // c | inst | id                             → contact
+	tagInactive       = 'x' // x | inst | status | recency | id          → empty (index)
+	tagKey            = 'k' // k | inst | id                             → wrapped key or tombstone
+	tagRun            = 'r' // r | inst | id                             → run
+	tagRunByCreated   = 'q' // q | inst | created_at | id                → empty (index)
+	tagItem           = 'i' // i | inst | run | contact                  → run item
+	tagItemByContact  = 'j' // j | inst | contact | run                  → empty (index)
+	tagAudit          = 'a' // a | seq                                   → audit entry
+	tagAuditByKey     = 'd' // d | key                                   → seq (unique index)
+	tagAuditByContact = 'f' // f | inst | contact | seq                  → empty (index)
 )
 
 // timeLen is the width of an encoded time: 8 bytes of seconds, 4 of nanoseconds.
@@ -153,8 +154,14 @@ func itemByContactKey(inst, contactID, run string) []byte {
 
 func auditKey(seq int64) []byte { return appendInt64([]byte{tagAudit}, seq) }
 
-func auditByTimeKey(at time.Time, seq int64) []byte {
-	return appendInt64(appendTime([]byte{tagAuditByTime}, at), seq)
+func auditByKeyKey(key string) []byte { return appendString([]byte{tagAuditByKey}, key) }
+
+func auditByContactPrefix(inst, contactID string) []byte {
+	return appendString(appendString([]byte{tagAuditByContact}, inst), contactID)
+}
+
+func auditByContactKey(inst, contactID string, seq int64) []byte {
+	return appendInt64(auditByContactPrefix(inst, contactID), seq)
 }
 
 // auditAfter is the lower bound of entries with a sequence strictly greater than seq.

@@ -65,7 +65,7 @@ func TestReopenKeepsEveryDocument(t *testing.T) {
 	if err := s.RunItems().Put(ctx, []store.RunItem{item}); err != nil {
 		t.Fatalf("Put item: %v", err)
 	}
-	if err := s.Audit().Append(ctx, store.AuditEntry{Seq: 1, At: base, Institution: "inst-1", Actor: "run:r1", Action: "deleted", Hash: "h1"}); err != nil {
+	if err := s.Audit().Append(ctx, store.AuditEntry{Seq: 1, At: base, Institution: "inst-1", Actor: "run:r1", Action: "deleted", Key: "erase:c1", Hash: "h1"}); err != nil {
 		t.Fatalf("Append: %v", err)
 	}
 	if err := s.Close(ctx); err != nil {

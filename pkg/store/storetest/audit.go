@@ -20,6 +20,7 @@ func entry(seq int64, day int) store.AuditEntry {
 		Action:      "anonymised",
 		Reason:      "inactive",
 		Fields:      []string{"profile.email", "profile.last_name"},
+		Key:         fmt.Sprintf("erase:cmd-%d", seq),
 		PrevHash:    fmt.Sprintf("h%d", seq-1),
 		Hash:        fmt.Sprintf("h%d", seq),
 	}
@@ -83,16 +84,18 @@ func runAudit(t *testing.T, open func(t *testing.T) store.Store) {
 		if g := scanAll(t, s, 12); len(g) != 0 {
 			t.Fatalf("Scan after the head = %v, want none", seqs(g))
 		}
-		minimal := store.AuditEntry{Seq: 13, At: at(13), Institution: "inst-1", Actor: "token:ops", Action: "exported", PrevHash: "h12", Hash: "h13"}
-		appendAll(t, s, minimal)
-		mustEqual(t, "minimal entry", scanAll(t, s, 12)[0], minimal)
+		minimal := store.AuditEntry{Seq: 13, At: at(13), Institution: "inst-1", Actor: "token:ops", Action: "exported", Key: "k13", PrevHash: "h12", Hash: "h13"}
+		purge := store.AuditEntry{Seq: 14, At: at(14), Actor: "system:retention", Action: "purged", Reason: "3 entries",
+			Key: "purge:3", AnchorSeq: 4, AnchorHash: "h3", PrevHash: "h13", Hash: "h14"}
+		appendAll(t, s, minimal, purge)
+		mustEqual(t, "minimal and purge entries", scanAll(t, s, 12), []store.AuditEntry{minimal, purge})
 	})
 
 	t.Run("AppendTakenSeqIsErrExists", func(t *testing.T) {
 		s := open(t)
 		appendAll(t, s, entry(1, 0))
 		other := entry(1, 5)
-		other.Hash = "forged"
+		other.Hash, other.Key = "forged", "erase:other"
 		if err := s.Audit().Append(t.Context(), other); !errors.Is(err, store.ErrExists) {
 			t.Fatalf("Append on a taken seq: err = %v, want ErrExists", err)
 		}
@@ -107,7 +110,7 @@ func runAudit(t *testing.T, open func(t *testing.T) store.Store) {
 		errs := make(chan error, writers)
 		for w := range writers {
 			wg.Go(func() {
-				for range each {
+				for i := range each {
 					for {
 						var next int64 = 1
 						prev := ""
@@ -121,6 +124,7 @@ func runAudit(t *testing.T, open func(t *testing.T) store.Store) {
 						}
 						e := entry(next, 0)
 						e.PrevHash, e.Hash, e.Actor = prev, fmt.Sprintf("h%d-w%d", next, w), fmt.Sprintf("run:w%d", w)
+						e.Key = fmt.Sprintf("w%d-%d", w, i)
 						err = s.Audit().Append(ctx, e)
 						if err == nil {
 							break
@@ -169,24 +173,138 @@ func runAudit(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	})
 
-	t.Run("PurgeBeforeRemovesStrictlyOlderEntries", func(t *testing.T) {
+	t.Run("AppendWithoutKeyIsRefused", func(t *testing.T) {
 		s := open(t)
-		appendAll(t, s, entry(1, -30), entry(2, -20), entry(3, -10), entry(4, 0), entry(5, 10))
-		n, err := s.Audit().PurgeBefore(t.Context(), at(-10))
-		if err != nil || n != 2 {
-			t.Fatalf("PurgeBefore = %d, %v; want 2 removed", n, err)
+		e := entry(1, 0)
+		e.Key = ""
+		if err := s.Audit().Append(t.Context(), e); err == nil {
+			t.Fatal("Append accepted an entry without an idempotency key")
 		}
-		if g := seqs(scanAll(t, s, 0)); !slices.Equal(g, []int64{3, 4, 5}) {
-			t.Fatalf("after purge the log holds %v, want [3 4 5]", g)
+		if g := scanAll(t, s, 0); len(g) != 0 {
+			t.Fatalf("log holds %v after the refused Append, want nothing", seqs(g))
 		}
-		n, err = s.Audit().PurgeBefore(t.Context(), at(-10))
+	})
+
+	t.Run("AppendTakenKeyIsErrDuplicate", func(t *testing.T) {
+		s := open(t)
+		appendAll(t, s, entry(1, 0))
+		again := entry(2, 1) // a free seq, the key of seq 1: a redelivered command
+		again.Key = entry(1, 0).Key
+		if err := s.Audit().Append(t.Context(), again); !errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("Append with a taken key: err = %v, want ErrDuplicate", err)
+		}
+		both := entry(1, 2) // seq and key both taken: the key is checked first
+		if err := s.Audit().Append(t.Context(), both); !errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("Append with a taken seq and key: err = %v, want ErrDuplicate", err)
+		}
+		seqTaken := entry(1, 3)
+		seqTaken.Key = "erase:another"
+		if err := s.Audit().Append(t.Context(), seqTaken); !errors.Is(err, store.ErrExists) || errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("Append with a taken seq and a new key: err = %v, want ErrExists only", err)
+		}
+		mustEqual(t, "log after the refused Appends", scanAll(t, s, 0), []store.AuditEntry{entry(1, 0)})
+		appendAll(t, s, entry(2, 1)) // the seq refused above was left free
+	})
+
+	t.Run("ByKey", func(t *testing.T) {
+		s := open(t)
+		appendAll(t, s, entry(1, 0), entry(2, 1), entry(3, 2))
+		got, err := s.Audit().ByKey(t.Context(), entry(2, 1).Key)
+		if err != nil {
+			t.Fatalf("ByKey: %v", err)
+		}
+		mustEqual(t, "ByKey", got, entry(2, 1))
+		if _, err := s.Audit().ByKey(t.Context(), "erase:never"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("ByKey of an unknown key: err = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("ForContactInSeqOrder", func(t *testing.T) {
+		s := open(t)
+		mk := func(seq int64, inst, contact string) store.AuditEntry {
+			e := entry(seq, int(seq))
+			e.Institution, e.ContactID = inst, contact
+			return e
+		}
+		es := []store.AuditEntry{
+			mk(1, "inst-1", "c1"), mk(2, "inst-1", "c10"), mk(3, "inst-2", "c1"), mk(4, "inst-1", ""),
+			mk(5, "inst-1", "c1"), mk(6, "inst-1", "c"), mk(7, "inst-1", "c1"),
+		}
+		appendAll(t, s, es[6], es[0], es[4], es[1], es[2], es[3], es[5])
+		got, err := s.Audit().ForContact(t.Context(), "inst-1", "c1")
+		if err != nil {
+			t.Fatalf("ForContact: %v", err)
+		}
+		mustEqual(t, "ForContact inst-1/c1", got, []store.AuditEntry{es[0], es[4], es[6]})
+		if got, err := s.Audit().ForContact(t.Context(), "inst-2", "c1"); err != nil || !slices.Equal(seqs(got), []int64{3}) {
+			t.Fatalf("ForContact inst-2/c1 = %v, %v; want [3]", seqs(got), err)
+		}
+		if got, err := s.Audit().ForContact(t.Context(), "inst-1", "c2"); err != nil || len(got) != 0 {
+			t.Fatalf("ForContact of a contact with no entry = %v, %v; want none", seqs(got), err)
+		}
+	})
+
+	t.Run("PurgeThroughKeepsLaterEntriesAndTheHead", func(t *testing.T) {
+		s := open(t)
+		es := []store.AuditEntry{entry(1, -30), entry(2, -20), entry(3, -10), entry(4, 0), entry(5, 10)}
+		for i := range es {
+			es[i].ContactID = "c-same"
+		}
+		appendAll(t, s, es...)
+		n, err := s.Audit().PurgeThrough(t.Context(), 3)
+		if err != nil || n != 3 {
+			t.Fatalf("PurgeThrough(3) = %d, %v; want 3 removed", n, err)
+		}
+		mustEqual(t, "log after purge", scanAll(t, s, 0), es[3:])
+		n, err = s.Audit().PurgeThrough(t.Context(), 3)
 		if err != nil || n != 0 {
-			t.Fatalf("second PurgeBefore = %d, %v; want 0 removed", n, err)
+			t.Fatalf("second PurgeThrough(3) = %d, %v; want 0 removed", n, err)
 		}
 		last, err := s.Audit().Last(t.Context())
 		if err != nil || last.Seq != 5 {
 			t.Fatalf("Last after purge = %d, %v; want 5", last.Seq, err)
 		}
+		if _, err := s.Audit().ByKey(t.Context(), es[1].Key); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("ByKey of a purged entry: err = %v, want ErrNotFound", err)
+		}
+		if got, err := s.Audit().ByKey(t.Context(), es[3].Key); err != nil || got.Seq != 4 {
+			t.Fatalf("ByKey of a kept entry = %d, %v; want seq 4", got.Seq, err)
+		}
+		if got, err := s.Audit().ForContact(t.Context(), "inst-1", "c-same"); err != nil || !slices.Equal(seqs(got), []int64{4, 5}) {
+			t.Fatalf("ForContact after purge = %v, %v; want [4 5]", seqs(got), err)
+		}
 		appendAll(t, s, entry(6, 11)) // the head goes on from where it was
+	})
+
+	// Batch boundaries are the adapters' own business (their package tests shrink the batch);
+	// this shows a longer prefix written by concurrent appenders goes whole.
+	t.Run("PurgeThroughALongPrefix", func(t *testing.T) {
+		s := open(t)
+		const total, through, writers = 120, 100, 8
+		var wg sync.WaitGroup
+		errs := make(chan error, writers)
+		for w := range writers {
+			wg.Go(func() {
+				for seq := int64(w + 1); seq <= total; seq += writers {
+					if err := s.Audit().Append(t.Context(), entry(seq, 0)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		n, err := s.Audit().PurgeThrough(t.Context(), through)
+		if err != nil || n != through {
+			t.Fatalf("PurgeThrough(%d) = %d, %v; want %d removed", through, n, err, through)
+		}
+		got := seqs(scanAll(t, s, 0))
+		if len(got) != total-through || got[0] != through+1 || got[len(got)-1] != total {
+			t.Fatalf("after purge the log holds %d entries from %v, want %d..%d", len(got), got[:min(3, len(got))], through+1, total)
+		}
 	})
 }
