@@ -34,7 +34,30 @@ const (
 	ExtInstitution = "institution"
 	// ExtOrganisation carries the organisation of the institution the event comes from; optional.
 	ExtOrganisation = "organisation"
+
+	// ExtClientIP, ExtUserAgent and ExtCollectedAt carry the technical data of the HTTP request
+	// that brought the event (the register's technical category), which ingest records when
+	// the institution's register declares that category. The IP address and the user agent
+	// are sealed with the contact's key (fields TechnicalIP and TechnicalUserAgent as
+	// associated data); collectedat is the RFC 3339 time ingest received the request, which
+	// starts the after_collection clock. They ride as extensions because extensions survive
+	// the NATS binding as ce- headers and leave the event's data as the upstream sent it.
+	// Only ingest sets them: an event that arrives with one is refused, so nobody injects
+	// technical data, or smuggles a value past sealing, under these names.
+	ExtClientIP    = "clientip"
+	ExtUserAgent   = "useragent"
+	ExtCollectedAt = "collectedat"
 )
+
+// Field names of the technical data, as sealed (associated data) and as a right-of-access
+// export names them.
+const (
+	TechnicalIP        = "technical.ip"
+	TechnicalUserAgent = "technical.user_agent"
+)
+
+// TechnicalExtensions are the extensions only ingest may set.
+var TechnicalExtensions = []string{ExtClientIP, ExtUserAgent, ExtCollectedAt}
 
 // Contact roles (lethe.contact.created.v1 role).
 const (
