@@ -17,11 +17,17 @@ import (
 type AcceptEvents struct {
 	keys Keys
 	pub  Publisher
+	// records says which institutions' registers declare technical data (none by default).
+	records func(institution string) bool
 }
 
 // NewAcceptEvents returns the use case sealing with keys and publishing with pub.
-func NewAcceptEvents(keys Keys, pub Publisher) *AcceptEvents {
-	return &AcceptEvents{keys: keys, pub: pub}
+func NewAcceptEvents(keys Keys, pub Publisher, opts ...AcceptOption) *AcceptEvents {
+	uc := &AcceptEvents{keys: keys, pub: pub}
+	for _, o := range opts {
+		o(uc)
+	}
+	return uc
 }
 
 // Authorize returns nil if the caller may send events for institution, else the error to
@@ -48,6 +54,13 @@ type Accepted struct {
 //
 // Validation comes first and covers every event, so a caller fixes a batch in one pass.
 func (uc *AcceptEvents) Handle(ctx context.Context, es []event.Event, authorize Authorize) (Accepted, error) {
+	return uc.HandleFrom(ctx, es, authorize, nil)
+}
+
+// HandleFrom is Handle for events that came in one HTTP request: origin is that request's
+// technical data, recorded on the events of the institutions whose register declares it
+// (WithTechnicalData). A nil origin records nothing.
+func (uc *AcceptEvents) HandleFrom(ctx context.Context, es []event.Event, authorize Authorize, origin *Origin) (Accepted, error) {
 	data := make([]events.Data, len(es))
 	var bad []events.IndexedError
 	for i := range es {
@@ -76,7 +89,11 @@ func (uc *AcceptEvents) Handle(ctx context.Context, es []event.Event, authorize 
 	}
 
 	acc := Accepted{ByType: make(map[string]int, 4)}
-	errs, dropped := sealAll(ctx, uc.keys, es, data)
+	var technical func(*event.Event) (Origin, bool)
+	if origin != nil && uc.records != nil {
+		technical = func(e *event.Event) (Origin, bool) { return *origin, uc.records(events.Institution(*e)) }
+	}
+	errs, dropped := sealAll(ctx, uc.keys, es, data, technical)
 	for _, err := range errs {
 		if err != nil {
 			return Accepted{}, err

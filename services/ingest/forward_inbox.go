@@ -57,7 +57,7 @@ func (uc *ForwardInbox) Handle(ctx context.Context, msgs []Inbound) []error {
 		}
 		data[i] = d
 	}
-	sealErrs, _ := sealAll(ctx, uc.keys, es, data)
+	sealErrs, _ := sealAll(ctx, uc.keys, es, data, nil)
 	out := make([]bus.Outgoing, 0, len(msgs))
 	idx := make([]int, 0, len(msgs))
 	for i := range es {

@@ -54,6 +54,7 @@ func (s *Service) postEvents(w http.ResponseWriter, r *http.Request) {
 	ctx, span := s.tracer.Start(ctx, "ingest "+Route, trace.WithSpanKind(trace.SpanKindProducer))
 	defer span.End()
 	r = r.WithContext(ctx)
+	origin := s.origin(r)
 
 	fail := func(rej rejection, typ string, err error) {
 		s.metrics.reject(ctx, transportHTTP, typ, rej.reason, max(rej.events, 1))
@@ -103,9 +104,9 @@ func (s *Service) postEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	acc, err := s.accept.Handle(ctx, es, func(inst string) error {
+	acc, err := s.accept.HandleFrom(ctx, es, func(inst string) error {
 		return httpapi.Require(ctx, config.ScopeIngest, inst)
-	})
+	}, &origin)
 	if err != nil {
 		s.rejectEvents(ctx, es, err)
 		rej := rejection{events: len(es)}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -42,6 +43,12 @@ type Service struct {
 	maxBody        int64
 	publishTimeout time.Duration
 	retryAfter     int // seconds
+
+	// technical says which institutions record the request's technical data; proxies are
+	// the reverse proxies whose X-Forwarded-For is believed; now dates the collection.
+	technical func(institution string) bool
+	proxies   []netip.Prefix
+	now       func() time.Time
 }
 
 // Option configures a Service.
@@ -84,6 +91,9 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 		maxBody:        d.Config.MaxBodyBytes,
 		publishTimeout: DefaultPublishTimeout,
 		retryAfter:     int(DefaultRetryAfter / time.Second),
+		technical:      recordsTechnical(d.Config),
+		proxies:        d.Config.TrustedProxyPrefixes(),
+		now:            time.Now,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -114,7 +124,7 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	p := connectedPublisher{pub: pub, nc: d.JetStream.Conn()}
-	s.accept = NewAcceptEvents(d.Sealer, p)
+	s.accept = NewAcceptEvents(d.Sealer, p, WithTechnicalData(s.technical))
 	s.forward = NewForwardInbox(d.Sealer, p)
 	return s, nil
 }

@@ -61,6 +61,15 @@ func checkEvent(e event.Event) (events.Data, error) {
 		}
 		return nil, &events.ValidationError{Problems: []events.Problem{p}}
 	}
+	if ps := injectedTechnical(e); len(ps) > 0 {
+		var ve *events.ValidationError
+		if !errors.As(err, &ve) {
+			ve = &events.ValidationError{}
+		}
+		ve.Problems = append(ve.Problems, ps...)
+		slices.SortStableFunc(ve.Problems, func(a, b events.Problem) int { return strings.Compare(a.Pointer, b.Pointer) })
+		return nil, ve
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -151,8 +160,9 @@ const sealWorkers = 8
 
 // sealAll runs sealPersonal on every event i of es for which data[i] is not nil, a few at
 // a time, and returns the error of each (nil when sealed) and how many had their personal
-// fields dropped.
-func sealAll(ctx context.Context, keys Keys, es []event.Event, data []events.Data) (errs []error, dropped int) {
+// fields dropped. When technical is not nil, the technical data it returns for an event is
+// sealed onto it too (sealTechnical).
+func sealAll(ctx context.Context, keys Keys, es []event.Event, data []events.Data, technical func(e *event.Event) (Origin, bool)) (errs []error, dropped int) {
 	errs = make([]error, len(es))
 	var drops atomic.Int64
 	work := func(i int) {
@@ -160,6 +170,11 @@ func sealAll(ctx context.Context, keys Keys, es []event.Event, data []events.Dat
 			return
 		}
 		d, err := sealPersonal(ctx, keys, &es[i], data[i])
+		if err == nil && !d && technical != nil {
+			if o, ok := technical(&es[i]); ok {
+				err = sealTechnical(ctx, keys, &es[i], o)
+			}
+		}
 		errs[i] = err
 		if d {
 			drops.Add(1)
