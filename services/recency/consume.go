@@ -28,6 +28,7 @@ func activityFrom(m *bus.Message) (Activity, error) {
 		Organisation: events.Organisation(m.Event),
 		Contact:      m.Event.Subject(),
 		Data:         d,
+		Technical:    technicalOf(m.Event),
 	}, nil
 }
 

@@ -20,6 +20,9 @@ type Activity struct {
 	Organisation string
 	Contact      string
 	Data         any
+	// Technical is the technical data ingest recorded from the request that brought the
+	// event (sealed IP address and user agent, collection time), nil when none.
+	Technical *store.Technical
 }
 
 // sealedPrefix marks a value ingest sealed with the contact's key.
@@ -35,6 +38,9 @@ func Fold(c *store.Contact, a Activity) {
 		c.Status = store.StatusActive
 	}
 	erased := c.Status != store.StatusActive
+	if a.Technical != nil && !erased {
+		foldTechnical(c, *a.Technical)
+	}
 	if a.Organisation != "" {
 		addOrganisation(c, a.Organisation)
 	}
