@@ -28,6 +28,7 @@ const usage = `lethe — event-driven GDPR retention engine
 Usage:
   lethe serve [--http 127.0.0.1:8080] [--data ./lethe-data] [--config lethe.yaml]
               [--target all|ingest|recency|scheduler|anonymiser] [--nats-url URL] [--mongo-uri URI]
+  lethe audit verify [--server URL] [--token T]   check the audit log's hash chain
   lethe version
 
 Every flag has an environment twin: --nats-url is LETHE_NATS_URL, and so on.
@@ -47,6 +48,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 		return serve(ctx, cfg, stdout, stderr)
+	case "audit":
+		return auditCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lethe", version)
 		return nil
