@@ -8,8 +8,9 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/platform"
 )
 
-// Run registers the run routes on d.Mux (behind d.Auth), resumes the runs a previous process
-// left unfinished, fires the institutions' schedules, and blocks until ctx is done; runs in
+// Run registers the run and register routes on d.Mux (behind d.Auth), resumes the runs a
+// previous process left unfinished, fires the institutions' schedules, purges technical
+// data past its window every DefaultPurgeInterval, and blocks until ctx is done; runs in
 // progress then stop where they stand and resume at the next start.
 func Run(ctx context.Context, d platform.Deps) error {
 	var busOpts []bus.Option
@@ -36,7 +37,13 @@ func Run(ctx context.Context, d platform.Deps) error {
 	if _, err := s.Resume(ctx); err != nil && ctx.Err() == nil {
 		return err
 	}
+	purging := make(chan struct{})
+	go func() {
+		defer close(purging)
+		s.PurgeTechnicalEvery(ctx, DefaultPurgeInterval)
+	}()
 	s.Schedule(ctx)
 	<-ctx.Done()
+	<-purging
 	return nil
 }

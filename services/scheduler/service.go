@@ -96,6 +96,7 @@ type Service struct {
 	tracer    trace.Tracer
 	planned   metric.Int64Counter
 	published metric.Int64Counter
+	purged    metric.Int64Counter
 	schedules []schedule
 
 	// Test hooks: afterBatch runs after each acknowledged publish batch and its cursor write;
@@ -219,6 +220,10 @@ func New(st store.Store, pub Publisher, cfg config.File, opts ...Option) (*Servi
 	}
 	if s.published, err = meter.Int64Counter("lethe.scheduler.commands_published",
 		metric.WithDescription("erasure commands published to LETHE_COMMANDS, by planned outcome")); err != nil {
+		return nil, err
+	}
+	if s.purged, err = meter.Int64Counter("lethe.scheduler.technical_purged",
+		metric.WithDescription("technical-data records purged past the register's after_collection window, by institution")); err != nil {
 		return nil, err
 	}
 	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
