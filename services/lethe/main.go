@@ -29,6 +29,7 @@ Usage:
   lethe serve [--http 127.0.0.1:8080] [--data ./lethe-data] [--config lethe.yaml]
               [--target all|ingest|recency|scheduler|anonymiser] [--nats-url URL] [--mongo-uri URI]
   lethe audit verify [--server URL] [--token T]   check the audit log's hash chain
+  lethe register [--server URL] [--token T] --institution INST [--format json|markdown|csv]
   lethe version
 
 Every flag has an environment twin: --nats-url is LETHE_NATS_URL, and so on.
@@ -48,6 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 		return serve(ctx, cfg, stdout, stderr)
+	case "register":
+		return registerCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "version":
