@@ -3,6 +3,7 @@ package recency
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/otel/metric"
 
@@ -10,10 +11,12 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/platform"
 )
 
-// Run registers GET …/contacts/{id} and consumes LETHE_ACTIVITY until ctx is done.
+// Run registers GET …/contacts/{id} and …/targets, and consumes
+// LETHE_ACTIVITY until ctx is done.
 func Run(ctx context.Context, d platform.Deps) error {
 	if d.Mux != nil {
 		d.Mux.Handle("GET /v1/institutions/{inst}/contacts/{id}", d.Auth.Authenticate(getContact(d.Store.Contacts(), d.Config)))
+		d.Mux.Handle("GET /v1/institutions/{inst}/targets", d.Auth.Authenticate(getTargets(NewListTargets(d.Store.Contacts()), d.Config, time.Now, d.Logger)))
 	}
 	folded, err := d.MeterProvider.Meter("lethe/recency").Int64Counter("lethe.recency.events_folded",
 		metric.WithDescription("activity events folded into the projection, by type"))
