@@ -7,15 +7,18 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/lethe-gdpr/lethe/pkg/audit"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/platform"
 )
 
-// Run registers GET …/contacts/{id} and …/targets, and consumes
+// Run registers GET …/contacts/{id}, …/contacts/{id}/export and …/targets, and consumes
 // LETHE_ACTIVITY until ctx is done.
 func Run(ctx context.Context, d platform.Deps) error {
 	if d.Mux != nil {
 		d.Mux.Handle("GET /v1/institutions/{inst}/contacts/{id}", d.Auth.Authenticate(getContact(d.Store.Contacts(), d.Config)))
+		export := NewExportContact(d.Store, d.Sealer, audit.New(d.Store.Audit()), d.Config, time.Now, d.Logger)
+		d.Mux.Handle("GET /v1/institutions/{inst}/contacts/{id}/export", d.Auth.Authenticate(getExport(export)))
 		d.Mux.Handle("GET /v1/institutions/{inst}/targets", d.Auth.Authenticate(getTargets(NewListTargets(d.Store.Contacts()), d.Config, time.Now, d.Logger)))
 	}
 	folded, err := d.MeterProvider.Meter("lethe/recency").Int64Counter("lethe.recency.events_folded",
