@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/lethe-gdpr/lethe/events"
+)
+
+// runContacts runs `lethe contacts …` as main would, with the given environment.
+func runContacts(t *testing.T, env map[string]string, args ...string) (string, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), append([]string{"contacts"}, args...), func(k string) string { return env[k] },
+		strings.NewReader(""), &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+func postEvents(t *testing.T, server, token string, es ...event.Event) {
+	t.Helper()
+	body, err := events.MarshalBatch(es)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, server+"/v1/events", bytes.NewReader(body))
+	req.Header.Set("Content-Type", events.MediaTypeBatch)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /v1/events = %d %s", resp.StatusCode, b)
+	}
+}
+
+// The client commands against a real `lethe serve`: events in through ingest, where the
+// personal values are sealed, out through the export, where they are opened.
+func TestContactsShowAndExport(t *testing.T) {
+	s := startServe(t, t.TempDir())
+	const (
+		email = "grace.hopper@example.net"
+		first = "Grace-Brewster"
+		guest = "Murray-Hopper"
+	)
+	at := time.Now().UTC().Truncate(time.Second).AddDate(0, -2, 0)
+	mk := func(d events.Data) event.Event {
+		e, err := events.New("/test/cli", "inst-a", "c-cli", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	postEvents(t, s.http, s.token,
+		mk(&events.ContactCreated{Role: events.RoleIndividual, CreatedAt: at,
+			Profile: events.Profile{Email: events.String(email), FirstName: events.String(first)}}),
+		mk(&events.OrderPlaced{OrderID: "o-9", OrderedAt: at.AddDate(0, 0, 1), ContactRole: events.ContactRoleBuyer,
+			Items: []events.Item{{ProductID: "p", Dated: false, Beneficiary: &events.Beneficiary{LastName: events.String(guest)}}}}),
+	)
+	env := map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": s.token}
+
+	// show: the projection, with no personal value, once both events are folded.
+	var shown map[string]any
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _, err := runContacts(t, env, "show", "inst-a", "c-cli")
+		if err == nil {
+			if err := json.Unmarshal([]byte(out), &shown); err != nil {
+				t.Fatalf("show printed %q: %v", out, err)
+			}
+			if shown["kind"] == "customer" {
+				if !strings.Contains(out, "\n  \"") {
+					t.Errorf("show is not indented for a person: %q", out)
+				}
+				if strings.Contains(out, email) || strings.Contains(out, first) {
+					t.Fatalf("show printed a personal value: %s", out)
+				}
+				break
+			}
+		} else if apiErr := (*APIError)(nil); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
+			t.Fatalf("show: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the contact never became a customer: %v", shown)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if shown["id"] != "c-cli" || shown["recency"] == nil {
+		t.Errorf("show = %v", shown)
+	}
+
+	// export to a file: decrypted, and only the owner may read it.
+	file := filepath.Join(t.TempDir(), "c-cli.json")
+	if err := os.WriteFile(file, []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runContacts(t, nil, "export", "--server", s.http, "--token", s.token, "inst-a", "c-cli", "--output", file)
+	if err != nil {
+		t.Fatalf("export: %v", err)
+	}
+	if !strings.Contains(out, file) || strings.Contains(out, email) {
+		t.Errorf("export said %q", out)
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("export file mode %v, want 0600", fi.Mode().Perm())
+	}
+	doc, _ := os.ReadFile(file)
+	var x struct {
+		ContactID string `json:"contact_id"`
+		Profile   []struct {
+			Field, Value, State string
+		} `json:"profile"`
+		Orders []struct {
+			Items []struct {
+				Beneficiary struct {
+					LastName struct{ Value, State string } `json:"last_name"`
+				} `json:"beneficiary"`
+			} `json:"items"`
+		} `json:"orders"`
+		Audit []struct{ Action, Actor string } `json:"audit"`
+	}
+	if err := json.Unmarshal(doc, &x); err != nil {
+		t.Fatalf("export file %q: %v", doc, err)
+	}
+	values := map[string]string{}
+	for _, f := range x.Profile {
+		values[f.Field] = f.Value + "/" + f.State
+	}
+	if values["email"] != email+"/decrypted" || values["first_name"] != first+"/decrypted" {
+		t.Errorf("exported profile = %v", values)
+	}
+	if len(x.Orders) != 1 || len(x.Orders[0].Items) != 1 || x.Orders[0].Items[0].Beneficiary.LastName.Value != guest {
+		t.Errorf("exported orders = %+v", x.Orders)
+	}
+	if len(x.Audit) != 1 || x.Audit[0].Action != "exported" || !strings.HasPrefix(x.Audit[0].Actor, "token:") {
+		t.Errorf("exported audit = %+v, want this export", x.Audit)
+	}
+
+	// export to standard output, configured from the environment.
+	out, _, err = runContacts(t, env, "export", "inst-a", "c-cli")
+	if err != nil || !strings.Contains(out, email) || !strings.Contains(out, `"contact_id": "c-cli"`) {
+		t.Errorf("export to stdout = %v %q", err, out)
+	}
+
+	// A contact the server does not know: the server's reason, not a stack of errors.
+	_, _, err = runContacts(t, env, "export", "inst-a", "nobody")
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound || !strings.Contains(err.Error(), "nobody") {
+		t.Errorf("export of an unknown contact = %v", err)
+	}
+	// A wrong token.
+	_, _, err = runContacts(t, nil, "show", "--server", s.http, "--token", "not-a-token", "inst-a", "c-cli")
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnauthorized {
+		t.Errorf("show with a wrong token = %v", err)
+	}
+}
+
+func TestContactsUsage(t *testing.T) {
+	env := map[string]string{"LETHE_SERVER": "http://127.0.0.1:1", "LETHE_TOKEN": "t"}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want error
+		text string
+	}{
+		{"no subcommand", env, nil, errUsage, "Usage: lethe contacts"},
+		{"unknown subcommand", env, []string{"forget", "i", "c"}, errUsage, `unknown subcommand "forget"`},
+		{"missing contact", env, []string{"show", "inst-a"}, errUsage, "name the INSTITUTION and the CONTACT"},
+		{"too many arguments", env, []string{"export", "inst-a", "c", "d"}, errUsage, "name the INSTITUTION and the CONTACT"},
+		{"show has no --output", env, []string{"show", "--output", "x", "inst-a", "c"}, errUsage, "flag provided but not defined"},
+		{"no token", map[string]string{}, []string{"show", "inst-a", "c"}, ErrNoToken, ""},
+		{"an id that is not one path segment", env, []string{"export", "inst-a", "../c"}, nil, ""},
+		{"unreachable server", env, []string{"show", "inst-a", "c"}, ErrUnreachable, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, err := runContacts(t, tc.env, tc.args...)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if tc.text != "" && !strings.Contains(stderr, tc.text) {
+				t.Errorf("stderr %q does not say %q", stderr, tc.text)
+			}
+		})
+	}
+}
