@@ -187,6 +187,21 @@ func TestExportHoldsEveryCategoryDecrypted(t *testing.T) {
 			t.Errorf("recency = %+v", x.Recency)
 		}
 
+		// Technical data of the requests that carried the events (the register declares it):
+		// sealed by ingest under technical.*, opened here, kept for the after_collection window.
+		if len(x.Technical) == 0 {
+			t.Fatalf("technical data = none, want the requests' IP address and user agent")
+		}
+		for _, td := range x.Technical {
+			if td.IP == nil || td.IP.State != recency.StateDecrypted || td.IP.Value != "127.0.0.1" ||
+				td.UserAgent == nil || td.UserAgent.State != recency.StateDecrypted || td.UserAgent.Value == "" {
+				t.Errorf("technical record %+v ip %+v user agent %+v, want both decrypted", td, td.IP, td.UserAgent)
+			}
+			if td.KeptUntil == nil || !td.KeptUntil.Equal(retention.AddMonths(td.CollectedAt, 12)) {
+				t.Errorf("technical record kept until %v, want collection + P12M", td.KeptUntil)
+			}
+		}
+
 		// Run items and audit entries about the contact, the export itself included.
 		if len(x.RunItems) != 1 || x.RunItems[0].RunID != "run-1" || x.RunItems[0].Reason != "credit" {
 			t.Errorf("run items = %+v", x.RunItems)
@@ -309,6 +324,14 @@ func TestExportOfAnonymisedContactHoldsNoPersonalValue(t *testing.T) {
 			if b := it.Beneficiary; b == nil || b.FirstName.State != recency.StateErased || b.FirstName.Value != "" ||
 				b.LastName.State != recency.StateErased || b.LastName.Value != "" {
 				t.Errorf("beneficiary = %+v, want erased with no value", b)
+			}
+		}
+		if len(x.Technical) == 0 {
+			t.Errorf("technical data = none, want the records left in place, read as erased")
+		}
+		for _, td := range x.Technical {
+			if td.IP == nil || td.IP.State != recency.StateErased || td.IP.Value != "" {
+				t.Errorf("technical record %+v ip %+v, want erased with no value", td, td.IP)
 			}
 		}
 		if len(x.Audit) == 0 || x.Audit[len(x.Audit)-1].Action != "exported" {
