@@ -1,6 +1,15 @@
 package retention
 
-import "time"
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/lethe-gdpr/lethe/events"
+)
 
 // CommandType is the CloudEvent type of one erasure command on LETHE_COMMANDS, published on
 // lethe.command.<institution>.erase with the event id "<run or request id>:<contact id>", so a
@@ -34,4 +43,39 @@ func (c Command) CommandID() string {
 		origin = c.RequestID
 	}
 	return origin + ":" + c.ContactID
+}
+
+// Event is the command as a CloudEvent: type CommandType, id CommandID() (also the
+// Nats-Msg-Id's base), subject the contact, extension institution, data the command as JSON.
+// It carries ids and dates only.
+func (c Command) Event(source string, at time.Time) (event.Event, error) {
+	e := event.New()
+	e.SetID(c.CommandID())
+	e.SetSource(source)
+	e.SetType(CommandType)
+	e.SetSubject(c.ContactID)
+	e.SetTime(at.UTC())
+	e.SetExtension(events.ExtInstitution, c.Institution)
+	if err := e.SetData(event.ApplicationJSON, c); err != nil {
+		return event.Event{}, fmt.Errorf("retention: encode command %s: %w", c.CommandID(), err)
+	}
+	return e, nil
+}
+
+// ErrNotACommand: a message on LETHE_COMMANDS that is not a well-formed erasure command.
+var ErrNotACommand = errors.New("retention: not an erasure command")
+
+// CommandOf decodes a command event, checking that its envelope agrees with its data.
+func CommandOf(e event.Event) (Command, error) {
+	if e.Type() != CommandType {
+		return Command{}, fmt.Errorf("%w: type %q", ErrNotACommand, e.Type())
+	}
+	var c Command
+	if err := json.Unmarshal(e.Data(), &c); err != nil {
+		return Command{}, fmt.Errorf("%w: data: %v", ErrNotACommand, err)
+	}
+	if inst, _ := e.Extensions()[events.ExtInstitution].(string); inst != c.Institution || e.Subject() != c.ContactID {
+		return Command{}, fmt.Errorf("%w: envelope and data disagree on institution or contact", ErrNotACommand)
+	}
+	return c, nil
 }

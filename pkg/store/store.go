@@ -28,6 +28,7 @@ type Store interface {
 	Runs() Runs
 	RunItems() RunItems
 	Audit() Audit
+	Requests() Requests
 	// Ping reports whether the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close(ctx context.Context) error

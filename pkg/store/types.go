@@ -141,6 +141,9 @@ type Contact struct {
 	ErasedAt  time.Time `json:"erased_at,omitzero" bson:"erased_at,omitempty"`
 	ErasedBy  string    `json:"erased_by,omitempty" bson:"erased_by,omitempty"`
 	UpdatedAt time.Time `json:"updated_at,omitzero" bson:"updated_at,omitempty"`
+	// ErasedFields names what the erasure removed (field names, never values), kept so that
+	// a resumed erasure reports the same list as the first attempt.
+	ErasedFields []string `json:"erased_fields,omitempty" bson:"erased_fields,omitempty"`
 }
 
 // Run modes and states.

@@ -185,6 +185,10 @@ func appendContactBody(b []byte, c *store.Contact) []byte {
 	w.time(c.ErasedAt)
 	w.str(c.ErasedBy)
 	w.time(c.UpdatedAt)
+	w.uint(uint64(len(c.ErasedFields)))
+	for _, f := range c.ErasedFields {
+		w.str(f)
+	}
 	return w.b
 }
 
@@ -275,6 +279,12 @@ func readContactBody(b []byte) (store.Contact, error) {
 	c.ErasedAt = r.time()
 	c.ErasedBy = r.str()
 	c.UpdatedAt = r.time()
+	if n := r.count(); n > 0 {
+		c.ErasedFields = make([]string, n)
+		for i := range n {
+			c.ErasedFields[i] = r.str()
+		}
+	}
 	if r.bad || len(r.b) != 0 {
 		return store.Contact{}, errBadValue
 	}

@@ -135,8 +135,9 @@ func fullContact(inst, id string) store.Contact {
 			{EventID: "evt-t1", CollectedAt: at(-3), IP: "c2VhbGVkLWlw", UserAgent: "c2VhbGVkLXVh"},
 			{EventID: "evt-t2", CollectedAt: at(-2)},
 		},
-		ErasedAt:  at(1),
-		ErasedBy:  "run:r-1",
-		UpdatedAt: at(2),
+		ErasedAt:     at(1),
+		ErasedBy:     "run:r-1",
+		ErasedFields: []string{"profile.email", "profile.phone"},
+		UpdatedAt:    at(2),
 	}
 }
