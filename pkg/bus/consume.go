@@ -23,6 +23,8 @@ type Message struct {
 	Consumer   string
 	Sequence   uint64 // stream sequence
 	Deliveries uint64 // 1 on the first delivery
+	// Stored is when JetStream stored the message: the start of ingest-to-projection latency.
+	Stored time.Time
 
 	raw  jetstream.Msg
 	span trace.Span
@@ -386,7 +388,7 @@ func (r *runner) waitDrained(wg *sync.WaitGroup, cancelHandlers context.CancelFu
 func (r *runner) decode(ctx context.Context, msg jetstream.Msg) *Message {
 	m := &Message{Subject: msg.Subject(), Header: msg.Headers(), raw: msg}
 	if md, err := msg.Metadata(); err == nil {
-		m.Stream, m.Consumer, m.Sequence, m.Deliveries = md.Stream, md.Consumer, md.Sequence.Stream, md.NumDelivered
+		m.Stream, m.Consumer, m.Sequence, m.Deliveries, m.Stored = md.Stream, md.Consumer, md.Sequence.Stream, md.NumDelivered, md.Timestamp
 	} else {
 		m.Stream, m.Consumer = r.cfg.Stream, r.cfg.Durable
 	}

@@ -19,6 +19,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
+// SpanExporter receives finished spans (an alias, so that callers need not import the SDK).
+type SpanExporter = sdktrace.SpanExporter
+
 // Options configure Setup. Config loading fills them from the standard OTEL_* environment.
 type Options struct {
 	ServiceName string

@@ -28,6 +28,7 @@ const usage = `lethe — event-driven GDPR retention engine
 Usage:
   lethe serve [--http 127.0.0.1:8080] [--data ./lethe-data] [--config lethe.yaml]
               [--target all|ingest|recency|scheduler|anonymiser] [--nats-url URL] [--mongo-uri URI]
+  lethe send [--server URL] [--token T] FILE|-   NDJSON or JSON CloudEvents, batched, resumable
   lethe contacts show|export [--server URL] [--token T] INST CONTACT   export: right of access
   lethe audit verify [--server URL] [--token T]   check the audit log's hash chain
   lethe register [--server URL] [--token T] --institution INST [--format json|markdown|csv]
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 		return serve(ctx, cfg, stdout, stderr)
+	case "send":
+		return sendCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "contacts":
 		return contactsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "register":

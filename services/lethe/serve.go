@@ -55,6 +55,12 @@ type serveConfig struct {
 	OTLPEndpoint string
 	// ShutdownTimeout bounds each step of a graceful stop.
 	ShutdownTimeout time.Duration
+	// RebuildProjection rebuilds the projection from the stream before any service starts,
+	// so that no service ever reads a half-rebuilt projection.
+	RebuildProjection bool
+
+	// spans, when set (tests), receives every span besides the OTLP export.
+	spans telemetry.SpanExporter
 }
 
 // The services `--target` can name, in start-up order.
@@ -83,6 +89,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on each step of a graceful stop")
+	fs.BoolVar(&c.RebuildProjection, "rebuild-projection", false, "before serving, rebuild the contacts projection from the start of LETHE_ACTIVITY")
 	if err := parseWithEnv(fs, args, getenv); err != nil {
 		return c, err
 	}
@@ -152,7 +159,7 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "development token (all scopes, every institution; configure tokens in lethe.yaml for real use):\n  LETHE_TOKEN=%s\n", tok.plain)
 	}
 
-	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "lethe", Version: version, OTLPEndpoint: c.OTLPEndpoint})
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "lethe", Version: version, OTLPEndpoint: c.OTLPEndpoint, SpanExporter: c.spans})
 	if err != nil {
 		return err
 	}
@@ -244,6 +251,16 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 		Config:         file,
 		Mux:            mux,
 		Auth:           httpapi.NewAuthenticator(file.Tokens),
+	}
+
+	if c.RebuildProjection {
+		stats, err := recency.Rebuild(ctx, js, st.Contacts(), log)
+		if err != nil {
+			return fmt.Errorf("--rebuild-projection: %w", err)
+		}
+		log.Info("projection rebuilt", "institutions", stats.Institutions, "cleared", stats.Reset,
+			"events", stats.Events, "skipped", stats.Skipped, "duration", stats.Duration)
+		fmt.Fprintf(stdout, "projection rebuilt: %d events of %d institutions folded in %s\n", stats.Events, stats.Institutions, stats.Duration.Round(time.Millisecond))
 	}
 
 	// Services run under their own context so that intake stops before consumers drain.

@@ -143,7 +143,7 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js, _ := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
 	pub, _ := bus.NewPublisher(js)
 	e, err := events.New("test", "inst-a", "c-restart", events.ContactCreated{Role: "individual", CreatedAt: time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC)}, events.WithID("ev-restart-1"))
 	if err != nil {
@@ -174,7 +174,7 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc2.Close()
-	js2, _ := jetstream.New(nc2)
+	js2, _ := jetstream.New(nc2, jetstream.WithDefaultTimeout(30*time.Second))
 	for _, name := range []string{bus.StreamInbox, bus.StreamActivity, bus.StreamCommands, bus.StreamResults, bus.StreamDLQ} {
 		st, err := js2.Stream(context.Background(), name)
 		if err != nil {

@@ -97,26 +97,14 @@ func (s *Service) publishBatch(ctx context.Context, batch []bus.Outgoing) error 
 	}
 }
 
-// commandEvent is the CloudEvent of one retention.Command: type retention.CommandType, id
-// Command.CommandID() (also the Nats-Msg-Id's base), subject the contact, extension
-// institution. It carries ids and dates only.
+// commandEvent is the CloudEvent of one retention.Command (retention.Command.Event).
 func commandEvent(run store.Run, it store.RunItem, at time.Time) (event.Event, error) {
 	cmd := retention.Command{
 		Institution: run.Institution, ContactID: it.ContactID, RunID: run.ID,
 		Planned: it.Outcome, AsOf: run.AsOf, InactivityMonths: run.InactivityMonths,
 		RequestedBy: run.RequestedBy,
 	}
-	e := event.New()
-	e.SetID(cmd.CommandID())
-	e.SetSource(Source)
-	e.SetType(retention.CommandType)
-	e.SetSubject(cmd.ContactID)
-	e.SetTime(at)
-	e.SetExtension(events.ExtInstitution, cmd.Institution)
-	if err := e.SetData(event.ApplicationJSON, cmd); err != nil {
-		return event.Event{}, fmt.Errorf("scheduler: encode command for %s/%s: %w", run.Institution, it.ContactID, err)
-	}
-	return e, nil
+	return cmd.Event(Source, at)
 }
 
 // announce publishes lethe.run.completed.v1 on LETHE_RESULTS. Its id is derived from the

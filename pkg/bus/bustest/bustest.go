@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 )
@@ -72,4 +73,15 @@ func StoreDir(s *server.Server) string {
 		panic("bustest: StoreDir of a server without JetStream (call it before Shutdown)")
 	}
 	return filepath.Dir(dir)
+}
+
+// JetStream is jetstream.New(nc) with a generous API timeout: on a loaded CI machine a stream
+// creation (a file store, an fsync) can take longer than the client's default 5s.
+func JetStream(t testing.TB, nc *nats.Conn) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
+	if err != nil {
+		t.Fatalf("bustest: jetstream: %v", err)
+	}
+	return js
 }

@@ -1,0 +1,92 @@
+package anonymiser
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/retention"
+	"github.com/lethe-gdpr/lethe/pkg/store"
+)
+
+// projectionDurable is the recency service's consumer on LETHE_ACTIVITY (recency.Durable).
+// An erasure requested by event waits until the projection has folded every event before it.
+const projectionDurable = "recency"
+
+// commandHandler is the port from LETHE_COMMANDS to Execute: a malformed command is dead-
+// lettered with its reason, a store or bus failure naked for a later retry.
+func commandHandler(s *Service) bus.Handler {
+	return func(ctx context.Context, m *bus.Message) error {
+		cmd, err := retention.CommandOf(m.Event)
+		if err != nil {
+			return bus.Permanent(err)
+		}
+		if _, err := s.Execute(ctx, cmd); err != nil {
+			if errors.Is(err, ErrInvalidCommand) {
+				return bus.Permanent(err)
+			}
+			return err
+		}
+		return nil
+	}
+}
+
+// errProjectionBehind: the projection has not folded the events before an erasure request
+// yet; the request is retried later rather than decided on stale facts.
+var errProjectionBehind = errors.New("anonymiser: projection behind the erasure request")
+
+// requestHandler turns lethe.erasure.requested.v1 into a request and its command, once the
+// projection has caught up with the stream position of the request.
+func requestHandler(s *Service, js jetstream.JetStream, wait time.Duration) bus.Handler {
+	return func(ctx context.Context, m *bus.Message) error {
+		if m.Event.Type() != events.TypeErasureRequested {
+			return nil // not ours: the filter should not deliver it
+		}
+		if _, err := events.Decode(m.Event); err != nil {
+			return bus.Permanent(fmt.Errorf("invalid erasure request: %w", err))
+		}
+		if err := projectionCaughtUp(ctx, js, m.Sequence, wait); err != nil {
+			return err
+		}
+		inst := events.Institution(m.Event)
+		_, err := s.RequestErasure(ctx, store.Request{
+			ID:          requestIDOfEvent(inst, m.Event.Source(), m.Event.ID()),
+			Institution: inst, ContactID: m.Event.Subject(),
+			Origin: store.OriginEvent, RequestedBy: "source:" + m.Event.Source(),
+		})
+		if errors.Is(err, ErrInvalidCommand) {
+			return bus.Permanent(err)
+		}
+		return err
+	}
+}
+
+// projectionCaughtUp waits up to wait for the recency consumer's ack floor to reach seq: every
+// activity event up to the request is then folded into the projection.
+func projectionCaughtUp(ctx context.Context, js jetstream.JetStream, seq uint64, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		c, err := js.Consumer(ctx, bus.StreamActivity, projectionDurable)
+		if err == nil {
+			info, ierr := c.Info(ctx)
+			if ierr == nil && info.AckFloor.Stream >= seq {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return errProjectionBehind
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,136 @@
+package anonymiser
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/store"
+)
+
+// maxErasureBody bounds the optional JSON body of an erasure request.
+const maxErasureBody = 16 << 10
+
+// RequestView is an erasure request as the API shows it.
+type RequestView struct {
+	ID           string     `json:"id"`
+	Institution  string     `json:"institution"`
+	ContactID    string     `json:"contact_id"`
+	Origin       string     `json:"origin"`
+	State        string     `json:"state"`
+	Outcome      string     `json:"outcome,omitempty"`
+	Reason       string     `json:"reason,omitempty"`
+	ErasedFields []string   `json:"erased_fields,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	CompletedAt  *time.Time `json:"completed_at,omitempty"`
+	Href         string     `json:"href"`
+}
+
+func viewRequest(r store.Request) RequestView {
+	v := RequestView{ID: r.ID, Institution: r.Institution, ContactID: r.ContactID, Origin: r.Origin,
+		State: r.State, Outcome: r.Outcome, Reason: r.Reason, ErasedFields: r.ErasedFields,
+		CreatedAt: r.CreatedAt, Href: "/v1/requests/" + r.ID}
+	if !r.CompletedAt.IsZero() {
+		v.CompletedAt = &r.CompletedAt
+	}
+	return v
+}
+
+// Register adds the anonymiser's routes to mux, behind auth:
+//
+//	POST /v1/institutions/{inst}/contacts/{id}/erasure   on-demand erasure (erase scope); 202 with the request
+//	GET  /v1/requests/{id}                               the request's state and outcome (read or erase scope)
+func (s *Service) Register(mux *http.ServeMux, auth *httpapi.Authenticator) {
+	mux.Handle("POST /v1/institutions/{inst}/contacts/{id}/erasure", auth.Authenticate(http.HandlerFunc(s.postErasure)))
+	mux.Handle("GET /v1/requests/{id}", auth.Authenticate(http.HandlerFunc(s.getRequest)))
+}
+
+func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
+	inst, contact := r.PathValue("inst"), r.PathValue("id")
+	if err := httpapi.Require(r.Context(), config.ScopeErase, inst); err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
+	// The body is optional: {"reason": "..."}. The reason is checked, never stored: it is free
+	// text and may name the person.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxErasureBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusRequestEntityTooLarge, "the body is over 16 KiB"))
+		return
+	}
+	if len(body) > 0 {
+		var in struct {
+			Reason string `json:"reason"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			p := httpapi.NewProblem(http.StatusBadRequest, "the body must be a JSON object with an optional \"reason\" string")
+			p.Errors = []httpapi.InvalidParam{{Pointer: "", Detail: "expected {\"reason\": \"…\"} or no body"}}
+			httpapi.WriteProblem(w, r, p)
+			return
+		}
+	}
+	if contact == "" || len(contact) > 256 {
+		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusBadRequest, "the contact id must be 1 to 256 characters"))
+		return
+	}
+	by := ""
+	if p, ok := httpapi.PrincipalFrom(r.Context()); ok {
+		by = "token:" + p.Name
+	}
+	req, err := s.RequestErasure(r.Context(), store.Request{ID: newRequestID(), Institution: inst, ContactID: contact,
+		Origin: store.OriginAPI, RequestedBy: by})
+	if err != nil {
+		if req.ID != "" { // recorded but not published: say so on the request, and ask to retry
+			_ = s.completeRequest(r.Context(), req.ID, func(q *store.Request) {
+				q.State, q.Error = store.RequestFailed, "the erasure command could not be queued; send the request again"
+			})
+		}
+		s.log.ErrorContext(r.Context(), "erasure request failed", "institution", inst, "error", err)
+		p := httpapi.NewProblem(http.StatusServiceUnavailable, "the erasure could not be queued; retry later")
+		p.RetryAfter = 5
+		httpapi.WriteProblem(w, r, p)
+		return
+	}
+	w.Header().Set("Location", "/v1/requests/"+req.ID)
+	httpapi.WriteJSON(w, http.StatusAccepted, viewRequest(req))
+}
+
+func (s *Service) getRequest(w http.ResponseWriter, r *http.Request) {
+	req, err := s.requests.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusNotFound, "no erasure request with this id"))
+		return
+	}
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "read request", "error", err)
+		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusServiceUnavailable, "the store is unavailable"))
+		return
+	}
+	if err := httpapi.Require(r.Context(), config.ScopeRead, req.Institution); err != nil {
+		if httpapi.Require(r.Context(), config.ScopeErase, req.Institution) != nil {
+			httpapi.WriteProblem(w, r, err)
+			return
+		}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, viewRequest(req))
+}
+
+// adminOnly lets through callers with the admin scope (on any institution: the audit trail is
+// the whole installation's and shows ids and hashes only).
+func adminOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := httpapi.Require(r.Context(), config.ScopeAdmin, ""); err != nil {
+			httpapi.WriteProblem(w, r, err)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
