@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
 	"github.com/lethe-gdpr/lethe/events"
@@ -75,7 +76,7 @@ func BenchmarkProjection(b *testing.B) {
 		done := make(chan error, 1)
 		start := time.Now()
 		go func() {
-			done <- bus.ConsumeBatch(cctx, js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: fmt.Sprintf("bench-%d", i), BatchSize: 1000}, batchHandler(uc, folded))
+			done <- bus.ConsumeBatch(cctx, js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: fmt.Sprintf("bench-%d", i), BatchSize: 1000}, batchHandler(uc, folded, noopHistogram()))
 		}()
 		for {
 			info, err := js.Consumer(ctx, bus.StreamActivity, fmt.Sprintf("bench-%d", i))
@@ -96,4 +97,9 @@ func BenchmarkProjection(b *testing.B) {
 		}
 		b.ReportMetric(float64(total)/elapsed.Seconds(), "events/s")
 	}
+}
+
+func noopHistogram() metric.Float64Histogram {
+	h, _ := noop.NewMeterProvider().Meter("").Float64Histogram("latency")
+	return h
 }

@@ -3,6 +3,7 @@ package recency
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -35,7 +36,7 @@ func activityFrom(m *bus.Message) (Activity, error) {
 // batchHandler is the port from the bus to the use case: a batch is decoded, folded in one
 // pass (one read and one write per contact), and acked together, or naked together when the
 // store failed, since the fold makes a retry of the whole batch harmless.
-func batchHandler(uc *RecordActivity, folded metric.Int64Counter) bus.BatchHandler {
+func batchHandler(uc *RecordActivity, folded metric.Int64Counter, latency metric.Float64Histogram) bus.BatchHandler {
 	return func(ctx context.Context, msgs []*bus.Message) []error {
 		errs := make([]error, len(msgs))
 		acts := make([]Activity, 0, len(msgs))
@@ -57,6 +58,12 @@ func batchHandler(uc *RecordActivity, folded metric.Int64Counter) bus.BatchHandl
 		}
 		for _, a := range acts {
 			folded.Add(ctx, 1, metric.WithAttributes(attribute.String("type", a.Type)))
+		}
+		now := time.Now()
+		for i, m := range msgs {
+			if errs[i] == nil && !m.Stored.IsZero() {
+				latency.Record(ctx, now.Sub(m.Stored).Seconds())
+			}
 		}
 		return errs
 	}

@@ -37,6 +37,11 @@ func Fold(c *store.Contact, a Activity) {
 	if c.Status == "" {
 		c.Status = store.StatusActive
 	}
+	if c.Status == store.StatusDeleted {
+		// A deleted prospect's document is its tombstone: nothing a late event says about
+		// the contact is kept, so the deletion stays a deletion.
+		return
+	}
 	erased := c.Status != store.StatusActive
 	if a.Technical != nil && !erased {
 		foldTechnical(c, *a.Technical)

@@ -26,11 +26,16 @@ func Run(ctx context.Context, d platform.Deps) error {
 	if err != nil {
 		return err
 	}
+	latency, err := d.MeterProvider.Meter("lethe/recency").Float64Histogram("lethe.recency.ingest_to_projection",
+		metric.WithUnit("s"), metric.WithDescription("time from an event stored on LETHE_ACTIVITY to its fold into the projection"))
+	if err != nil {
+		return err
+	}
 	uc := NewRecordActivity(d.Store.Contacts())
 	err = bus.ConsumeBatch(ctx, d.JetStream, bus.ConsumerConfig{
 		Stream:  bus.StreamActivity,
 		Durable: Durable,
-	}, batchHandler(uc, folded), bus.WithLogger(d.Logger), bus.WithTracerProvider(d.TracerProvider))
+	}, batchHandler(uc, folded, latency), bus.WithLogger(d.Logger), bus.WithTracerProvider(d.TracerProvider))
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("recency consumer: %w", err)
 	}
