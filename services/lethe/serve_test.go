@@ -165,6 +165,7 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 
 	// Same data directory: the streams, the message and the document are all still there.
 	s2 := startServe(t, dir)
+	contactURL = s2.http + "/v1/institutions/inst-a/contacts/c-restart" // a new port
 	code, got := get(t, contactURL, s2.token)
 	if code != http.StatusOK || got["recency"] != want["recency"] || fmt.Sprint(got["recency_source"]) != fmt.Sprint(want["recency_source"]) {
 		t.Fatalf("after restart: %d %v, want %v", code, got, want)
