@@ -380,3 +380,8 @@ func parseTimestamp(s string) (time.Time, bool) {
 	d, _ := digits(s[8:10])
 	return time.Date(y, time.Month(mo), d, hh, mm, ss, nsec, loc), true
 }
+
+// ValidID reports whether s can stand as an id of the contract — a contact id, an institution,
+// an event id: 1 to 128 characters of A-Z, a-z, 0-9, _ and -, safe as a NATS subject token and
+// a storage key. Services check path parameters with it, so the API and the events agree.
+func ValidID(s string) bool { return validID(s) }

@@ -28,15 +28,7 @@ func setup(t testing.TB) (jetstream.JetStream, *nats.Conn) {
 	return js, nc
 }
 
-func newJS(t testing.TB, nc *nats.Conn) jetstream.JetStream {
-	t.Helper()
-	// A generous API timeout: a file stream is slow to create on a loaded CI machine.
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
-	if err != nil {
-		t.Fatalf("jetstream.New: %v", err)
-	}
-	return js
-}
+func newJS(t testing.TB, nc *nats.Conn) jetstream.JetStream { return bustest.JetStream(t, nc) }
 
 func newEvent(id string) event.Event {
 	e := event.New()

@@ -67,37 +67,26 @@ func Erase(c store.Contact, outcome, by string, at time.Time) store.Contact {
 	return out
 }
 
-// personalFields names every personal value the contact holds.
+// personalFields names every personal value the contact holds, sorted, each name once.
 func personalFields(c store.Contact) []string {
 	var out []string
-	for name, f := range c.Profile {
-		if !keptProfile[name] && f.Value != "" {
-			out = append(out, "profile."+name)
+	add := func(present bool, name string) {
+		if present && !slices.Contains(out, name) {
+			out = append(out, name)
 		}
 	}
-	first, last := false, false
+	for name, f := range c.Profile {
+		add(!keptProfile[name] && f.Value != "", "profile."+name)
+	}
 	for _, o := range c.Orders {
 		for _, it := range o.Items {
-			first = first || it.BeneficiaryFirstName != ""
-			last = last || it.BeneficiaryLastName != ""
+			add(it.BeneficiaryFirstName != "", FieldBeneficiaryFirstName)
+			add(it.BeneficiaryLastName != "", FieldBeneficiaryLastName)
 		}
 	}
-	if first {
-		out = append(out, FieldBeneficiaryFirstName)
-	}
-	if last {
-		out = append(out, FieldBeneficiaryLastName)
-	}
-	ip, ua := false, false
 	for _, t := range c.Technical {
-		ip = ip || t.IP != ""
-		ua = ua || t.UserAgent != ""
-	}
-	if ip {
-		out = append(out, FieldTechnicalIP)
-	}
-	if ua {
-		out = append(out, FieldTechnicalUserAgent)
+		add(t.IP != "", FieldTechnicalIP)
+		add(t.UserAgent != "", FieldTechnicalUserAgent)
 	}
 	slices.Sort(out)
 	return out

@@ -51,10 +51,7 @@ type rig struct {
 func newRig(t *testing.T, st store.Store) *rig {
 	t.Helper()
 	_, nc := bustest.RunServer(t)
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := bustest.JetStream(t, nc)
 	if err := bus.EnsureStreams(context.Background(), js, bus.StreamsConfig{}); err != nil {
 		t.Fatal(err)
 	}
@@ -262,12 +259,22 @@ func TestRecheckAtExecution(t *testing.T) {
 		for _, tc := range cases {
 			before := r.contact(tc.id, tc.customer, tc.change)
 			cmd := runCommand("run-2", tc.id, tc.planned)
+			r.planItem(cmd)
 			res, err := r.svc.Execute(ctx, cmd)
 			if err != nil {
 				t.Fatalf("%s: %v", tc.id, err)
 			}
-			if res.Outcome != tc.outcome || res.Reason != tc.reason || !slices.Equal(res.Fields, tc.fields) || !res.Drift {
-				t.Fatalf("%s: %+v, want %s/%s fields %v with drift", tc.id, res, tc.outcome, tc.reason, tc.fields)
+			if res.Outcome != tc.outcome || res.Reason != tc.reason || !slices.Equal(res.Fields, tc.fields) {
+				t.Fatalf("%s: %+v, want %s/%s fields %v", tc.id, res, tc.outcome, tc.reason, tc.fields)
+			}
+			// Drift shows on the item: the plan next to what was done.
+			items, err := st.RunItems().ForContact(ctx, inst, tc.id)
+			wantResult := tc.outcome
+			if tc.reason != "" {
+				wantResult += ":" + tc.reason
+			}
+			if err != nil || len(items) != 1 || items[0].Outcome != tc.planned || items[0].Result != wantResult {
+				t.Fatalf("%s: run item %+v (%v), want planned %s and result %s", tc.id, items, err, tc.planned, wantResult)
 			}
 			after, err := st.Contacts().Get(ctx, inst, tc.id)
 			if err != nil {

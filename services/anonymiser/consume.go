@@ -70,11 +70,13 @@ func requestHandler(s *Service, js jetstream.JetStream, wait time.Duration) bus.
 // activity event up to the request is then folded into the projection.
 func projectionCaughtUp(ctx context.Context, js jetstream.JetStream, seq uint64, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
+	var projection jetstream.Consumer
 	for {
-		c, err := js.Consumer(ctx, bus.StreamActivity, projectionDurable)
-		if err == nil {
-			info, ierr := c.Info(ctx)
-			if ierr == nil && info.AckFloor.Stream >= seq {
+		if projection == nil { // looked up once it exists, then only its info is read
+			projection, _ = js.Consumer(ctx, bus.StreamActivity, projectionDurable)
+		}
+		if projection != nil {
+			if info, err := projection.Info(ctx); err == nil && info.AckFloor.Stream >= seq {
 				return nil
 			}
 		}

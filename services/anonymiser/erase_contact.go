@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -26,10 +27,10 @@ type Result struct {
 	Outcome string   // anonymised, deleted, skipped
 	Reason  string   // skip reason
 	Fields  []string // erased field names
-	// Drift: the re-check decided otherwise than the plan (a planned delete that became an
-	// anonymisation, or any planned erasure that became a skip).
-	Drift bool
 }
+
+// Drift (the re-check deciding otherwise than the plan) is not stored apart: the run item
+// keeps both the planned outcome and the result.
 
 // Execute carries out one erasure command. Every step is idempotent and the steps are
 // ordered so that a crash anywhere, followed by the redelivered command, finishes the job
@@ -91,22 +92,25 @@ func (s *Service) Execute(ctx context.Context, cmd retention.Command) (Result, e
 		return Result{}, err
 	}
 
-	done, err := s.alreadyReported(ctx, cmd)
+	// Steps 4 and 5: a result already on the run item or the request means the outcome went
+	// out before (step 5 follows step 4).
+	mark, err := s.reportMark(ctx, cmd)
 	if err != nil {
 		return Result{}, err
 	}
-	if !done {
-		if err := s.publishOutcome(ctx, cmd, res, entry.At); err != nil {
-			return Result{}, err
-		}
-		if err := s.step("published", id); err != nil {
-			return Result{}, err
-		}
-		if err := s.report(ctx, cmd, res, entry.At); err != nil {
-			return Result{}, err
-		}
-		s.outcomes.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", res.Outcome), attribute.String("reason", res.Reason)))
+	if mark.done {
+		return res, nil
 	}
+	if err := s.publishOutcome(ctx, cmd, res, entry.At); err != nil {
+		return Result{}, err
+	}
+	if err := s.step("published", id); err != nil {
+		return Result{}, err
+	}
+	if err := mark.set(ctx, res, entry.At); err != nil {
+		return Result{}, err
+	}
+	s.outcomes.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", res.Outcome), attribute.String("reason", res.Reason)))
 	return res, nil
 }
 
@@ -116,16 +120,16 @@ func (s *Service) decideAndErase(ctx context.Context, cmd retention.Command, act
 	for range casAttempts {
 		c, err := s.contacts.Get(ctx, cmd.Institution, cmd.ContactID)
 		if errors.Is(err, store.ErrNotFound) {
-			return skipped(cmd, retention.ReasonNotInScope), nil
+			return skipped(retention.ReasonNotInScope), nil
 		}
 		if err != nil {
 			return Result{}, fmt.Errorf("anonymiser: read %s/%s: %w", cmd.Institution, cmd.ContactID, err)
 		}
 		if c.Status == store.StatusAnonymised || c.Status == store.StatusDeleted {
 			if c.ErasedBy == actor { // our own erasure, interrupted after step 1
-				return erasedResult(cmd, c), nil
+				return erasedResult(c), nil
 			}
-			return skipped(cmd, retention.ReasonNotInScope), nil
+			return skipped(retention.ReasonNotInScope), nil
 		}
 		var d retention.Decision
 		if cmd.RequestID != "" {
@@ -134,7 +138,7 @@ func (s *Service) decideAndErase(ctx context.Context, cmd retention.Command, act
 			d = retention.Decide(c, cmd.AsOf, cmd.InactivityMonths)
 		}
 		if !d.Candidate || d.Outcome == store.OutcomeSkip {
-			return skipped(cmd, d.Reason), nil
+			return skipped(d.Reason), nil
 		}
 		erased := retention.Erase(c, d.Outcome, actor, s.now())
 		stored, err := s.contacts.Put(ctx, erased)
@@ -144,59 +148,70 @@ func (s *Service) decideAndErase(ctx context.Context, cmd retention.Command, act
 		if err != nil {
 			return Result{}, fmt.Errorf("anonymiser: erase %s/%s: %w", cmd.Institution, cmd.ContactID, err)
 		}
-		return erasedResult(cmd, stored), nil
+		return erasedResult(stored), nil
 	}
 	return Result{}, fmt.Errorf("anonymiser: %s/%s kept changing during %d attempts: %w", cmd.Institution, cmd.ContactID, casAttempts, store.ErrConflict)
 }
 
-func erasedResult(cmd retention.Command, c store.Contact) Result {
-	r := Result{Outcome: OutcomeAnonymised, Fields: c.ErasedFields}
-	planned := store.OutcomeAnonymise
+func erasedResult(c store.Contact) Result {
 	if c.Status == store.StatusDeleted {
-		r.Outcome, planned = OutcomeDeleted, store.OutcomeDelete
+		return Result{Outcome: OutcomeDeleted, Fields: c.ErasedFields}
 	}
-	r.Drift = cmd.Planned != "" && cmd.Planned != planned
-	return r
+	return Result{Outcome: OutcomeAnonymised, Fields: c.ErasedFields}
 }
 
-func skipped(cmd retention.Command, reason string) Result {
+func skipped(reason string) Result {
 	if reason == "" {
 		reason = retention.ReasonNotInScope
 	}
-	return Result{Outcome: OutcomeSkipped, Reason: reason, Drift: cmd.Planned != ""}
+	return Result{Outcome: OutcomeSkipped, Reason: reason}
 }
 
-// alreadyReported: the run item or request already carries the result, so the outcome event
-// went out before (step 5 follows step 4).
-func (s *Service) alreadyReported(ctx context.Context, cmd retention.Command) (bool, error) {
+// mark is where a command's result is recorded: its run item, or its request. It is read
+// once per command: whether the result is already there, and then to set it.
+type mark struct {
+	done bool
+	set  func(ctx context.Context, res Result, at time.Time) error
+}
+
+// reportMark reads the run item or the request of cmd. A command whose item or request is
+// missing (a run removed since, a request whose record was never written) has nothing to
+// mark: its outcome is on LETHE_RESULTS and in the audit trail.
+func (s *Service) reportMark(ctx context.Context, cmd retention.Command) (mark, error) {
+	nothing := mark{set: func(context.Context, Result, time.Time) error { return nil }}
 	if cmd.RequestID != "" {
 		r, err := s.requests.Get(ctx, cmd.RequestID)
 		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
+			return nothing, nil
 		}
 		if err != nil {
-			return false, fmt.Errorf("anonymiser: read request %s: %w", cmd.RequestID, err)
+			return mark{}, fmt.Errorf("anonymiser: read request %s: %w", cmd.RequestID, err)
 		}
-		return r.State == store.RequestCompleted, nil
+		return mark{done: r.State == store.RequestCompleted, set: func(ctx context.Context, res Result, at time.Time) error {
+			return s.updateRequest(ctx, r, func(q *store.Request) {
+				q.State, q.Outcome, q.Reason, q.ErasedFields, q.CompletedAt = store.RequestCompleted, res.Outcome, res.Reason, res.Fields, at.UTC()
+			})
+		}}, nil
 	}
-	it, ok, err := s.runItem(ctx, cmd)
-	if err != nil || !ok {
-		return false, err
-	}
-	return it.Result != "", nil
-}
-
-func (s *Service) runItem(ctx context.Context, cmd retention.Command) (store.RunItem, bool, error) {
 	items, err := s.runItems.ForContact(ctx, cmd.Institution, cmd.ContactID)
 	if err != nil {
-		return store.RunItem{}, false, fmt.Errorf("anonymiser: read run items of %s/%s: %w", cmd.Institution, cmd.ContactID, err)
+		return mark{}, fmt.Errorf("anonymiser: read run items of %s/%s: %w", cmd.Institution, cmd.ContactID, err)
 	}
-	for _, it := range items {
-		if it.RunID == cmd.RunID {
-			return it, true, nil
+	i := slices.IndexFunc(items, func(it store.RunItem) bool { return it.RunID == cmd.RunID })
+	if i < 0 {
+		return nothing, nil
+	}
+	it := items[i]
+	return mark{done: it.Result != "", set: func(ctx context.Context, res Result, at time.Time) error {
+		it.Result, it.ResultAt = res.Outcome, at.UTC()
+		if res.Outcome == OutcomeSkipped {
+			it.Result += ":" + res.Reason
 		}
-	}
-	return store.RunItem{}, false, nil
+		if err := s.runItems.Put(ctx, []store.RunItem{it}); err != nil {
+			return fmt.Errorf("anonymiser: mark run item %s/%s/%s: %w", cmd.Institution, cmd.RunID, cmd.ContactID, err)
+		}
+		return nil
+	}}, nil
 }
 
 // publishOutcome is step 4: lethe.contact.{anonymised,deleted,skipped}.v1 with ids, dates and
@@ -230,49 +245,24 @@ func (s *Service) publishOutcome(ctx context.Context, cmd retention.Command, res
 	return nil
 }
 
-// report is step 5: the run item gets its result, or the request its outcome.
-func (s *Service) report(ctx context.Context, cmd retention.Command, res Result, at time.Time) error {
-	result := res.Outcome
-	if res.Outcome == OutcomeSkipped {
-		result += ":" + res.Reason
-	}
-	if cmd.RequestID != "" {
-		return s.completeRequest(ctx, cmd.RequestID, func(r *store.Request) {
-			r.State, r.Outcome, r.Reason, r.ErasedFields, r.CompletedAt = store.RequestCompleted, res.Outcome, res.Reason, res.Fields, at.UTC()
-		})
-	}
-	it, ok, err := s.runItem(ctx, cmd)
-	if err != nil || !ok {
-		return err // a command without its item (a run removed since) has nothing to mark
-	}
-	it.Result, it.ResultAt = result, at.UTC()
-	if err := s.runItems.Put(ctx, []store.RunItem{it}); err != nil {
-		return fmt.Errorf("anonymiser: mark run item %s/%s/%s: %w", cmd.Institution, cmd.RunID, cmd.ContactID, err)
-	}
-	return nil
-}
-
-// completeRequest updates a request by compare-and-swap; an absent request (its record was
-// never written) is not an error: the outcome is on LETHE_RESULTS and in the audit trail.
-func (s *Service) completeRequest(ctx context.Context, id string, change func(*store.Request)) error {
+// updateRequest changes a request by compare-and-swap, starting from r as read and re-reading
+// it when another writer was first.
+func (s *Service) updateRequest(ctx context.Context, r store.Request, change func(*store.Request)) error {
 	for range casAttempts {
-		r, err := s.requests.Get(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("anonymiser: read request %s: %w", id, err)
-		}
 		change(&r)
 		r.UpdatedAt = s.now().UTC()
-		if _, err = s.requests.Update(ctx, r); err == nil {
+		_, err := s.requests.Update(ctx, r)
+		if err == nil {
 			return nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("anonymiser: update request %s: %w", id, err)
+			return fmt.Errorf("anonymiser: update request %s: %w", r.ID, err)
+		}
+		if r, err = s.requests.Get(ctx, r.ID); err != nil {
+			return fmt.Errorf("anonymiser: read request %s: %w", r.ID, err)
 		}
 	}
-	return fmt.Errorf("anonymiser: request %s: %w", id, store.ErrConflict)
+	return fmt.Errorf("anonymiser: request %s: %w", r.ID, store.ErrConflict)
 }
 
 func actorOf(cmd retention.Command) string {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/store"
@@ -77,8 +78,8 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if contact == "" || len(contact) > 256 {
-		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusBadRequest, "the contact id must be 1 to 256 characters"))
+	if !events.ValidID(contact) {
+		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusBadRequest, "the contact id must be 1 to 128 characters of A-Z, a-z, 0-9, _ and -"))
 		return
 	}
 	by := ""
@@ -89,7 +90,7 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 		Origin: store.OriginAPI, RequestedBy: by})
 	if err != nil {
 		if req.ID != "" { // recorded but not published: say so on the request, and ask to retry
-			_ = s.completeRequest(r.Context(), req.ID, func(q *store.Request) {
+			_ = s.updateRequest(r.Context(), req, func(q *store.Request) {
 				q.State, q.Error = store.RequestFailed, "the erasure command could not be queued; send the request again"
 			})
 		}

@@ -98,10 +98,7 @@ type stackConfig struct {
 func newStack(t testing.TB, sc stackConfig) *stack {
 	t.Helper()
 	ns, nc := bustest.RunServer(t)
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := bustest.JetStream(t, nc)
 	ctx := context.Background()
 	if err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{}); err != nil {
 		t.Fatalf("EnsureStreams: %v", err)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 )
 
 // ---- the reader ----
@@ -1058,10 +1059,7 @@ func storedIDs(t *testing.T, natsURL string) map[string]int {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := bustest.JetStream(t, nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	st, err := js.Stream(ctx, bus.StreamActivity)

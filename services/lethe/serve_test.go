@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 )
 
 // lineWriter collects a command's stdout so the test can wait for a line.
@@ -143,7 +143,7 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	js, _ := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
+	js := bustest.JetStream(t, nc)
 	pub, _ := bus.NewPublisher(js)
 	e, err := events.New("test", "inst-a", "c-restart", events.ContactCreated{Role: "individual", CreatedAt: time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC)}, events.WithID("ev-restart-1"))
 	if err != nil {
@@ -175,7 +175,7 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc2.Close()
-	js2, _ := jetstream.New(nc2, jetstream.WithDefaultTimeout(30*time.Second))
+	js2 := bustest.JetStream(t, nc2)
 	for _, name := range []string{bus.StreamInbox, bus.StreamActivity, bus.StreamCommands, bus.StreamResults, bus.StreamDLQ} {
 		st, err := js2.Stream(context.Background(), name)
 		if err != nil {

@@ -69,10 +69,7 @@ func snapshot(t *testing.T, st store.Store) map[string]store.Contact {
 func TestRebuildEndsIdenticalToTheLiveProjection(t *testing.T) {
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		_, nc := bustest.RunServer(t)
-		js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
+		js := bustest.JetStream(t, nc)
 		ctx := context.Background()
 		if err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{}); err != nil {
 			t.Fatal(err)
@@ -139,7 +136,7 @@ func TestRebuildEndsIdenticalToTheLiveProjection(t *testing.T) {
 func TestRebuildRefusesATrimmedStream(t *testing.T) {
 	st := backendtest.Pebble(t)
 	_, nc := bustest.RunServer(t)
-	js, _ := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
+	js := bustest.JetStream(t, nc)
 	ctx := context.Background()
 	if err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{}); err != nil {
 		t.Fatal(err)

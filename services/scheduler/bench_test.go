@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
@@ -62,10 +60,7 @@ func BenchmarkSimulation1M(b *testing.B) {
 	}
 
 	_, nc := bustest.RunServer(b)
-	js, err := jetstream.New(nc, jetstream.WithDefaultTimeout(30*time.Second))
-	if err != nil {
-		b.Fatal(err)
-	}
+	js := bustest.JetStream(b, nc)
 	if err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{}); err != nil {
 		b.Fatal(err)
 	}

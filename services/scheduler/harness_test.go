@@ -68,10 +68,7 @@ func newHarness(t *testing.T, open func(t *testing.T) store.Store, opts ...sched
 	t.Helper()
 	h := &harness{store: open(t), cfg: testConfig()}
 	_, h.nc = bustest.RunServer(t)
-	var err error
-	if h.js, err = jetstream.New(h.nc, jetstream.WithDefaultTimeout(30*time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	h.js = bustest.JetStream(t, h.nc)
 	if err := bus.EnsureStreams(t.Context(), h.js, bus.StreamsConfig{}); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
@@ -46,7 +46,7 @@ func (s *Service) startRun(ctx context.Context, req RunRequest, id string) (stor
 // newRun validates req and fills in the institution's policy.
 func (s *Service) newRun(req RunRequest, id string) (store.Run, error) {
 	var bad []FieldError
-	if !bus.ValidToken(req.Institution) || !validID(req.Institution) {
+	if !events.ValidID(req.Institution) {
 		bad = append(bad, FieldError{"/institution", "must be 1-128 characters of A-Z a-z 0-9 _ -"})
 	}
 	switch req.Mode {
@@ -102,19 +102,6 @@ func (s *Service) create(ctx context.Context, run store.Run) (store.Run, error) 
 	s.log.Info("run started", "institution", run.Institution, "run", run.ID, "mode", run.Mode, "trigger", run.Trigger,
 		"as_of", run.AsOf, "inactivity_months", run.InactivityMonths)
 	return stored, nil
-}
-
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // isExists reports a lost insert-if-absent.
