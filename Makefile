@@ -4,18 +4,23 @@ GO    ?= go
 DATA  ?= ./lethe-data
 # Every module of the workspace: `go test ./...` does not cross module boundaries.
 MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
+# Pure Go throughout: Pebble's zstd from klauspost/compress rather than cgo DataDog/zstd.
+export GOFLAGS := $(strip $(GOFLAGS) -tags=pebblegozstd)
 
-.PHONY: run test build lint bench fuzz mongo-start mongo-stop clean
+.PHONY: run test race build lint bench fuzz mongo-start mongo-stop clean
 
 run: build ## start lethe serve with embedded NATS and the embedded store under ./lethe-data
 	./bin/lethe serve --data $(DATA)
 
 build: ## build bin/lethe
 	@mkdir -p bin
-	cd services/lethe && $(GO) build -o ../../bin/lethe .
+	cd services/lethe && CGO_ENABLED=0 $(GO) build -o ../../bin/lethe .
 
-test: ## start the MongoDB harness (unless MONGODB_URI is set) and run every module's tests with -race
+test: ## start the MongoDB harness (unless MONGODB_URI is set), run every module's tests, then the bus under -race
 	deploy/testing/run-tests.sh
+
+race: ## the whole suite under the race detector (slower; CI runs only the bus under it)
+	RACE=all deploy/testing/run-tests.sh
 
 lint: ## go vet and staticcheck on every module
 	deploy/testing/lint.sh

@@ -224,7 +224,7 @@ func (e *endless) Read(p []byte) (int, error) {
 func TestReaderStreamsAnEndlessInput(t *testing.T) {
 	for _, array := range []bool{false, true} {
 		r := newEventReader(&endless{array: array}, position{}, modeDetect, 1<<20)
-		for i := range 20000 {
+		for i := range 5000 { // past the 1 MiB read buffer: the reader refills it mid-stream
 			it, err := r.next()
 			if err != nil {
 				t.Fatalf("array=%v event %d: %v", array, i, err)
@@ -1129,7 +1129,7 @@ func TestSendEndToEndInterruptedThenResumedStoresEveryEventOnce(t *testing.T) {
 	httpURL, natsURL, token, _ := serveInProcess(t, t.TempDir())
 	dir := t.TempDir()
 	path := filepath.Join(dir, "history.ndjson")
-	ids := writeHistory(t, path, 4000)
+	ids := writeHistory(t, path, 1000)
 	state := filepath.Join(dir, "history.state")
 	env := map[string]string{"LETHE_SERVER": httpURL, "LETHE_TOKEN": token}
 	getenv := func(k string) string { return env[k] }
@@ -1141,7 +1141,7 @@ func TestSendEndToEndInterruptedThenResumedStoresEveryEventOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out1, err1 syncBuffer
-	err := sendCommand(ctx, []string{"--batch", "200", "--progress", "none", "--state", state, "-"}, getenv,
+	err := sendCommand(ctx, []string{"--batch", "50", "--progress", "none", "--state", state, "-"}, getenv,
 		&gatedReader{r: f, n: fi.Size() / 2, cancel: cancel, ctx: ctx}, &out1, &err1)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted run: err = %v, stderr %s", err, err1.String())
@@ -1153,7 +1153,7 @@ func TestSendEndToEndInterruptedThenResumedStoresEveryEventOnce(t *testing.T) {
 
 	// Second run: the file itself, with the same state: it resumes and completes.
 	var out2, err2 syncBuffer
-	if err := sendCommand(context.Background(), []string{"--batch", "200", "--progress", "plain", "--state", state, path}, getenv, nil, &out2, &err2); err != nil {
+	if err := sendCommand(context.Background(), []string{"--batch", "50", "--progress", "plain", "--state", state, path}, getenv, nil, &out2, &err2); err != nil {
 		t.Fatalf("resumed run: %v\n%s", err, err2.String())
 	}
 	sent2 := sentOf(t, out2.String())
