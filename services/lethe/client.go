@@ -251,3 +251,63 @@ func (c *Client) JSON(ctx context.Context, method, path string, in, out any) err
 	}
 	return nil
 }
+
+// Pauses between the requests of pollJSON: short at first, since most waits are brief (a
+// simulation is planned before its POST answers, an erasure takes a moment), then longer.
+const (
+	pollFirst = 100 * time.Millisecond
+	pollMax   = 2 * time.Second
+	// pollFailures is how many temporary failures in a row (the server restarting, a 503)
+	// a wait rides out before it gives up.
+	pollFailures = 10
+)
+
+// pollJSON GETs path as JSON until done accepts the answer or ctx ends, each request bounded
+// by perRequest. Temporary failures are retried; a 4xx ends the wait with the server's reason.
+func pollJSON[T any](ctx context.Context, c *Client, path string, perRequest time.Duration, done func(T) bool) (T, error) {
+	pause, failures := pollFirst, 0
+	for {
+		var v T
+		rctx, cancel := context.WithTimeout(ctx, perRequest)
+		err := c.JSON(rctx, http.MethodGet, path, nil, &v)
+		cancel()
+		if ctx.Err() != nil {
+			return v, context.Cause(ctx)
+		}
+		var apiErr *APIError
+		switch {
+		case err == nil:
+			if done(v) {
+				return v, nil
+			}
+			failures = 0
+		case failures < pollFailures && (errors.Is(err, ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) ||
+			(errors.As(err, &apiErr) && apiErr.Temporary())):
+			failures++
+		default:
+			return v, err
+		}
+		if err := sleepCtx(ctx, pause); err != nil {
+			return v, err
+		}
+		pause = min(2*pause, pollMax)
+	}
+}
+
+// detailed adds a problem's invalid fields to err, one per line under the summary, for a
+// person at a terminal; errors.As still finds the *APIError.
+func detailed(err error) error {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || len(apiErr.Errors) == 0 {
+		return err
+	}
+	var b strings.Builder
+	for _, p := range apiErr.Errors {
+		ptr := p.Pointer
+		if ptr == "" {
+			ptr = "(the body)"
+		}
+		fmt.Fprintf(&b, "\n  %s: %s", ptr, p.Detail)
+	}
+	return fmt.Errorf("%w%s", err, b.String())
+}

@@ -4,36 +4,44 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
+
+	"github.com/lethe-gdpr/lethe/pkg/store"
+	"github.com/lethe-gdpr/lethe/services/anonymiser"
 )
 
-// `lethe contacts show|export` reads one contact from a running server: show prints the
-// projection (no personal value), export the right-of-access document (personal values
-// decrypted, and the export audited by the server under the token's name).
+// `lethe contacts show|export|erase` works on one contact of a running server: show prints
+// the projection (no personal value), export the right-of-access document (personal values
+// decrypted, and the export audited by the server under the token's name), erase asks for an
+// on-demand erasure and, with --wait, reports what the anonymiser did.
 
-const contactsUsage = `Usage: lethe contacts show|export [flags] INSTITUTION CONTACT
+const contactsUsage = `Usage: lethe contacts show|export|erase [flags] INSTITUTION CONTACT
 
   show     the contact as the engine sees it: role, customer or prospect, recency and the
            event that set it, blockers, status. No personal value.
   export   right of access: everything Lethe holds about the contact, personal values
            decrypted, as one JSON document. The server records the export in its audit log.
            The document holds personal data: --output writes it to a file only you can read.
+  erase    on-demand erasure (needs the erase scope): a prospect is deleted, a customer
+           anonymised, and a contact who owes money, holds credit, has a live subscription
+           or is under legal hold is skipped with that reason. Prints the request id; with
+           --wait, waits for the outcome and prints it (a failed request exits non-zero).
 
 Flags (each has an environment twin: --server is LETHE_SERVER, --token LETHE_TOKEN, …):
 `
 
 // contactsConfig is every setting of `lethe contacts`.
 type contactsConfig struct {
-	Server      string
-	Token       string
+	clientFlags
 	Output      string
-	Timeout     time.Duration
+	Wait        bool
+	Reason      string
 	Institution string
 	Contact     string
 }
@@ -41,26 +49,25 @@ type contactsConfig struct {
 func parseContacts(sub string, args []string, getenv func(string) string, stderr io.Writer) (contactsConfig, error) {
 	var c contactsConfig
 	fs := newFlagSet("contacts "+sub, stderr)
-	fs.StringVar(&c.Server, "server", "http://127.0.0.1:8080", "URL of the running lethe serve")
-	fs.StringVar(&c.Token, "token", "", "bearer token with the read scope on the institution")
-	if sub == "export" {
-		fs.StringVar(&c.Output, "output", "", "write the document to this file (mode 0600) instead of standard output")
+	scope := "read"
+	if sub == "erase" {
+		scope = "erase"
 	}
-	fs.DurationVar(&c.Timeout, "timeout", time.Minute, "bound on the request")
+	c.define(fs, scope, time.Minute)
+	switch sub {
+	case "export":
+		fs.StringVar(&c.Output, "output", "", "write the document to this file (mode 0600) instead of standard output")
+	case "erase":
+		fs.BoolVar(&c.Wait, "wait", false, "wait for the outcome and print it")
+		fs.StringVar(&c.Reason, "reason", "", "why the erasure is asked for: checked by the server, never stored (it may name the person)")
+	}
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), contactsUsage)
 		fs.PrintDefaults()
 	}
-	if err := parseWithEnv(fs, args, getenv); err != nil {
-		return c, flagError(err)
-	}
-	// Flags may also follow the arguments: `lethe contacts export inst-a c-42 --output x.json`.
-	var positional []string
-	for rest := fs.Args(); len(rest) > 0; rest = fs.Args() {
-		positional = append(positional, rest[0])
-		if err := fs.Parse(rest[1:]); err != nil {
-			return c, flagError(err)
-		}
+	positional, err := parseInterleaved(fs, args, getenv)
+	if err != nil {
+		return c, err
 	}
 	if len(positional) != 2 {
 		fmt.Fprintf(stderr, "lethe contacts %s: name the INSTITUTION and the CONTACT\n", sub)
@@ -68,21 +75,15 @@ func parseContacts(sub string, args []string, getenv func(string) string, stderr
 		return c, errUsage
 	}
 	c.Institution, c.Contact = positional[0], positional[1]
-	for _, v := range []struct{ what, s string }{{"institution", c.Institution}, {"contact", c.Contact}} {
-		// The id becomes one path segment of the URL.
-		if v.s == "" || v.s == "." || v.s == ".." || strings.ContainsAny(v.s, "/?#") {
-			return c, fmt.Errorf("%s id %q cannot be sent in a URL path (no /, ? or #)", v.what, v.s)
-		}
+	if err := checkSegment("institution", c.Institution); err != nil {
+		return c, err
 	}
-	if c.Timeout <= 0 {
-		return c, errors.New("--timeout must be positive")
-	}
-	return c, nil
+	return c, checkSegment("contact", c.Contact)
 }
 
-// contactsCommand is `lethe contacts show|export`.
+// contactsCommand is `lethe contacts show|export|erase`.
 func contactsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "show" && args[0] != "export") {
+	if len(args) == 0 || (args[0] != "show" && args[0] != "export" && args[0] != "erase") {
 		if len(args) > 0 && args[0] != "help" && args[0] != "-h" && args[0] != "--help" {
 			fmt.Fprintf(stderr, "lethe contacts: unknown subcommand %q\n\n", args[0])
 		}
@@ -94,12 +95,12 @@ func contactsCommand(ctx context.Context, args []string, getenv func(string) str
 	if err != nil {
 		return err
 	}
-	if cfg.Token == "" {
-		return ErrNoToken
-	}
-	client, err := NewClient(cfg.Server, cfg.Token)
+	client, err := cfg.client()
 	if err != nil {
 		return err
+	}
+	if sub == "erase" {
+		return detailed(eraseContact(ctx, cfg, client, stdout))
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -107,31 +108,40 @@ func contactsCommand(ctx context.Context, args []string, getenv func(string) str
 	if sub == "export" {
 		path += "/export"
 	}
-	resp, err := client.Do(ctx, Request{Method: http.MethodGet, Path: path, Accept: "application/json"})
+	out, err := getIndented(ctx, client, path)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("reading the answer to GET %s: %w", path, err)
-	}
-	// Indent for a person to read; the export already is, show is not.
-	var out bytes.Buffer
-	if err := json.Indent(&out, bytes.TrimSpace(body), "", "  "); err != nil {
-		return fmt.Errorf("the answer to GET %s is not JSON: %w", path, err)
-	}
-	out.WriteByte('\n')
 	if cfg.Output == "" {
-		_, err := stdout.Write(out.Bytes())
+		_, err := stdout.Write(out)
 		return err
 	}
-	if err := writePrivate(cfg.Output, out.Bytes()); err != nil {
+	if err := writePrivate(cfg.Output, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "exported contact %s of %s to %s (it holds personal data: keep it safe, delete it once delivered)\n",
 		cfg.Contact, cfg.Institution, cfg.Output)
 	return nil
+}
+
+// getIndented GETs path as JSON and returns it indented for a person: the export already
+// is, the other answers are not.
+func getIndented(ctx context.Context, client *Client, path string) ([]byte, error) {
+	resp, err := client.Do(ctx, Request{Method: http.MethodGet, Path: path, Accept: "application/json"})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("reading the answer to GET %s: %w", path, err)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, bytes.TrimSpace(body), "", "  "); err != nil {
+		return nil, fmt.Errorf("the answer to GET %s is not JSON: %w", path, err)
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
 }
 
 // writePrivate writes data to path readable by its owner only, even if the file existed with
@@ -150,4 +160,62 @@ func writePrivate(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// eraseContact is `lethe contacts erase`: the request id on the first line, so that a script
+// can keep it, then with --wait the outcome.
+func eraseContact(ctx context.Context, cfg contactsConfig, client *Client, stdout io.Writer) error {
+	var body any
+	if cfg.Reason != "" {
+		body = map[string]string{"reason": cfg.Reason}
+	}
+	path := "/v1/institutions/" + cfg.Institution + "/contacts/" + cfg.Contact + "/erasure"
+	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	var req anonymiser.RequestView
+	err := client.JSON(rctx, http.MethodPost, path, body, &req)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if req.ID == "" || checkSegment("request", req.ID) != nil {
+		return fmt.Errorf("the answer to POST %s names no usable request id (%q)", path, req.ID)
+	}
+	id := req.ID
+	fmt.Fprintln(stdout, id)
+	if !cfg.Wait {
+		return nil
+	}
+	req, err = pollJSON(ctx, client, "/v1/requests/"+id, cfg.Timeout, func(r anonymiser.RequestView) bool {
+		return r.State != store.RequestPending
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped waiting for erasure request %s, which goes on: %w", id, err)
+		}
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "contact\t%s of %s\n", req.ContactID, req.Institution)
+	fmt.Fprintf(tw, "state\t%s\n", req.State)
+	if req.Outcome != "" {
+		outcome := req.Outcome
+		if req.Reason != "" {
+			outcome += " (" + req.Reason + ")"
+		}
+		fmt.Fprintf(tw, "outcome\t%s\n", outcome)
+	}
+	if len(req.ErasedFields) > 0 {
+		fmt.Fprintf(tw, "erased\t%s\n", strings.Join(req.ErasedFields, ", "))
+	}
+	if req.CompletedAt != nil {
+		fmt.Fprintf(tw, "completed\t%s\n", req.CompletedAt.UTC().Format(time.RFC3339))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if req.State == store.RequestFailed {
+		// The only failure the server records: the command could not be queued.
+		return fmt.Errorf("erasure request %s failed: the erasure was not queued; send it again", id)
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +187,11 @@ func TestContactsUsage(t *testing.T) {
 		{"missing contact", env, []string{"show", "inst-a"}, errUsage, "name the INSTITUTION and the CONTACT"},
 		{"too many arguments", env, []string{"export", "inst-a", "c", "d"}, errUsage, "name the INSTITUTION and the CONTACT"},
 		{"show has no --output", env, []string{"show", "--output", "x", "inst-a", "c"}, errUsage, "flag provided but not defined"},
+		{"show has no --wait", env, []string{"show", "--wait", "inst-a", "c"}, errUsage, "flag provided but not defined: -wait"},
+		{"erase has no --output", env, []string{"erase", "--output", "x", "inst-a", "c"}, errUsage, "flag provided but not defined: -output"},
+		{"erase without contact", env, []string{"erase", "--wait", "inst-a"}, errUsage, "lethe contacts erase: name the INSTITUTION and the CONTACT"},
+		{"erase without token", map[string]string{}, []string{"erase", "inst-a", "c"}, ErrNoToken, ""},
+		{"erase, unreachable server", env, []string{"erase", "inst-a", "c", "--wait"}, ErrUnreachable, ""},
 		{"no token", map[string]string{}, []string{"show", "inst-a", "c"}, ErrNoToken, ""},
 		{"an id that is not one path segment", env, []string{"export", "inst-a", "../c"}, nil, ""},
 		{"unreachable server", env, []string{"show", "inst-a", "c"}, ErrUnreachable, ""},
@@ -202,5 +208,56 @@ func TestContactsUsage(t *testing.T) {
 				t.Errorf("stderr %q does not say %q", stderr, tc.text)
 			}
 		})
+	}
+}
+
+// `lethe contacts erase` against a real `lethe serve`: the request id, and with --wait what
+// the anonymiser did, whichever way it went.
+func TestContactsErase(t *testing.T) {
+	s := startServe(t, t.TempDir())
+	seedRunsInstitution(t, s)
+	env := map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": s.token}
+
+	for _, tc := range []struct {
+		contact string
+		args    []string
+		want    []string
+	}{
+		{"c-old-customer", []string{"--reason", "the subject asked by letter"},
+			[]string{`(?m)^outcome +anonymised$`, `(?m)^erased +.*profile\.email`, `(?m)^completed +20\d\d-`}},
+		{"c-old-debtor", nil, []string{`(?m)^outcome +skipped \(debt\)$`}},
+		{"c-nobody", nil, []string{`(?m)^outcome +skipped \(not_in_scope\)$`}},
+	} {
+		out, stderr, err := runContacts(t, env, append([]string{"erase", "--wait", runsInst, tc.contact}, tc.args...)...)
+		if err != nil {
+			t.Fatalf("erase %s: %v\n%s", tc.contact, err, stderr)
+		}
+		req, report, _ := strings.Cut(out, "\n")
+		if !strings.HasPrefix(req, "req_") {
+			t.Fatalf("erase %s printed %q first, want the request id", tc.contact, req)
+		}
+		assertLines(t, "erase "+tc.contact, report, append([]string{`(?m)^contact +` + tc.contact + ` of ` + runsInst + `$`, `(?m)^state +completed$`}, tc.want...)...)
+		if tc.contact != "c-old-customer" && strings.Contains(report, "erased") {
+			t.Errorf("erase %s lists erased fields:\n%s", tc.contact, report)
+		}
+	}
+	if code, v := get(t, s.http+"/v1/institutions/"+runsInst+"/contacts/c-old-customer", s.token); code != http.StatusOK || v["status"] != "anonymised" {
+		t.Errorf("c-old-customer after its erasure: %d %v", code, v)
+	}
+
+	// Without --wait: the id alone, and the request is the server's to follow.
+	out, _, err := runContacts(t, env, "erase", runsInst, "c-old-prospect")
+	if err != nil || !regexp.MustCompile(`^req_[0-9a-f]+\n$`).MatchString(out) {
+		t.Fatalf("erase without --wait = %v %q, want the request id alone", err, out)
+	}
+	if code, v := get(t, s.http+"/v1/requests/"+strings.TrimSpace(out), s.token); code != http.StatusOK || v["contact_id"] != "c-old-prospect" {
+		t.Errorf("GET the request printed: %d %v", code, v)
+	}
+
+	// The server's refusal, in its words: a contact id outside the id rule.
+	out, _, err = runContacts(t, env, "erase", runsInst, "c.1", "--wait")
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || !strings.Contains(err.Error(), "the contact id must be") || out != "" {
+		t.Errorf("erase of an invalid id = %v, stdout %q", err, out)
 	}
 }

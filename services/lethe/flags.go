@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // envTwin maps a flag name to its environment variable: --nats-url → LETHE_NATS_URL.
@@ -34,4 +35,53 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("lethe "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	return fs
+}
+
+// clientFlags are the settings every client command shares, each with its environment twin.
+type clientFlags struct {
+	Server  string
+	Token   string
+	Timeout time.Duration
+}
+
+// define adds --server, --token (its help naming the scope the command needs) and --timeout.
+func (c *clientFlags) define(fs *flag.FlagSet, scope string, timeout time.Duration) {
+	fs.StringVar(&c.Server, "server", "http://127.0.0.1:8080", "URL of the running lethe serve")
+	fs.StringVar(&c.Token, "token", "", "bearer token with the "+scope+" scope on the institution")
+	fs.DurationVar(&c.Timeout, "timeout", timeout, "bound on each request")
+}
+
+// client checks the settings and returns the client they describe.
+func (c clientFlags) client() (*Client, error) {
+	if c.Timeout <= 0 {
+		return nil, errors.New("--timeout must be positive")
+	}
+	if c.Token == "" {
+		return nil, ErrNoToken
+	}
+	return NewClient(c.Server, c.Token)
+}
+
+// parseInterleaved parses args with their environment twins and returns the positional
+// arguments, letting flags also follow them: `lethe runs items inst-a run-1 --format csv`.
+func parseInterleaved(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
+	if err := parseWithEnv(fs, args, getenv); err != nil {
+		return nil, flagError(err)
+	}
+	var positional []string
+	for rest := fs.Args(); len(rest) > 0; rest = fs.Args() {
+		positional = append(positional, rest[0])
+		if err := fs.Parse(rest[1:]); err != nil {
+			return nil, flagError(err)
+		}
+	}
+	return positional, nil
+}
+
+// checkSegment refuses an id that would not stay one segment of the URL path.
+func checkSegment(what, id string) error {
+	if id == "" || id == "." || id == ".." || strings.ContainsAny(id, "/?#") {
+		return fmt.Errorf("%s id %q cannot be sent in a URL path (no /, ? or #)", what, id)
+	}
+	return nil
 }

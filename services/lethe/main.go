@@ -29,12 +29,19 @@ Usage:
   lethe serve [--http 127.0.0.1:8080] [--data ./lethe-data] [--config lethe.yaml]
               [--target all|ingest|recency|scheduler|anonymiser] [--nats-url URL] [--mongo-uri URI]
   lethe send [--server URL] [--token T] FILE|-   NDJSON or JSON CloudEvents, batched, resumable
-  lethe contacts show|export [--server URL] [--token T] INST CONTACT   export: right of access
+  lethe runs start [--mode simulation|execute] [--inactivity-months N] [--as-of DATE] [--wait] INST
+  lethe runs list|show [--json] INST [RUN]      runs, and one run's state and counts
+  lethe runs items [--format table|csv|ndjson|json] [--output FILE] INST RUN
+  lethe runs apply [--wait] INST RUN            execute exactly a simulation's set
+  lethe contacts show|export INST CONTACT       export: right of access
+  lethe contacts erase [--wait] INST CONTACT    on-demand erasure
   lethe audit verify [--server URL] [--token T]   check the audit log's hash chain
   lethe register [--server URL] [--token T] --institution INST [--format json|markdown|csv]
   lethe version
 
-Every flag has an environment twin: --nats-url is LETHE_NATS_URL, and so on.
+Client commands (send, runs, contacts, audit, register) take --server URL and --token T.
+Every flag has an environment twin: --nats-url is LETHE_NATS_URL, --server LETHE_SERVER, and
+so on. lethe COMMAND -h describes a command's flags.
 `
 
 // run is main without the process: arguments, environment and streams are injected so tests
@@ -53,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, cfg, stdout, stderr)
 	case "send":
 		return sendCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "runs":
+		return runsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "contacts":
 		return contactsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "register":

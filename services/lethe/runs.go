@@ -1,0 +1,549 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/lethe-gdpr/lethe/pkg/store"
+	"github.com/lethe-gdpr/lethe/services/scheduler"
+)
+
+// `lethe runs start|list|show|items|apply` drives the scheduler's retention runs from a
+// terminal: start a simulation, read its report and its items, apply it. The run's id is
+// always the first line printed, so that a script can keep it: RUN=$(lethe runs start inst-a).
+
+const runsUsage = `Usage: lethe runs start|list|show|items|apply [flags] INSTITUTION [RUN]
+
+  start INST       start a run and print its id. A simulation (the default) plans and changes
+                   nothing; --mode execute erases at once (erase scope). --inactivity-months
+                   and --as-of default to the institution's policy and now. With --wait, wait
+                   until the run is finished and print its counts by outcome and reason.
+  list INST        the institution's runs, newest first.
+  show INST RUN    one run: its state, and its contacts counted by outcome and skip reason.
+  items INST RUN   every contact of the run: outcome, reason, recency and the event that set
+                   it, and once executed what the anonymiser did. A table to read, or csv,
+                   ndjson or json to keep (--output FILE; ids and dates only, no personal value).
+  apply INST RUN   execute exactly a simulation's set (erase scope), each contact checked
+                   again; print the new run's id, and with --wait its counts.
+
+  list and show print the server's JSON with --json. An execute or apply run is finished
+  once every command is queued: the anonymiser's results then appear in runs items.
+
+Flags (each has an environment twin: --server is LETHE_SERVER, --token LETHE_TOKEN, …):
+`
+
+// itemFormats maps --format of runs items to what is asked of the server: the csv and ndjson
+// exports stream every item in one answer, json and the table follow the pages.
+var itemFormats = map[string]string{
+	"table":  "application/json",
+	"json":   "application/json",
+	"csv":    scheduler.ContentTypeCSV,
+	"ndjson": scheduler.ContentTypeNDJSON,
+}
+
+// runsConfig is every setting of `lethe runs`.
+type runsConfig struct {
+	clientFlags
+	Institution string
+	Run         string
+	// start
+	Mode             string
+	InactivityMonths int
+	AsOf             time.Time
+	// start, apply
+	Wait bool
+	// list, show
+	JSON  bool
+	Limit int
+	// items
+	Format   string
+	Output   string
+	PageSize int
+}
+
+func parseRuns(sub string, args []string, getenv func(string) string, stderr io.Writer) (runsConfig, error) {
+	var c runsConfig
+	fs := newFlagSet("runs "+sub, stderr)
+	scope, timeout := "read", time.Minute
+	switch sub {
+	case "start":
+		// A simulation answers once it is planned: a large institution takes a while.
+		scope, timeout = "admin (erase for --mode execute)", 10*time.Minute
+	case "apply":
+		scope = "erase"
+	case "items":
+		timeout = 10 * time.Minute
+	}
+	c.define(fs, scope, timeout)
+	var asOf string
+	switch sub {
+	case "start":
+		fs.StringVar(&c.Mode, "mode", store.ModeSimulation, "simulation (plan only) or execute (erase now)")
+		fs.IntVar(&c.InactivityMonths, "inactivity-months", 0, "retention period in months (default: the institution's policy)")
+		fs.StringVar(&asOf, "as-of", "", "the run's date, RFC 3339 or YYYY-MM-DD (default: now)")
+		fs.BoolVar(&c.Wait, "wait", false, "wait until the run is finished and print its counts")
+	case "apply":
+		fs.BoolVar(&c.Wait, "wait", false, "wait until the run is finished and print its counts")
+	case "list":
+		fs.IntVar(&c.Limit, "limit", 50, "at most this many runs, newest first (0: all)")
+		fs.BoolVar(&c.JSON, "json", false, "print the server's JSON")
+	case "show":
+		fs.BoolVar(&c.JSON, "json", false, "print the server's JSON")
+	case "items":
+		fs.StringVar(&c.Format, "format", "table", "table, csv, ndjson or json")
+		fs.StringVar(&c.Output, "output", "", "write to this file (mode 0600, complete or not at all) instead of standard output")
+		fs.IntVar(&c.PageSize, "page-size", scheduler.MaxPageSize, "items per request for table and json")
+	}
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), runsUsage)
+		fs.PrintDefaults()
+	}
+	positional, err := parseInterleaved(fs, args, getenv)
+	if err != nil {
+		return c, err
+	}
+	want, what := 2, "the INSTITUTION and the RUN"
+	if sub == "start" || sub == "list" {
+		want, what = 1, "the INSTITUTION"
+	}
+	if len(positional) != want {
+		fmt.Fprintf(stderr, "lethe runs %s: name %s\n", sub, what)
+		fs.Usage()
+		return c, errUsage
+	}
+	c.Institution = positional[0]
+	if err := checkSegment("institution", c.Institution); err != nil {
+		return c, err
+	}
+	if want == 2 {
+		c.Run = positional[1]
+		if err := checkSegment("run", c.Run); err != nil {
+			return c, err
+		}
+	}
+	switch {
+	case c.Mode != "" && c.Mode != store.ModeSimulation && c.Mode != store.ModeExecute:
+		return c, fmt.Errorf("--mode: want simulation or execute, not %q", c.Mode)
+	case c.InactivityMonths < 0:
+		return c, errors.New("--inactivity-months must not be negative")
+	case c.Limit < 0 || c.Limit > scheduler.MaxPageSize:
+		return c, fmt.Errorf("--limit must be between 0 and %d", scheduler.MaxPageSize)
+	case sub == "items" && (c.PageSize < 1 || c.PageSize > scheduler.MaxPageSize):
+		return c, fmt.Errorf("--page-size must be between 1 and %d", scheduler.MaxPageSize)
+	}
+	if asOf != "" {
+		if c.AsOf, err = parseAsOf(asOf); err != nil {
+			return c, err
+		}
+	}
+	if sub == "items" {
+		c.Format = strings.ToLower(c.Format)
+		if _, ok := itemFormats[c.Format]; !ok {
+			return c, fmt.Errorf("--format: want table, csv, ndjson or json, not %q", c.Format)
+		}
+	}
+	return c, nil
+}
+
+func parseAsOf(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--as-of %q: want an RFC 3339 date-time (2026-11-23T00:00:00Z) or a date (2026-11-23)", s)
+}
+
+// runsCommand is `lethe runs start|list|show|items|apply`.
+func runsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	subs := []string{"start", "list", "show", "items", "apply"}
+	if len(args) == 0 || !slices.Contains(subs, args[0]) {
+		if len(args) > 0 && args[0] != "help" && args[0] != "-h" && args[0] != "--help" {
+			fmt.Fprintf(stderr, "lethe runs: unknown subcommand %q\n\n", args[0])
+		}
+		fmt.Fprint(stderr, runsUsage)
+		return errUsage
+	}
+	sub := args[0]
+	cfg, err := parseRuns(sub, args[1:], getenv, stderr)
+	if err != nil {
+		return err
+	}
+	client, err := cfg.client()
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "start":
+		err = startRun(ctx, cfg, client, stdout)
+	case "list":
+		err = listRuns(ctx, cfg, client, stdout)
+	case "show":
+		err = showRun(ctx, cfg, client, stdout)
+	case "items":
+		err = runItems(ctx, cfg, client, stdout)
+	default:
+		err = applyRun(ctx, cfg, client, stdout)
+	}
+	return detailed(err)
+}
+
+func runsPath(inst string) string { return "/v1/institutions/" + inst + "/runs" }
+
+func startRun(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writer) error {
+	body := map[string]any{"mode": cfg.Mode}
+	if cfg.InactivityMonths > 0 {
+		body["inactivity_months"] = cfg.InactivityMonths
+	}
+	if !cfg.AsOf.IsZero() {
+		body["as_of"] = cfg.AsOf.Format(time.RFC3339Nano)
+	}
+	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	var run scheduler.RunView
+	err := client.JSON(rctx, http.MethodPost, runsPath(cfg.Institution), body, &run)
+	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("no answer within --timeout %s; a run the server started goes on (lethe runs list %s): %w",
+			cfg.Timeout, cfg.Institution, err)
+	}
+	if err != nil {
+		return err
+	}
+	return reportRun(ctx, cfg, client, run, stdout)
+}
+
+func applyRun(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writer) error {
+	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	var run scheduler.RunView
+	if err := client.JSON(rctx, http.MethodPost, runsPath(cfg.Institution)+"/"+cfg.Run+"/apply", nil, &run); err != nil {
+		return err
+	}
+	return reportRun(ctx, cfg, client, run, stdout)
+}
+
+// reportRun prints the id of a run just started, and with --wait its counts once finished.
+func reportRun(ctx context.Context, cfg runsConfig, client *Client, run scheduler.RunView, stdout io.Writer) error {
+	if checkSegment("run", run.ID) != nil {
+		return fmt.Errorf("the server answered with no usable run id (%q)", run.ID)
+	}
+	fmt.Fprintln(stdout, run.ID)
+	if !cfg.Wait {
+		return nil
+	}
+	id := run.ID
+	if !runFinished(run.State) {
+		var err error
+		run, err = pollJSON(ctx, client, runsPath(cfg.Institution)+"/"+id, cfg.Timeout, func(r scheduler.RunView) bool {
+			return runFinished(r.State)
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("stopped waiting for run %s, which goes on (lethe runs show %s %s): %w", id, cfg.Institution, id, err)
+			}
+			return err
+		}
+	}
+	if err := printRun(stdout, run); err != nil {
+		return err
+	}
+	if run.State == store.RunFailed {
+		return fmt.Errorf("run %s failed: %s", id, run.Error)
+	}
+	return nil
+}
+
+// runFinished says whether the scheduler will move the run no further.
+func runFinished(state string) bool {
+	return state == store.RunPlanned || state == store.RunCompleted || state == store.RunFailed
+}
+
+func showRun(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	path := runsPath(cfg.Institution) + "/" + cfg.Run
+	if cfg.JSON {
+		return copyIndented(ctx, client, path, stdout)
+	}
+	var run scheduler.RunView
+	if err := client.JSON(ctx, http.MethodGet, path, nil, &run); err != nil {
+		return err
+	}
+	return printRun(stdout, run)
+}
+
+// printRun is a run for a person: what it is, its state, and its counts.
+func printRun(w io.Writer, run scheduler.RunView) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	line := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(tw, "%s\t%s\n", k, v)
+		}
+	}
+	line("run", run.ID)
+	line("institution", run.Institution)
+	mode := run.Mode
+	if run.SourceRun != "" {
+		mode += " of " + run.SourceRun
+	}
+	line("mode", mode)
+	line("state", run.State)
+	line("error", run.Error)
+	line("as of", stamp(run.AsOf))
+	if run.InactivityMonths > 0 {
+		line("inactivity", fmt.Sprintf("%d months: recency before %s", run.InactivityMonths, stamp(run.Threshold)))
+	}
+	by := run.Trigger
+	if run.RequestedBy != "" {
+		by += ", " + run.RequestedBy
+	}
+	line("started by", by)
+	line("created", stamp(run.CreatedAt))
+	if run.FinishedAt != nil {
+		line("finished", stamp(*run.FinishedAt))
+	}
+	if run.Mode != store.ModeSimulation && run.State == store.RunCompleted {
+		// Completed means every command is queued; the erasures themselves follow.
+		line("results", "as the anonymiser acts: lethe runs items "+run.Institution+" "+run.ID)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintf(tw, "outcome\tcontacts\n")
+	total := 0
+	outcomes := []string{store.OutcomeDelete, store.OutcomeAnonymise, store.OutcomeSkip}
+	for _, o := range slices.Sorted(maps.Keys(run.Counts)) {
+		if !slices.Contains(outcomes, o) {
+			outcomes = append(outcomes, o)
+		}
+	}
+	for _, o := range outcomes {
+		fmt.Fprintf(tw, "%s\t%d\n", o, run.Counts[o])
+		total += run.Counts[o]
+		if o == store.OutcomeSkip {
+			for _, r := range slices.Sorted(maps.Keys(run.Reasons)) {
+				fmt.Fprintf(tw, "  %s\t%d\n", r, run.Reasons[r])
+			}
+		}
+	}
+	fmt.Fprintf(tw, "total\t%d\n", total)
+	return tw.Flush()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func listRuns(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	path := runsPath(cfg.Institution)
+	if cfg.Limit > 0 {
+		path += "?limit=" + strconv.Itoa(cfg.Limit)
+	}
+	if cfg.JSON {
+		return copyIndented(ctx, client, path, stdout)
+	}
+	var list scheduler.RunsList
+	if err := client.JSON(ctx, http.MethodGet, path, nil, &list); err != nil {
+		return err
+	}
+	if len(list.Runs) == 0 {
+		fmt.Fprintf(stdout, "no run in institution %s\n", cfg.Institution)
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tMODE\tSTATE\tAS OF\tDELETE\tANONYMISE\tSKIP\tCREATED")
+	for _, r := range list.Runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.Mode, r.State, stamp(r.AsOf),
+			r.Counts[store.OutcomeDelete], r.Counts[store.OutcomeAnonymise], r.Counts[store.OutcomeSkip], stamp(r.CreatedAt))
+	}
+	return tw.Flush()
+}
+
+// copyIndented GETs path as JSON and writes it indented for a person.
+func copyIndented(ctx context.Context, client *Client, path string, w io.Writer) error {
+	b, err := getIndented(ctx, client, path)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+func runItems(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writer) error {
+	out := stdout
+	var tmp *os.File
+	if cfg.Output != "" {
+		// Written aside and renamed once complete: a cut export never passes for a whole one.
+		var err error
+		tmp, err = os.CreateTemp(filepath.Dir(cfg.Output), "."+filepath.Base(cfg.Output)+".*.part")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name()) // a no-op once renamed
+		out = tmp
+	}
+	var n int
+	var err error
+	if cfg.Format == "csv" || cfg.Format == "ndjson" {
+		n, err = streamItems(ctx, cfg, client, out)
+	} else {
+		n, err = pageItems(ctx, cfg, client, out)
+	}
+	if tmp == nil {
+		return err
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), cfg.Output); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d items of run %s to %s\n", n, cfg.Run, cfg.Output)
+	return nil
+}
+
+// streamItems copies the server's csv or ndjson export, every item in one answer, and
+// counts the items.
+func streamItems(ctx context.Context, cfg runsConfig, client *Client, w io.Writer) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	path := runsPath(cfg.Institution) + "/" + cfg.Run + "/items"
+	accept := itemFormats[cfg.Format]
+	resp, err := client.Do(ctx, Request{Method: http.MethodGet, Path: path, Accept: accept})
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, accept) {
+		return 0, fmt.Errorf("the server answered %q to a request for %s", ct, accept)
+	}
+	lc := &lineCounter{w: w}
+	if _, err := io.Copy(lc, resp.Body); err != nil {
+		// The server cuts the answer when it fails midway: say so rather than end quietly.
+		return 0, fmt.Errorf("the export of run %s was cut short after %d lines: %w", cfg.Run, lc.lines, err)
+	}
+	n := lc.lines
+	if cfg.Format == "csv" && n > 0 {
+		n-- // the header
+	}
+	return n, nil
+}
+
+// lineCounter counts the lines written through it; the exports hold ids, outcomes and
+// dates, never a newline inside a value.
+type lineCounter struct {
+	w     io.Writer
+	lines int
+}
+
+func (l *lineCounter) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	l.lines += bytes.Count(p[:n], []byte{'\n'})
+	return n, err
+}
+
+// pageItems follows the JSON pages of the run's items and writes them as one JSON array or
+// as a table.
+func pageItems(ctx context.Context, cfg runsConfig, client *Client, w io.Writer) (int, error) {
+	path := runsPath(cfg.Institution) + "/" + cfg.Run + "/items"
+	var tw *tabwriter.Writer
+	if cfg.Format == "table" {
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "CONTACT\tOUTCOME\tREASON\tROLE\tCUSTOMER\tRECENCY\tSOURCE\tRESULT")
+	}
+	n, after := 0, ""
+	for {
+		q := url.Values{"limit": {strconv.Itoa(cfg.PageSize)}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		var page struct {
+			Items []json.RawMessage `json:"items"`
+			Next  string            `json:"next"`
+		}
+		rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		err := client.JSON(rctx, http.MethodGet, path+"?"+q.Encode(), nil, &page)
+		cancel()
+		if err != nil {
+			return n, err
+		}
+		for _, raw := range page.Items {
+			if tw != nil {
+				var it scheduler.ItemView
+				if err := json.Unmarshal(raw, &it); err != nil {
+					return n, fmt.Errorf("an item of run %s: %w", cfg.Run, err)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ContactID, it.Outcome, dash(it.Reason), dash(it.Role),
+					map[bool]string{true: "yes", false: "no"}[it.Customer], dash(stamp(it.Recency)), dash(it.RecencySource.Type), dash(it.Result))
+				continue
+			}
+			sep := ",\n"
+			if n == 0 {
+				sep = "[\n"
+			}
+			if _, err := io.WriteString(w, sep); err != nil {
+				return n, err
+			}
+			var compact bytes.Buffer
+			if err := json.Compact(&compact, raw); err != nil {
+				return n, fmt.Errorf("an item of run %s: %w", cfg.Run, err)
+			}
+			if _, err := w.Write(compact.Bytes()); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if tw != nil {
+			// A page at a time, so that a large run is not held in memory; the columns of
+			// each page are aligned on their own.
+			n += len(page.Items)
+			if err := tw.Flush(); err != nil {
+				return n, err
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		if page.Next == after {
+			return n, fmt.Errorf("the server sent the page after %q twice", after)
+		}
+		after = page.Next
+	}
+	if tw != nil {
+		return n, nil
+	}
+	end := "\n]\n"
+	if n == 0 {
+		end = "[]\n"
+	}
+	_, err := io.WriteString(w, end)
+	return n, err
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
