@@ -23,7 +23,7 @@ if [ -z "${MONGODB_URI:-}" ]; then
 	MONGODB_URI=$(deploy/testing/mongo-harness.sh uri)
 	export MONGODB_URI
 fi
-cleanup() { [ "$started" = 1 ] && deploy/testing/mongo-harness.sh stop || true; }
+cleanup() { [ "$started" = 1 ] && MONGODB_URI= deploy/testing/mongo-harness.sh stop || true; }
 trap cleanup EXIT
 
 # Test data (JetStream file stores, Pebble directories) on tmpfs when there is one: the tests
