@@ -8,7 +8,8 @@
 # RACE=0 skips the race step.
 #
 # Why not everything under -race in CI: a cold -race build of nats-server, Pebble and the Mongo
-# driver plus the race detector's 5-10x slowdown took CI 1454 s of its 900 s budget.
+# driver plus the race detector's slowdown (the send resume test: 75 s in a full -race run,
+# 9.7 s alone without) took CI 1454 s of its 900 s budget.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -23,20 +24,22 @@ if [ -z "${MONGODB_URI:-}" ]; then
 	MONGODB_URI=$(deploy/testing/mongo-harness.sh uri)
 	export MONGODB_URI
 fi
-cleanup() { [ "$started" = 1 ] && MONGODB_URI= deploy/testing/mongo-harness.sh stop || true; }
+# Test data (JetStream file stores, Pebble directories) on tmpfs when there is one: the tests
+# exercise durability by restarts, not by power loss, so fsyncs need not reach a disk.
+tmp=""
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+	tmp=$(mktemp -d /dev/shm/lethe-test.XXXXXX)
+	export TMPDIR=$tmp
+fi
+# The harness's stop does nothing while MONGODB_URI is set (a server it did not start), and we
+# exported it: clear it for the stop, or every run leaks a JVM.
+cleanup() {
+	[ "$started" = 1 ] && MONGODB_URI='' deploy/testing/mongo-harness.sh stop
+	[ -n "$tmp" ] && rm -rf "$tmp"
+	true
+}
 trap cleanup EXIT
 
-# Test data (JetStream file stores, Pebble directories) on tmpfs when there is one: the tests
-# exercise durability by restarts, not by power loss, and fsync on a disk is what made them slow.
-if [ -z "${LETHE_TEST_TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
-	LETHE_TEST_TMPDIR=$(mktemp -d /dev/shm/lethe-test.XXXXXX)
-	trap 'cleanup; rm -rf "$LETHE_TEST_TMPDIR"' EXIT
-fi
-[ -n "${LETHE_TEST_TMPDIR:-}" ] && export TMPDIR=$LETHE_TEST_TMPDIR
-
-# Pure Go: Pebble's zstd from klauspost/compress instead of the cgo DataDog/zstd (its C build
-# alone took minutes on a cold cache), and no cgo anywhere in the main run.
-case " ${GOFLAGS:-} " in *pebblegozstd*) ;; *) export GOFLAGS="${GOFLAGS:+$GOFLAGS }-tags=pebblegozstd" ;; esac
 mapfile -t patterns < <(go list -m -f '{{.Dir}}/...')
 status=0
 if [ "${RACE:-bus}" = all ]; then
@@ -45,6 +48,9 @@ if [ "${RACE:-bus}" = all ]; then
 	go test -race -count=1 -timeout 14m ${GOTEST_FLAGS:-} "${patterns[@]}" || status=1
 else
 	step "go test over ${#patterns[@]} modules"
+	# No cgo: Pebble then takes its pure-Go zstd (klauspost/compress) instead of compiling the
+	# C of DataDog/zstd on every cold cache. (make exports the
+	# pebblegozstd tag that does the same with cgo on, for the race runs and the binary.)
 	# shellcheck disable=SC2086
 	CGO_ENABLED=0 go test -count=1 -timeout 10m ${GOTEST_FLAGS:-} "${patterns[@]}" || status=1
 	if [ "${RACE:-bus}" != 0 ]; then

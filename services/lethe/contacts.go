@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -116,7 +115,7 @@ func contactsCommand(ctx context.Context, args []string, getenv func(string) str
 		_, err := stdout.Write(out)
 		return err
 	}
-	if err := writePrivate(cfg.Output, out); err != nil {
+	if err := replaceFile(cfg.Output, func(w io.Writer) error { _, err := w.Write(out); return err }); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "exported contact %s of %s to %s (it holds personal data: keep it safe, delete it once delivered)\n",
@@ -144,24 +143,6 @@ func getIndented(ctx context.Context, client *Client, path string) ([]byte, erro
 	return out.Bytes(), nil
 }
 
-// writePrivate writes data to path readable by its owner only, even if the file existed with
-// wider permissions.
-func writePrivate(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // eraseContact is `lethe contacts erase`: the request id on the first line, so that a script
 // can keep it, then with --wait the outcome.
 func eraseContact(ctx context.Context, cfg contactsConfig, client *Client, stdout io.Writer) error {
@@ -177,7 +158,7 @@ func eraseContact(ctx context.Context, cfg contactsConfig, client *Client, stdou
 	if err != nil {
 		return err
 	}
-	if req.ID == "" || checkSegment("request", req.ID) != nil {
+	if checkSegment("request", req.ID) != nil {
 		return fmt.Errorf("the answer to POST %s names no usable request id (%q)", path, req.ID)
 	}
 	id := req.ID
@@ -208,7 +189,7 @@ func eraseContact(ctx context.Context, cfg contactsConfig, client *Client, stdou
 		fmt.Fprintf(tw, "erased\t%s\n", strings.Join(req.ErasedFields, ", "))
 	}
 	if req.CompletedAt != nil {
-		fmt.Fprintf(tw, "completed\t%s\n", req.CompletedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "completed\t%s\n", stamp(*req.CompletedAt))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -10,8 +10,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -388,35 +386,19 @@ func copyIndented(ctx context.Context, client *Client, path string, w io.Writer)
 }
 
 func runItems(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writer) error {
-	out := stdout
-	var tmp *os.File
-	if cfg.Output != "" {
-		// Written aside and renamed once complete: a cut export never passes for a whole one.
-		var err error
-		tmp, err = os.CreateTemp(filepath.Dir(cfg.Output), "."+filepath.Base(cfg.Output)+".*.part")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp.Name()) // a no-op once renamed
-		out = tmp
+	items := pageItems
+	if cfg.Format == "csv" || cfg.Format == "ndjson" {
+		items = streamItems
+	}
+	if cfg.Output == "" {
+		_, err := items(ctx, cfg, client, stdout)
+		return err
 	}
 	var n int
-	var err error
-	if cfg.Format == "csv" || cfg.Format == "ndjson" {
-		n, err = streamItems(ctx, cfg, client, out)
-	} else {
-		n, err = pageItems(ctx, cfg, client, out)
-	}
-	if tmp == nil {
+	if err := replaceFile(cfg.Output, func(w io.Writer) (err error) {
+		n, err = items(ctx, cfg, client, w)
 		return err
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), cfg.Output); err != nil {
+	}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %d items of run %s to %s\n", n, cfg.Run, cfg.Output)
@@ -495,7 +477,7 @@ func pageItems(ctx context.Context, cfg runsConfig, client *Client, w io.Writer)
 					return n, fmt.Errorf("an item of run %s: %w", cfg.Run, err)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ContactID, it.Outcome, dash(it.Reason), dash(it.Role),
-					map[bool]string{true: "yes", false: "no"}[it.Customer], dash(stamp(it.Recency)), dash(it.RecencySource.Type), dash(it.Result))
+					yesNo(it.Customer), dash(stamp(it.Recency)), dash(it.RecencySource.Type), dash(it.Result))
 				continue
 			}
 			sep := ",\n"
@@ -539,6 +521,13 @@ func pageItems(ctx context.Context, cfg runsConfig, client *Client, w io.Writer)
 	}
 	_, err := io.WriteString(w, end)
 	return n, err
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func dash(s string) string {
