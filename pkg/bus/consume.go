@@ -211,7 +211,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h 
 	if err != nil {
 		return err
 	}
-	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	hctx, cancelHandlers := r.handlerContext(ctx)
 	defer cancelHandlers()
 
 	work := make(chan jetstream.Msg)
@@ -225,7 +225,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h 
 	}
 	runErr := r.pump(ctx, it, func(msg jetstream.Msg) { work <- msg })
 	close(work)
-	r.waitDrained(&wg, cancelHandlers)
+	r.waitDrained(&wg)
 	return runErr
 }
 
@@ -244,7 +244,7 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfi
 	if err != nil {
 		return err
 	}
-	hctx, cancelHandlers := context.WithCancel(context.WithoutCancel(ctx))
+	hctx, cancelHandlers := r.handlerContext(ctx)
 	defer cancelHandlers()
 
 	// A queued batch waits for the one being handled; its ack timers are kept alive from
@@ -285,7 +285,7 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfi
 	}, flush)
 	flush()
 	close(batches)
-	r.waitDrained(&wg, cancelHandlers)
+	r.waitDrained(&wg)
 	return runErr
 }
 
@@ -364,20 +364,27 @@ func (r *runner) pumpBatch(ctx context.Context, it jetstream.MessagesContext, de
 	return nil
 }
 
-// waitDrained waits for the handlers, cancelling their context after DrainTimeout, then
-// flushes so that their acks have left before the caller closes the connection.
-func (r *runner) waitDrained(wg *sync.WaitGroup, cancelHandlers context.CancelFunc) {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	t := time.NewTimer(r.cfg.DrainTimeout)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		r.log.Warn("bus: handlers still running after the drain timeout; cancelling them")
-		cancelHandlers()
-		<-done
-	}
+// handlerContext is the context of the handlers: it outlives ctx by DrainTimeout, counted
+// from the moment ctx ends, so that handlers stuck while the pump still hands them the
+// drained messages are cancelled on time rather than holding shutdown forever.
+func (r *runner) handlerContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		time.AfterFunc(r.cfg.DrainTimeout, func() {
+			if hctx.Err() == nil { // still shutting down: handlers are what it waits for
+				r.log.Warn("bus: handlers still running after the drain timeout; cancelling them")
+			}
+			cancel()
+		})
+	})
+	return hctx, func() { stop(); cancel() }
+}
+
+// waitDrained waits for the handlers (cancelled DrainTimeout after the end of the consumer's
+// context, by handlerContext), then flushes so that their acks have left before the caller
+// closes the connection.
+func (r *runner) waitDrained(wg *sync.WaitGroup) {
+	wg.Wait()
 	if err := r.js.Conn().FlushTimeout(5 * time.Second); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		r.log.Warn("bus: flushing acks on shutdown", "error", err)
 	}
