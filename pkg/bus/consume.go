@@ -194,6 +194,15 @@ func newRunner(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, 
 	return &runner{js: js, cfg: cfg, tr: newTracing(o.tp), log: log, cons: cons}, stop, nil
 }
 
+// unlessStopped is err, or nil when ctx ended: a consumer stopped while it was still being
+// set up has done what it was asked, like one stopped later.
+func unlessStopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
 // Consume runs handler h on the durable consumer cfg until ctx ends, then drains: it stops
 // pulling, finishes the messages already received, flushes their acks and returns nil.
 // It returns an error if the consumer cannot be created or is deleted under it.
@@ -203,7 +212,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h 
 	}
 	r, stop, err := newRunner(ctx, js, cfg, false, opts)
 	if err != nil {
-		return err
+		return unlessStopped(ctx, err)
 	}
 	defer stop()
 	buffer := min(r.cfg.MaxAckPending, max(2*r.cfg.Concurrency, 64))
@@ -237,7 +246,7 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfi
 	}
 	r, stop, err := newRunner(ctx, js, cfg, true, opts)
 	if err != nil {
-		return err
+		return unlessStopped(ctx, err)
 	}
 	defer stop()
 	it, err := r.messages(min(r.cfg.MaxAckPending, 2*r.cfg.BatchSize))

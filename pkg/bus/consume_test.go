@@ -350,3 +350,23 @@ func TestHandlerPanicIsRetried(t *testing.T) {
 		t.Fatalf("handled %d times, want 2", got)
 	}
 }
+
+// A consumer stopped while it is still being set up stops cleanly, as one stopped later does:
+// a service shut down right after its start reports no error.
+func TestConsumeStoppedBeforeItStartedReturnsNil(t *testing.T) {
+	_, nc := bustest.RunServer(t)
+	js := newJS(t, nc)
+	if err := bus.EnsureStreams(context.Background(), js, bus.StreamsConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	nop := func(context.Context, *bus.Message) error { return nil }
+	if err := bus.Consume(ctx, js, fastConsumer("early"), nop); err != nil {
+		t.Fatalf("Consume: %v, want nil", err)
+	}
+	batch := fastConsumer("early-batch")
+	if err := bus.ConsumeBatch(ctx, js, batch, func(_ context.Context, ms []*bus.Message) []error { return make([]error, len(ms)) }); err != nil {
+		t.Fatalf("ConsumeBatch: %v, want nil", err)
+	}
+}
