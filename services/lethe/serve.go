@@ -203,7 +203,10 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{}); err != nil {
+	// LETHE_ACTIVITY holds sealed technical data, so it keeps events no longer than the
+	// register's shortest technical-data window (CONTRACT.md).
+	streams := bus.StreamsConfig{ActivityMaxAge: file.ActivityMaxAge(time.Now(), bus.DefaultActivityMaxAge)}
+	if err := bus.EnsureStreams(ctx, js, streams); err != nil {
 		return fmt.Errorf("streams: %w", err)
 	}
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -163,8 +165,14 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 		t.Fatalf("serve stopped with %v, want a clean stop", err)
 	}
 
-	// Same data directory: the streams, the message and the document are all still there.
-	s2 := startServe(t, dir)
+	// Same data directory: the streams, the message and the document are all still there. This
+	// time the register keeps technical data for 6 months, so LETHE_ACTIVITY (which holds the
+	// sealed technical data) is updated to keep events no longer than that.
+	cfgPath := filepath.Join(t.TempDir(), "lethe.yaml")
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(registerYAML, "after_collection: P12M", "after_collection: P6M", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s2 := startServe(t, dir, "--config", cfgPath)
 	contactURL = s2.http + "/v1/institutions/inst-a/contacts/c-restart" // a new port
 	code, got := get(t, contactURL, s2.token)
 	if code != http.StatusOK || got["recency"] != want["recency"] || fmt.Sprint(got["recency_source"]) != fmt.Sprint(want["recency_source"]) {
@@ -183,6 +191,9 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 		}
 		if name == bus.StreamActivity && st.CachedInfo().State.Msgs != 1 {
 			t.Fatalf("LETHE_ACTIVITY holds %d messages after restart, want 1", st.CachedInfo().State.Msgs)
+		}
+		if age := st.CachedInfo().Config.MaxAge; name == bus.StreamActivity && (age < 181*24*time.Hour || age > 184*24*time.Hour) {
+			t.Fatalf("LETHE_ACTIVITY max age %v, want the register's 6-month technical window", age)
 		}
 	}
 	if err := s2.stop(); err != nil {
