@@ -243,6 +243,7 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 	})
 	mux.HandleFunc("GET /readyz", readyz(nc, js, st))
 	mux.Handle("GET /metrics", tel.Metrics)
+	mux.Handle("GET /v1/openapi.json", httpapi.OpenAPI())
 
 	deps := platform.Deps{
 		Logger:         log,
