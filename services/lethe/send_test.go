@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -1212,10 +1213,12 @@ func TestSendEndToEndReportsInvalidEventsByLine(t *testing.T) {
 	}
 }
 
-// BenchmarkSend100k sends 100,000 events from a file into a fresh in-process `lethe serve`
+var sendEvents = flag.Int("send.events", 100_000, "events BenchmarkSend100k sends")
+
+// BenchmarkSend100k sends -send.events (100,000) events from a file into a fresh in-process `lethe serve`
 // (embedded NATS and store) per iteration, and reports events/s from file to JetStream.
 func BenchmarkSend100k(b *testing.B) {
-	const n = 100_000
+	n := *sendEvents
 	path := filepath.Join(b.TempDir(), "history.ndjson")
 	writeHistory(b, path, n)
 	var elapsed time.Duration
