@@ -42,6 +42,12 @@ type Contacts interface {
 	// the stored copy with its version incremented. ErrConflict when another writer was first.
 	// Updating the projection is read, fold, Put: no transactions needed, and a lost race retries.
 	Put(ctx context.Context, c Contact) (Contact, error)
+	// PutMany is Put for several distinct contacts, written together: one durable commit in
+	// the embedded store, concurrent writes in MongoDB. results[i] is cs[i]'s stored copy, or
+	// its error (ErrConflict when another writer was first); the others land regardless. The
+	// error is for the call as a whole (store closed, context cancelled), and then nothing
+	// is known: the caller re-reads and retries, which a compare-and-swap makes safe.
+	PutMany(ctx context.Context, cs []Contact) (results []PutResult, err error)
 	// Delete removes the contact if its stored version equals version. Deleting an absent
 	// contact is not an error (idempotent).
 	Delete(ctx context.Context, institution, id string, version int64) error
@@ -61,11 +67,34 @@ type Keys interface {
 	// and returns what is stored: racing replicas all end up with the same key.
 	// ErrKeyDestroyed if the contact's key was destroyed.
 	Create(ctx context.Context, institution, id string, wrapped []byte) ([]byte, error)
+	// CreateMany is Create for several distinct contacts, written together (one durable
+	// commit in the embedded store). results[i] is what is stored for ks[i] after the call:
+	// its key, the key another writer created first, or ErrKeyDestroyed.
+	CreateMany(ctx context.Context, ks []NewKey) (results []KeyResult, err error)
 	// Get returns the wrapped key, ErrNotFound, or ErrKeyDestroyed.
 	Get(ctx context.Context, institution, id string) ([]byte, error)
 	// Destroy overwrites the key with a tombstone dated at. Idempotent; destroying an absent
 	// key leaves a tombstone too, so a late event can never create one.
 	Destroy(ctx context.Context, institution, id string, at time.Time) error
+}
+
+// PutResult is the outcome of one contact of Contacts.PutMany.
+type PutResult struct {
+	Contact Contact
+	Err     error
+}
+
+// NewKey is one contact's wrapped data key for Keys.CreateMany.
+type NewKey struct {
+	Institution, ID string
+	Wrapped         []byte
+}
+
+// KeyResult is what Keys.CreateMany left stored for one contact: its wrapped key, or Err
+// (ErrKeyDestroyed for a tombstone).
+type KeyResult struct {
+	Wrapped []byte
+	Err     error
 }
 
 // Runs holds retention runs.

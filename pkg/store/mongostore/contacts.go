@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
@@ -69,6 +70,29 @@ func (cs *contacts) Put(ctx context.Context, c store.Contact) (out store.Contact
 		return store.Contact{}, fmt.Errorf("mongostore: replace contact %s/%s at version %d: %w", c.Institution, c.ID, c.Version, store.ErrConflict)
 	}
 	return out, nil
+}
+
+// putManyConcurrency bounds the writes PutMany has in flight: MongoDB has no multi-document
+// compare-and-swap short of transactions, and a bulk write reports matches only in total,
+// so each contact is its own Put and the round trips overlap instead.
+const putManyConcurrency = 16
+
+// PutMany runs one Put per contact, putManyConcurrency at a time.
+func (cs *contacts) PutMany(ctx context.Context, docs []store.Contact) ([]store.PutResult, error) {
+	results := make([]store.PutResult, len(docs))
+	var g errgroup.Group
+	g.SetLimit(putManyConcurrency)
+	for i := range docs {
+		g.Go(func() error {
+			results[i].Contact, results[i].Err = cs.Put(ctx, docs[i])
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return results, nil
 }
 
 // Delete removes the contact at version. When nothing matched it tells "already gone" (fine:

@@ -50,6 +50,55 @@ func (ks *keys) Create(ctx context.Context, institution, id string, wrapped []by
 	return ks.get(ctx, institution, id)
 }
 
+// CreateMany inserts every key in one unordered InsertMany; the unique (institution,
+// contact_id) index refuses those that exist, and each refused one reads back what is there.
+func (ks *keys) CreateMany(ctx context.Context, nks []store.NewKey) (results []store.KeyResult, err error) {
+	ctx, end := ks.s.span(ctx, collKeys, "create_many")
+	defer func() { end(err) }()
+	results = make([]store.KeyResult, len(nks))
+	docs := make([]any, 0, len(nks))
+	at := make([]int, 0, len(nks)) // docs[j] is nks[at[j]]
+	for i, nk := range nks {
+		if nk.Institution == "" || nk.ID == "" || len(nk.Wrapped) == 0 {
+			results[i].Err = fmt.Errorf("%w: key without institution, contact or bytes", ErrInvalid)
+			continue
+		}
+		docs = append(docs, keyDoc{Institution: nk.Institution, ContactID: nk.ID, Wrapped: nk.Wrapped})
+		at = append(at, i)
+	}
+	if len(docs) == 0 {
+		return results, nil
+	}
+	refused := map[int]bool{}
+	_, err = ks.c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if err != nil {
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+			return nil, fmt.Errorf("mongostore: create keys: %w", err)
+		}
+		for _, we := range bwe.WriteErrors {
+			if !isDuplicateKey(we.WriteError) || we.Index < 0 || we.Index >= len(at) {
+				return nil, fmt.Errorf("mongostore: create keys: %w", err)
+			}
+			refused[at[we.Index]] = true
+		}
+	}
+	for _, i := range at {
+		if !refused[i] {
+			results[i].Wrapped = bytes.Clone(nks[i].Wrapped)
+			continue
+		}
+		w, err := ks.get(ctx, nks[i].Institution, nks[i].ID)
+		switch {
+		case err == nil, errors.Is(err, store.ErrKeyDestroyed):
+			results[i] = store.KeyResult{Wrapped: w, Err: err}
+		default:
+			return nil, err
+		}
+	}
+	return results, nil
+}
+
 func (ks *keys) Get(ctx context.Context, institution, id string) (out []byte, err error) {
 	ctx, end := ks.s.span(ctx, collKeys, "get")
 	defer func() { end(err) }()
@@ -99,4 +148,9 @@ func (ks *keys) Destroy(ctx context.Context, institution, id string, at time.Tim
 		}
 	}
 	return fmt.Errorf("mongostore: destroy key %s/%s: gave up after %d attempts: %w", institution, id, destroyAttempts, store.ErrConflict)
+}
+
+// isDuplicateKey reports whether one write of a bulk write met a unique index.
+func isDuplicateKey(we mongo.WriteError) bool {
+	return we.Code == 11000 || we.Code == 11001 || we.Code == 12582 || mongo.IsDuplicateKeyError(we)
 }

@@ -64,6 +64,66 @@ func (c contacts) Put(ctx context.Context, doc store.Contact) (store.Contact, er
 	return doc, nil
 }
 
+// PutMany checks every version under the stripes of all the contacts, then writes the ones
+// that match in one batch: one commit (one WAL sync) for the lot.
+func (c contacts) PutMany(ctx context.Context, docs []store.Contact) ([]store.PutResult, error) {
+	if err := c.s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer c.s.leave()
+	keys := make([][]byte, len(docs))
+	for i, doc := range docs {
+		keys[i] = contactKey(doc.Institution, doc.ID)
+	}
+	defer c.s.lockAll(keys)()
+
+	results := make([]store.PutResult, len(docs))
+	b := c.s.db.NewBatch()
+	seen := make(map[string]bool, len(docs))
+	for i, doc := range docs {
+		if doc.Institution == "" || doc.ID == "" {
+			results[i].Err = errNoIdentity
+			continue
+		}
+		if seen[string(keys[i])] {
+			results[i].Err = fmt.Errorf("pebblestore: contact %s/%s twice in one PutMany", doc.Institution, doc.ID)
+			continue
+		}
+		seen[string(keys[i])] = true
+		old, found, err := c.head(keys[i])
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		if old.version != doc.Version {
+			results[i].Err = fmt.Errorf("contact %s/%s at version %d, not %d: %w", doc.Institution, doc.ID, old.version, doc.Version, store.ErrConflict)
+			continue
+		}
+		doc.Version++
+		v, err := encodeContact(doc)
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		if found && !old.recency.IsZero() && (old.status != string(doc.Status) || !old.recency.Equal(doc.Recency)) {
+			_ = b.Delete(inactiveKey(doc.Institution, old.status, old.recency, doc.ID), nil)
+		}
+		if !doc.Recency.IsZero() {
+			_ = b.Set(inactiveKey(doc.Institution, string(doc.Status), doc.Recency, doc.ID), nil, nil)
+		}
+		_ = b.Set(keys[i], v, nil)
+		results[i].Contact = doc
+	}
+	if b.Empty() { // nothing to write: no commit, no WAL sync
+		b.Close()
+		return results, nil
+	}
+	if err := c.s.commit(b); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
 // head reads the stored header under key; an absent contact reads as version 0.
 func (c contacts) head(key []byte) (contactHead, bool, error) {
 	v, closer, err := c.s.db.Get(key)

@@ -42,6 +42,54 @@ func (k keys) Create(ctx context.Context, inst, id string, wrapped []byte) ([]by
 	return append([]byte(nil), wrapped...), nil
 }
 
+// CreateMany reads every key under the stripes of all the contacts and writes the absent
+// ones in one batch: one commit (one WAL sync) however many contacts are new.
+func (k keys) CreateMany(ctx context.Context, ks []store.NewKey) ([]store.KeyResult, error) {
+	if err := k.s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer k.s.leave()
+	keys := make([][]byte, len(ks))
+	for i, nk := range ks {
+		keys[i] = keyKey(nk.Institution, nk.ID)
+	}
+	defer k.s.lockAll(keys)()
+
+	results := make([]store.KeyResult, len(ks))
+	b := k.s.db.NewBatch()
+	written := make(map[string]int, len(ks))
+	for i, nk := range ks {
+		if nk.Institution == "" || nk.ID == "" || len(nk.Wrapped) == 0 {
+			results[i].Err = errNoIdentity
+			continue
+		}
+		if j, ok := written[string(keys[i])]; ok { // the same contact twice: the first key wins
+			results[i] = results[j]
+			continue
+		}
+		v, err := get(k.s.db, keys[i])
+		switch {
+		case err == nil:
+			results[i].Wrapped, results[i].Err = readKey(nk.Institution, nk.ID, v)
+			continue
+		case !errors.Is(err, store.ErrNotFound):
+			b.Close()
+			return nil, err
+		}
+		_ = b.Set(keys[i], append([]byte{keyLive}, nk.Wrapped...), nil)
+		results[i].Wrapped = append([]byte(nil), nk.Wrapped...)
+		written[string(keys[i])] = i
+	}
+	if b.Empty() { // nothing to write: no commit, no WAL sync
+		b.Close()
+		return results, nil
+	}
+	if err := k.s.commit(b); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
 func (k keys) Get(ctx context.Context, inst, id string) ([]byte, error) {
 	if err := k.s.enter(ctx); err != nil {
 		return nil, err

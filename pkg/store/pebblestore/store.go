@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -180,6 +181,25 @@ func (s *Store) lock(key []byte) *sync.Mutex {
 	m := &s.locks[maphash.Bytes(s.seed, key)&(stripes-1)]
 	m.Lock()
 	return m
+}
+
+// lockAll takes the stripes of several primary keys, each once and in ascending order so
+// that two callers locking overlapping sets cannot deadlock, and returns their unlock.
+func (s *Store) lockAll(keys [][]byte) (unlock func()) {
+	idx := make([]int, 0, len(keys))
+	for _, k := range keys {
+		idx = append(idx, int(maphash.Bytes(s.seed, k)&(stripes-1)))
+	}
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		s.locks[i].Lock()
+	}
+	return func() {
+		for _, i := range idx {
+			s.locks[i].Unlock()
+		}
+	}
 }
 
 // get returns a copy of the value under key, or nil and store.ErrNotFound.

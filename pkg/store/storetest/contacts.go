@@ -199,6 +199,110 @@ func runContacts(t *testing.T, open func(t *testing.T) store.Store) {
 		mustIDs(t, "Inactive before the final recency", inactive(t, s, "inst-1", store.StatusActive, at(workers*increments)))
 	})
 
+	t.Run("PutManyWritesTheMatchingAndReportsEachConflict", func(t *testing.T) {
+		s := open(t)
+		old := mustPut(t, s, contact("inst-1", "old", store.StatusActive, at(10)))
+		moved := old
+		moved.Recency = at(50)
+		stale := mustPut(t, s, contact("inst-1", "stale", store.StatusActive, at(20)))
+		stale.Version = 0 // as if read before it was inserted
+		got, err := s.Contacts().PutMany(t.Context(), []store.Contact{
+			contact("inst-1", "new", store.StatusActive, at(5)),
+			moved,
+			stale,
+			contact("inst-2", "new", store.StatusActive, at(7)),
+		})
+		if err != nil {
+			t.Fatalf("PutMany: %v", err)
+		}
+		if len(got) != 4 {
+			t.Fatalf("PutMany returned %d results, want 4", len(got))
+		}
+		for _, i := range []int{0, 1, 3} {
+			if got[i].Err != nil {
+				t.Fatalf("result %d: %v", i, got[i].Err)
+			}
+		}
+		if !errors.Is(got[2].Err, store.ErrConflict) {
+			t.Fatalf("a stale version's result: %v, want ErrConflict", got[2].Err)
+		}
+		if got[0].Contact.Version != 1 || got[1].Contact.Version != 2 || got[3].Contact.Version != 1 {
+			t.Fatalf("versions %d %d %d, want 1 2 1", got[0].Contact.Version, got[1].Contact.Version, got[3].Contact.Version)
+		}
+		mustEqual(t, "the moved contact", mustGet(t, s, "inst-1", "old"), got[1].Contact)
+		mustEqual(t, "the new contact", mustGet(t, s, "inst-1", "new"), got[0].Contact)
+		if g := mustGet(t, s, "inst-1", "stale"); g.Version != 1 {
+			t.Fatalf("the conflicting contact was written: version %d", g.Version)
+		}
+		// The index follows every write of the batch: old moved from 10 to 50.
+		mustIDs(t, "Inactive before 30", inactive(t, s, "inst-1", store.StatusActive, at(30)), "new", "stale")
+		mustIDs(t, "Inactive before 60", inactive(t, s, "inst-1", store.StatusActive, at(60)), "new", "stale", "old")
+		mustIDs(t, "inst-2", inactive(t, s, "inst-2", store.StatusActive, at(60)), "new")
+	})
+
+	t.Run("ConcurrentPutManyLandsEveryUpdate", func(t *testing.T) {
+		s := open(t)
+		const workers, rounds, contacts = 4, 5, 8
+		ctx := t.Context()
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := range workers {
+			wg.Go(func() {
+				for range rounds {
+					pending := make([]string, contacts)
+					for c := range contacts {
+						pending[c] = fmt.Sprintf("c%02d", (c+w)%contacts) // overlapping sets, in different orders
+					}
+					for len(pending) > 0 {
+						batch := make([]store.Contact, len(pending))
+						for i, id := range pending {
+							c, err := s.Contacts().Get(ctx, "inst-1", id)
+							if errors.Is(err, store.ErrNotFound) {
+								c = contact("inst-1", id, store.StatusActive, at(0))
+							} else if err != nil {
+								errs <- err
+								return
+							}
+							c.Balance.Amount++
+							c.Recency = at(int(c.Balance.Amount))
+							batch[i] = c
+						}
+						res, err := s.Contacts().PutMany(ctx, batch)
+						if err != nil {
+							errs <- err
+							return
+						}
+						var retry []string
+						for i, r := range res {
+							switch {
+							case errors.Is(r.Err, store.ErrConflict):
+								retry = append(retry, pending[i])
+							case r.Err != nil:
+								errs <- r.Err
+								return
+							}
+						}
+						pending = retry
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		for c := range contacts {
+			got := mustGet(t, s, "inst-1", fmt.Sprintf("c%02d", c))
+			if got.Balance.Amount != workers*rounds || got.Version != workers*rounds {
+				t.Fatalf("c%02d: amount %d version %d, want both %d", c, got.Balance.Amount, got.Version, workers*rounds)
+			}
+		}
+		if n := len(inactive(t, s, "inst-1", store.StatusActive, at(100000))); n != contacts {
+			t.Fatalf("%d index entries after concurrent moves, want %d", n, contacts)
+		}
+	})
+
 	t.Run("PrefixIDsAndInstitutionsStayDistinct", func(t *testing.T) {
 		s := open(t)
 		insts := []string{"i1", "i10", "i1-", "i1_", "I1"}

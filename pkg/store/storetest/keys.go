@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
@@ -68,6 +69,97 @@ func runKeys(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 			if !bytes.Equal(results[i], stored) {
 				t.Fatalf("racer %d got %q, but %q is stored", i, results[i], stored)
+			}
+		}
+	})
+
+	t.Run("CreateManyCreatesTheNewKeepsTheOldAndReportsTombstones", func(t *testing.T) {
+		s := open(t)
+		ctx := t.Context()
+		if _, err := s.Keys().Create(ctx, "inst-1", "old", []byte("old-key")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Keys().Destroy(ctx, "inst-1", "gone", time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Keys().CreateMany(ctx, []store.NewKey{
+			{Institution: "inst-1", ID: "new-1", Wrapped: []byte("new-1-key")},
+			{Institution: "inst-1", ID: "old", Wrapped: []byte("replacement")},
+			{Institution: "inst-1", ID: "gone", Wrapped: []byte("resurrection")},
+			{Institution: "inst-2", ID: "new-1", Wrapped: []byte("other-institution")},
+			{Institution: "inst-1", ID: "", Wrapped: []byte("no-id")},
+		})
+		if err != nil {
+			t.Fatalf("CreateMany: %v", err)
+		}
+		if len(got) != 5 {
+			t.Fatalf("CreateMany returned %d results, want 5", len(got))
+		}
+		want := []string{"new-1-key", "old-key", "", "other-institution"}
+		for i, w := range want {
+			if string(got[i].Wrapped) != w {
+				t.Fatalf("result %d = %q, want %q", i, got[i].Wrapped, w)
+			}
+		}
+		if got[0].Err != nil || got[1].Err != nil || got[3].Err != nil {
+			t.Fatalf("errors %v %v %v, want none", got[0].Err, got[1].Err, got[3].Err)
+		}
+		if !errors.Is(got[2].Err, store.ErrKeyDestroyed) {
+			t.Fatalf("a tombstone's result: %v, want ErrKeyDestroyed", got[2].Err)
+		}
+		if got[4].Err == nil {
+			t.Fatal("a key without a contact id was accepted")
+		}
+		for _, c := range []struct{ inst, id, want string }{{"inst-1", "new-1", "new-1-key"}, {"inst-1", "old", "old-key"}, {"inst-2", "new-1", "other-institution"}} {
+			if stored, err := s.Keys().Get(ctx, c.inst, c.id); err != nil || string(stored) != c.want {
+				t.Fatalf("Get %s/%s = %q, %v; want %q", c.inst, c.id, stored, err, c.want)
+			}
+		}
+		if _, err := s.Keys().Get(ctx, "inst-1", "gone"); !errors.Is(err, store.ErrKeyDestroyed) {
+			t.Fatalf("the tombstone after CreateMany: %v, want ErrKeyDestroyed", err)
+		}
+	})
+
+	t.Run("RacingCreateManyAndCreateAgreeOnEveryKey", func(t *testing.T) {
+		s := open(t)
+		const racers, contacts = 8, 40
+		results := make([][]store.KeyResult, racers)
+		errs := make([]error, racers)
+		var wg sync.WaitGroup
+		for r := range racers {
+			wg.Go(func() {
+				if r%2 == 0 { // half the racers create one by one
+					results[r] = make([]store.KeyResult, contacts)
+					for c := range contacts {
+						results[r][c].Wrapped, results[r][c].Err = s.Keys().Create(t.Context(), "inst-1", fmt.Sprintf("c%02d", c), fmt.Appendf(nil, "r%d-c%02d", r, c))
+					}
+					return
+				}
+				ks := make([]store.NewKey, contacts)
+				for c := range contacts {
+					ks[c] = store.NewKey{Institution: "inst-1", ID: fmt.Sprintf("c%02d", (c+r)%contacts), Wrapped: fmt.Appendf(nil, "r%d-c%02d", r, (c+r)%contacts)}
+				}
+				got, err := s.Keys().CreateMany(t.Context(), ks)
+				errs[r] = err
+				results[r] = make([]store.KeyResult, contacts)
+				for i, k := range got {
+					results[r][(i+r)%contacts] = k
+				}
+			})
+		}
+		wg.Wait()
+		for c := range contacts {
+			stored, err := s.Keys().Get(t.Context(), "inst-1", fmt.Sprintf("c%02d", c))
+			if err != nil {
+				t.Fatalf("Get c%02d: %v", c, err)
+			}
+			for r := range racers {
+				if errs[r] != nil || results[r][c].Err != nil {
+					t.Fatalf("racer %d, contact %d: %v %v", r, c, errs[r], results[r][c].Err)
+				}
+				if !bytes.Equal(results[r][c].Wrapped, stored) {
+					t.Fatalf("racer %d got %q for c%02d, but %q is stored", r, results[r][c].Wrapped, c, stored)
+				}
 			}
 		}
 	})
