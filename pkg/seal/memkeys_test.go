@@ -18,7 +18,7 @@ type memKeys struct {
 	mu sync.Mutex
 	m  map[[2]string]memKey
 
-	gets, creates atomic.Int64
+	gets, creates, createManys atomic.Int64
 	// afterGet, when set, runs after Get has read the store and before it returns, to hold a
 	// reader in flight while something else happens.
 	afterGet func(inst, id string)
@@ -48,6 +48,29 @@ func (k *memKeys) Create(ctx context.Context, inst, id string, wrapped []byte) (
 	}
 	k.m[[2]string{inst, id}] = memKey{wrapped: bytes.Clone(wrapped)}
 	return bytes.Clone(wrapped), nil
+}
+
+func (k *memKeys) CreateMany(ctx context.Context, ks []store.NewKey) ([]store.KeyResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	k.createManys.Add(1)
+	out := make([]store.KeyResult, len(ks))
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for i, nk := range ks {
+		cur, ok := k.m[[2]string{nk.Institution, nk.ID}]
+		switch {
+		case ok && !cur.destroyedAt.IsZero():
+			out[i].Err = store.ErrKeyDestroyed
+		case ok:
+			out[i].Wrapped = bytes.Clone(cur.wrapped)
+		default:
+			k.m[[2]string{nk.Institution, nk.ID}] = memKey{wrapped: bytes.Clone(nk.Wrapped)}
+			out[i].Wrapped = bytes.Clone(nk.Wrapped)
+		}
+	}
+	return out, nil
 }
 
 func (k *memKeys) Get(ctx context.Context, inst, id string) ([]byte, error) {

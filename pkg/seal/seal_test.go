@@ -572,3 +572,95 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// Prepare creates every missing key of a batch in one CreateMany, keeps the keys already
+// stored, remembers tombstones, and leaves For nothing to ask the store.
+func TestPrepareCreatesMissingKeysTogether(t *testing.T) {
+	keys := newMemKeys()
+	master := newMaster(t)
+	ctx := t.Context()
+	// Another process sealed for "known" and destroyed "gone" before this one started.
+	other := newSealer(t, keys, master)
+	before := mustSeal(t, other, "inst-a", "known", "profile.email", "known@example.org")
+	if err := other.Destroy(ctx, "inst-a", "gone"); err != nil {
+		t.Fatal(err)
+	}
+
+	s := newSealer(t, keys, master)
+	var batch []seal.Contact
+	for i := range 50 {
+		batch = append(batch, seal.Contact{Institution: "inst-a", ID: fmt.Sprintf("new-%02d", i)})
+	}
+	batch = append(batch, seal.Contact{Institution: "inst-a", ID: "known"}, seal.Contact{Institution: "inst-a", ID: "gone"}, seal.Contact{Institution: "inst-a", ID: "new-00"})
+	creates := keys.creates.Load()
+	if err := s.Prepare(ctx, batch); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	if n := keys.createManys.Load(); n != 1 {
+		t.Fatalf("Prepare called CreateMany %d times, want once for the whole batch", n)
+	}
+	if n := keys.creates.Load() - creates; n != 0 {
+		t.Fatalf("Prepare called Create %d times, want none", n)
+	}
+
+	gets, createManys := keys.gets.Load(), keys.createManys.Load()
+	sealed := map[string]string{}
+	for i := range 50 {
+		id := fmt.Sprintf("new-%02d", i)
+		ck, err := s.For(ctx, "inst-a", id)
+		if err != nil {
+			t.Fatalf("For %s after Prepare: %v", id, err)
+		}
+		if sealed[id], err = ck.Seal("profile.email", id+"@example.org"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.Open(ctx, "inst-a", "known", "profile.email", before); err != nil || got != "known@example.org" {
+		t.Fatalf("a key stored before Prepare: Open = %q, %v", got, err)
+	}
+	if _, err := s.For(ctx, "inst-a", "gone"); !errors.Is(err, seal.ErrKeyDestroyed) {
+		t.Fatalf("For a destroyed contact after Prepare: %v, want ErrKeyDestroyed", err)
+	}
+	if keys.gets.Load() != gets || keys.createManys.Load() != createManys || keys.creates.Load() != creates {
+		t.Fatalf("For asked the store for a key Prepare had already loaded: gets %d→%d, createManys %d→%d, creates %d→%d", gets, keys.gets.Load(), createManys, keys.createManys.Load(), creates, keys.creates.Load())
+	}
+	// The keys Prepare created are the stored ones: a fresh sealer (no cache) opens with them.
+	fresh := newSealer(t, keys, master)
+	for id, v := range sealed {
+		if got, err := fresh.Open(ctx, "inst-a", id, "profile.email", v); err != nil || got != id+"@example.org" {
+			t.Fatalf("%s: Open by another sealer = %q, %v", id, got, err)
+		}
+	}
+}
+
+// A key created elsewhere between Prepare's read and its CreateMany wins, and Prepare caches
+// that one, not its own.
+func TestPrepareKeepsTheKeyThatWonTheRace(t *testing.T) {
+	keys := newMemKeys()
+	master := newMaster(t)
+	ctx := t.Context()
+	winner := newSealer(t, keys, master)
+	s := newSealer(t, keys, master)
+	var won string
+	keys.afterGet = func(inst, id string) {
+		keys.afterGet = nil
+		won = mustSeal(t, winner, inst, id, "profile.email", "first@example.org")
+	}
+	if err := s.Prepare(ctx, []seal.Contact{{Institution: "inst-a", ID: "c1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Open(ctx, "inst-a", "c1", "profile.email", won); err != nil || got != "first@example.org" {
+		t.Fatalf("Open with the cached key = %q, %v; want the winner's key", got, err)
+	}
+}
+
+func TestPrepareWithoutCacheDoesNothing(t *testing.T) {
+	keys := newMemKeys()
+	s := newSealer(t, keys, newMaster(t), seal.WithCacheSize(0))
+	if err := s.Prepare(t.Context(), []seal.Contact{{Institution: "inst-a", ID: "c1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if keys.gets.Load()+keys.creates.Load()+keys.createManys.Load() != 0 {
+		t.Fatal("Prepare asked the store with the cache disabled")
+	}
+}

@@ -19,7 +19,7 @@ const benchBatch = 1000
 // benchBatchBody renders a batch of benchBatch events, the i-th for contact(i): a realistic mix in which a third carry personal
 // data (profiles, beneficiaries) and the rest are activity without any. Event ids hold the
 // placeholder "RUN-XXXXXXXX" for the poster to make unique.
-func benchBatchBody(b *testing.B, contact func(i int) string) []byte {
+func benchBatchBody(b testing.TB, contact func(i int) string) []byte {
 	es := make([]event.Event, benchBatch)
 	for i := range es {
 		c := contact(i)

@@ -33,6 +33,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/platform"
 	"github.com/lethe-gdpr/lethe/pkg/seal"
+	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
 )
 
@@ -93,6 +94,8 @@ type stackConfig struct {
 	opts    []Option
 	noInbox bool
 	quiet   bool // no log capture (benchmarks)
+	// keys, when set, wraps the key store the sealer uses (to count its calls).
+	keys func(store.Keys) store.Keys
 }
 
 func newStack(t testing.TB, sc stackConfig) *stack {
@@ -110,7 +113,11 @@ func newStack(t testing.TB, sc stackConfig) *stack {
 	}
 	t.Cleanup(func() { _ = st.Close(context.Background()) }) // ErrClosed after closeStore
 	master := bytes.Repeat([]byte{7}, seal.MasterKeySize)
-	sealer, err := seal.New(st.Keys(), master)
+	var keys store.Keys = st.Keys()
+	if sc.keys != nil {
+		keys = sc.keys(keys)
+	}
+	sealer, err := seal.New(keys, master)
 	if err != nil {
 		t.Fatal(err)
 	}

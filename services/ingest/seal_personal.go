@@ -31,6 +31,8 @@ var (
 // Keys hands out a contact's data key for sealing; *seal.Sealer is the implementation.
 type Keys interface {
 	For(ctx context.Context, institution, contact string) (*seal.ContactKey, error)
+	// Prepare loads (or creates together) the keys of a batch's contacts ahead of For.
+	Prepare(ctx context.Context, contacts []seal.Contact) error
 }
 
 var _ Keys = (*seal.Sealer)(nil)
@@ -164,6 +166,10 @@ const sealWorkers = 8
 // sealed onto it too (sealTechnical).
 func sealAll(ctx context.Context, keys Keys, es []event.Event, data []events.Data, technical func(e *event.Event) (Origin, bool)) (errs []error, dropped int) {
 	errs = make([]error, len(es))
+	// One read per contact and one write for all the new ones, instead of a write (and a wait
+	// for the disk) per new contact. A failure here comes back, per event, from For below,
+	// which then classifies it.
+	_ = keys.Prepare(ctx, contactsNeedingKeys(es, data, technical != nil))
 	var drops atomic.Int64
 	work := func(i int) {
 		if data[i] == nil {
@@ -198,4 +204,20 @@ func sealAll(ctx context.Context, keys Keys, es []event.Event, data []events.Dat
 	}
 	wg.Wait()
 	return errs, int(drops.Load())
+}
+
+// contactsNeedingKeys lists the contacts whose events of es have something to seal: personal
+// values, or technical data when it is recorded.
+func contactsNeedingKeys(es []event.Event, data []events.Data, technical bool) []seal.Contact {
+	out := make([]seal.Contact, 0, len(es))
+	for i := range es {
+		if data[i] == nil {
+			continue
+		}
+		p, ok := data[i].(events.Personal)
+		if technical || (ok && hasValue(p.PersonalFields())) {
+			out = append(out, seal.Contact{Institution: events.Institution(es[i]), ID: es[i].Subject()})
+		}
+	}
+	return out
 }

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -227,5 +229,43 @@ func TestKeyDestroyedContactIsAcceptedWithoutPersonalFields(t *testing.T) {
 		if _, err := s.store.Keys().Get(ctx, instA, c); !errors.Is(err, store.ErrKeyDestroyed) {
 			t.Errorf("key of %s: %v, want the tombstone", c, err)
 		}
+	}
+}
+
+// countingKeys counts the key store calls the sealer makes.
+type countingKeys struct {
+	store.Keys
+	creates, createManys atomic.Int64
+}
+
+func (k *countingKeys) Create(ctx context.Context, inst, id string, wrapped []byte) ([]byte, error) {
+	k.creates.Add(1)
+	return k.Keys.Create(ctx, inst, id, wrapped)
+}
+
+func (k *countingKeys) CreateMany(ctx context.Context, ks []store.NewKey) ([]store.KeyResult, error) {
+	k.createManys.Add(1)
+	return k.Keys.CreateMany(ctx, ks)
+}
+
+// A batch bringing many contacts never seen creates all their data keys in one write, not
+// one write (and one wait for the disk) each; the events are sealed with those keys.
+func TestBatchOfNewContactsCreatesTheirKeysInOneWrite(t *testing.T) {
+	counter := &countingKeys{}
+	s := newStack(t, stackConfig{keys: func(k store.Keys) store.Keys { counter.Keys = k; return counter }})
+	body := benchBatchBody(t, func(i int) string { return fmt.Sprintf("fresh-%04d", i) })
+	if err := postBench(s.http.Client(), s.http.URL+"/v1/events", body); err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	if n := counter.createManys.Load(); n != 1 {
+		t.Fatalf("CreateMany called %d times for one batch, want 1", n)
+	}
+	if n := counter.creates.Load(); n != 0 {
+		t.Fatalf("Create called %d times, want none: every key came from the one CreateMany", n)
+	}
+	// The personal values were sealed with the keys now stored: the contact of event 0 (a
+	// profile) has a key that opens its sealed e-mail.
+	if _, err := s.store.Keys().Get(t.Context(), instA, "fresh-0000"); err != nil {
+		t.Fatalf("the key of a new contact: %v", err)
 	}
 }
