@@ -26,42 +26,56 @@ func NewRecordActivity(contacts store.Contacts) *RecordActivity {
 
 type contactKey struct{ institution, id string }
 
-// Handle folds acts, which may come in any order and hold duplicates.
+// Handle folds acts, which may come in any order and hold duplicates: each contact is read,
+// folded and written back with the others of the batch in one PutMany (one durable commit
+// in the embedded store); the contacts another writer changed meanwhile are read and folded
+// again, up to maxConflictRetries times.
 func (r *RecordActivity) Handle(ctx context.Context, acts []Activity) error {
 	groups := map[contactKey][]Activity{}
-	var order []contactKey
+	var pending []contactKey
 	for _, a := range acts {
 		k := contactKey{a.Institution, a.Contact}
 		if _, ok := groups[k]; !ok {
-			order = append(order, k)
+			pending = append(pending, k)
 		}
 		groups[k] = append(groups[k], a)
 	}
-	for _, k := range order {
-		if err := r.foldContact(ctx, k, groups[k]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (r *RecordActivity) foldContact(ctx context.Context, k contactKey, acts []Activity) error {
 	for range maxConflictRetries {
-		c, err := r.contacts.Get(ctx, k.institution, k.id)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			c = store.Contact{Institution: k.institution, ID: k.id, Status: store.StatusActive}
-		case err != nil:
-			return fmt.Errorf("recency: read contact: %w", err)
-		}
-		for _, a := range acts {
-			Fold(&c, a)
-		}
-		if _, err := r.contacts.Put(ctx, c); err == nil {
+		if len(pending) == 0 {
 			return nil
-		} else if !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("recency: write contact: %w", err)
 		}
+		batch := make([]store.Contact, len(pending))
+		for i, k := range pending {
+			c, err := r.contacts.Get(ctx, k.institution, k.id)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				c = store.Contact{Institution: k.institution, ID: k.id, Status: store.StatusActive}
+			case err != nil:
+				return fmt.Errorf("recency: read contact: %w", err)
+			}
+			for _, a := range groups[k] {
+				Fold(&c, a)
+			}
+			batch[i] = c
+		}
+		results, err := r.contacts.PutMany(ctx, batch)
+		if err != nil {
+			return fmt.Errorf("recency: write contacts: %w", err)
+		}
+		var conflicted []contactKey
+		for i, res := range results {
+			switch {
+			case errors.Is(res.Err, store.ErrConflict):
+				conflicted = append(conflicted, pending[i])
+			case res.Err != nil:
+				return fmt.Errorf("recency: write contact: %w", res.Err)
+			}
+		}
+		pending = conflicted
 	}
-	return fmt.Errorf("recency: contact %s/%s: %w after %d attempts", k.institution, k.id, store.ErrConflict, maxConflictRetries)
+	if len(pending) == 0 {
+		return nil
+	}
+	k := pending[0]
+	return fmt.Errorf("recency: contact %s/%s and %d more: %w after %d attempts", k.institution, k.id, len(pending)-1, store.ErrConflict, maxConflictRetries)
 }
