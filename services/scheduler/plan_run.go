@@ -63,18 +63,28 @@ func (s *Service) plan(ctx context.Context, run store.Run, resumed bool) (store.
 func (s *Service) scanPlan(ctx context.Context, run store.Run) (tally, error) {
 	t := newTally()
 	threshold := retention.Threshold(run.AsOf, run.InactivityMonths)
+
+	// The items are written by a second goroutine, so the scan goes on while a batch waits
+	// for the disk; at most two batches are queued, which bounds the memory.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan []store.RunItem, 2)
+	var werr error
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for items := range queue {
+			if werr != nil {
+				continue // drain: the scan stops at its next check
+			}
+			if err := s.store.RunItems().Put(wctx, items); err != nil {
+				werr = fmt.Errorf("scheduler: write items of run %s/%s: %w", run.Institution, run.ID, err)
+				cancel()
+			}
+		}
+	}()
 	buf := make([]store.RunItem, 0, s.batch)
-	flush := func() error {
-		if len(buf) == 0 {
-			return nil
-		}
-		if err := s.store.RunItems().Put(ctx, buf); err != nil {
-			return fmt.Errorf("scheduler: write items of run %s/%s: %w", run.Institution, run.ID, err)
-		}
-		buf = buf[:0]
-		return nil
-	}
-	err := s.store.Contacts().Inactive(ctx, run.Institution, store.StatusActive, threshold, func(c store.Contact) error {
+	err := s.store.Contacts().Inactive(wctx, run.Institution, store.StatusActive, threshold, func(c store.Contact) error {
 		d := retention.Decide(c, run.AsOf, run.InactivityMonths)
 		if !d.Candidate {
 			// Out of scope (structures, suppliers, …, or not created yet): not in the report at all.
@@ -88,14 +98,23 @@ func (s *Service) scanPlan(ctx context.Context, run store.Run) (tally, error) {
 		t.add(it)
 		buf = append(buf, it)
 		if len(buf) == cap(buf) {
-			return flush()
+			queue <- buf
+			buf = make([]store.RunItem, 0, s.batch)
 		}
 		return nil
 	})
+	if err == nil && len(buf) > 0 {
+		queue <- buf
+	}
+	close(queue)
+	<-written
+	if werr != nil {
+		return t, werr
+	}
 	if err != nil {
 		return t, fmt.Errorf("scheduler: scan inactive contacts of %s for run %s: %w", run.Institution, run.ID, err)
 	}
-	return t, flush()
+	return t, nil
 }
 
 // copyPlan makes an apply run's items exactly its simulation's: the reviewed set, with the
