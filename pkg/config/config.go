@@ -141,10 +141,11 @@ type RegisterEntry struct {
 }
 
 // Retention is one of the three clocks (ISO 8601 durations, e.g. P12M).
+// In JSON (the export, the register) it keeps lethe.yaml's names and omits unset clocks.
 type Retention struct {
-	AfterLastActivity string `yaml:"after_last_activity"`
-	AfterCollection   string `yaml:"after_collection"`
-	UntilEvent        string `yaml:"until_event"`
+	AfterLastActivity string `yaml:"after_last_activity" json:"after_last_activity,omitempty"`
+	AfterCollection   string `yaml:"after_collection" json:"after_collection,omitempty"`
+	UntilEvent        string `yaml:"until_event" json:"until_event,omitempty"`
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)

@@ -1,10 +1,12 @@
 package recency_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -110,6 +112,10 @@ func TestExportHoldsEveryCategoryDecrypted(t *testing.T) {
 		var x recency.Export
 		if err := json.Unmarshal(body, &x); err != nil {
 			t.Fatal(err)
+		}
+		// The register's clocks carry lethe.yaml's names, as GET …/register does.
+		if !regexp.MustCompile(`"retention":\s*\{\s*"after_last_activity":\s*"P\d+M"\s*\}`).Match(body) || bytes.Contains(body, []byte("AfterLastActivity")) {
+			t.Errorf("the export's register does not name its clocks as lethe.yaml does")
 		}
 		if x.Institution != instA || x.ContactID != id || x.Status != store.StatusActive || x.Kind != "customer" || !x.InScope || x.Role != "individual" {
 			t.Errorf("header = %+v", x)
