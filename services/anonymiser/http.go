@@ -78,8 +78,19 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Both ids go into a NATS subject and the store's keys: a dot or a wildcard in the
+	// institution (possible with a token for every institution) would address other subjects.
+	var bad []httpapi.InvalidParam
+	if !events.ValidID(inst) {
+		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/inst", Detail: "the institution id must be 1 to 128 characters of A-Z, a-z, 0-9, _ and -"})
+	}
 	if !events.ValidID(contact) {
-		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusBadRequest, "the contact id must be 1 to 128 characters of A-Z, a-z, 0-9, _ and -"))
+		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/id", Detail: "the contact id must be 1 to 128 characters of A-Z, a-z, 0-9, _ and -"})
+	}
+	if len(bad) > 0 {
+		p := httpapi.NewProblem(http.StatusBadRequest, "invalid ids in the path")
+		p.Errors = bad
+		httpapi.WriteProblem(w, r, p)
 		return
 	}
 	by := ""
@@ -112,14 +123,17 @@ func (s *Service) getRequest(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "read request", "error", err)
-		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusServiceUnavailable, "the store is unavailable"))
+		p := httpapi.NewProblem(http.StatusServiceUnavailable, "the store is unavailable; retry later")
+		p.RetryAfter = 5
+		httpapi.WriteProblem(w, r, p)
 		return
 	}
-	if err := httpapi.Require(r.Context(), config.ScopeRead, req.Institution); err != nil {
-		if httpapi.Require(r.Context(), config.ScopeErase, req.Institution) != nil {
-			httpapi.WriteProblem(w, r, err)
-			return
-		}
+	// A caller who may not see the request's institution gets the same answer as for an
+	// unknown id, so that request ids of other institutions cannot be probed.
+	if httpapi.Require(r.Context(), config.ScopeRead, req.Institution) != nil &&
+		httpapi.Require(r.Context(), config.ScopeErase, req.Institution) != nil {
+		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusNotFound, "no erasure request with this id"))
+		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, viewRequest(req))
 }
