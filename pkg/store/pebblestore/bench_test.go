@@ -158,7 +158,7 @@ func seedContacts(b *testing.B, s *Store, n int, contact func(i int) store.Conta
 		if err != nil {
 			b.Fatal(err)
 		}
-		_ = batch.Set(inactiveKey(c.Institution, string(c.Status), c.Recency, c.ID), v, nil)
+		_ = batch.Set(inactiveKey(c.Institution, string(c.Status), c.Recency, c.ID), nil, nil)
 		_ = batch.Set(contactKey(c.Institution, c.ID), v, nil)
 		if batch.Len() > 16<<20 {
 			if err := batch.Commit(pebble.NoSync); err != nil {

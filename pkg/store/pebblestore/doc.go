@@ -11,8 +11,7 @@
 //
 //	m layout                               → "lethe-pebble-1" (Open refuses any other)
 //	c | inst | id                          → contact: header (format, version, status, recency), body
-//	x | inst | status | recency | id       → the contact's value again: the Inactive index, covering
-//	                                         (entries of older versions are empty: read by key)
+//	x | inst | status | recency | id       → empty: the Inactive index
 //	k | inst | id                          → 'K' + wrapped data key, or 'T' + tombstone time
 //	r | inst | id                          → run (JSON)
 //	q | inst | created_at | id             → empty: runs newest first, walked backwards
@@ -23,7 +22,7 @@
 //	f | inst | contact | seq               → empty: audit entries of a contact (right of access)
 //
 // A secondary index entry is written in the same pebble.Batch as its document, so the two never
-// drift; Inactive reads the documents from the index alone, in one snapshot. A contact without a recency has
+// drift; Inactive reads index and documents from one snapshot. A contact without a recency has
 // no index entry and is never listed as inactive.
 //
 // # Concurrency and durability
