@@ -32,26 +32,18 @@ type keys struct {
 // update and the upsert's insert, which cannot keep happening once the document exists.
 const destroyAttempts = 5
 
-// Create inserts the key if absent; the unique (institution, contact_id) index makes the
-// insert the arbiter, and whoever lost reads back the winner's key (or its tombstone).
-func (ks *keys) Create(ctx context.Context, institution, id string, wrapped []byte) (out []byte, err error) {
-	ctx, end := ks.s.span(ctx, collKeys, "create")
-	defer func() { end(err) }()
-	if institution == "" || id == "" || len(wrapped) == 0 {
-		return nil, fmt.Errorf("%w: key without institution, contact or bytes", ErrInvalid)
+// Create is CreateMany of one key: one insert-if-absent path for both.
+func (ks *keys) Create(ctx context.Context, institution, id string, wrapped []byte) ([]byte, error) {
+	res, err := ks.CreateMany(ctx, []store.NewKey{{Institution: institution, ID: id, Wrapped: wrapped}})
+	if err != nil {
+		return nil, err
 	}
-	_, err = ks.c.InsertOne(ctx, keyDoc{Institution: institution, ContactID: id, Wrapped: wrapped})
-	if err == nil {
-		return bytes.Clone(wrapped), nil
-	}
-	if !mongo.IsDuplicateKeyError(err) {
-		return nil, fmt.Errorf("mongostore: create key %s/%s: %w", institution, id, err)
-	}
-	return ks.get(ctx, institution, id)
+	return res[0].Wrapped, res[0].Err
 }
 
 // CreateMany inserts every key in one unordered InsertMany; the unique (institution,
-// contact_id) index refuses those that exist, and each refused one reads back what is there.
+// contact_id) index is the arbiter: it refuses those that exist, and each refused one reads
+// back what is there (the winner's key, or its tombstone).
 func (ks *keys) CreateMany(ctx context.Context, nks []store.NewKey) (results []store.KeyResult, err error) {
 	ctx, end := ks.s.span(ctx, collKeys, "create_many")
 	defer func() { end(err) }()

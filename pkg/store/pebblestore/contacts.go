@@ -27,41 +27,13 @@ func (c contacts) Get(ctx context.Context, inst, id string) (store.Contact, erro
 	return decodeContact(v)
 }
 
+// Put is PutMany of one contact: one compare-and-swap path for both.
 func (c contacts) Put(ctx context.Context, doc store.Contact) (store.Contact, error) {
-	if doc.Institution == "" || doc.ID == "" {
-		return store.Contact{}, errNoIdentity
-	}
-	if err := c.s.enter(ctx); err != nil {
-		return store.Contact{}, err
-	}
-	defer c.s.leave()
-	key := contactKey(doc.Institution, doc.ID)
-	defer c.s.lock(key).Unlock()
-
-	old, found, err := c.head(key)
+	res, err := c.PutMany(ctx, []store.Contact{doc})
 	if err != nil {
 		return store.Contact{}, err
 	}
-	if old.version != doc.Version { // an absent contact has version 0
-		return store.Contact{}, fmt.Errorf("contact %s/%s at version %d, not %d: %w", doc.Institution, doc.ID, old.version, doc.Version, store.ErrConflict)
-	}
-	doc.Version++
-	v, err := encodeContact(doc)
-	if err != nil {
-		return store.Contact{}, err
-	}
-	b := c.s.db.NewBatch()
-	if found && !old.recency.IsZero() && (old.status != string(doc.Status) || !old.recency.Equal(doc.Recency)) {
-		_ = b.Delete(inactiveKey(doc.Institution, old.status, old.recency, doc.ID), nil)
-	}
-	if !doc.Recency.IsZero() {
-		_ = b.Set(inactiveKey(doc.Institution, string(doc.Status), doc.Recency, doc.ID), nil, nil)
-	}
-	_ = b.Set(key, v, nil)
-	if err := c.s.commit(b); err != nil {
-		return store.Contact{}, err
-	}
-	return doc, nil
+	return res[0].Contact, res[0].Err
 }
 
 // PutMany checks every version under the stripes of all the contacts, then writes the ones

@@ -17,29 +17,13 @@ const (
 
 type keys struct{ s *Store }
 
+// Create is CreateMany of one key: one insert-if-absent path for both.
 func (k keys) Create(ctx context.Context, inst, id string, wrapped []byte) ([]byte, error) {
-	if inst == "" || id == "" {
-		return nil, errNoIdentity
-	}
-	if err := k.s.enter(ctx); err != nil {
+	res, err := k.CreateMany(ctx, []store.NewKey{{Institution: inst, ID: id, Wrapped: wrapped}})
+	if err != nil {
 		return nil, err
 	}
-	defer k.s.leave()
-	key := keyKey(inst, id)
-	defer k.s.lock(key).Unlock()
-	v, err := get(k.s.db, key)
-	switch {
-	case err == nil:
-		return readKey(inst, id, v)
-	case !errors.Is(err, store.ErrNotFound):
-		return nil, err
-	}
-	b := k.s.db.NewBatch()
-	_ = b.Set(key, append([]byte{keyLive}, wrapped...), nil)
-	if err := k.s.commit(b); err != nil {
-		return nil, err
-	}
-	return append([]byte(nil), wrapped...), nil
+	return res[0].Wrapped, res[0].Err
 }
 
 // CreateMany reads every key under the stripes of all the contacts and writes the absent
