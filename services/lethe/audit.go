@@ -58,14 +58,11 @@ func parseAudit(sub string, args []string, getenv func(string) string, stderr io
 
 // auditCommand is `lethe audit verify`.
 func auditCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "verify" {
-		if len(args) > 0 && args[0] != "help" && args[0] != "-h" && args[0] != "--help" {
-			fmt.Fprintf(stderr, "lethe audit: unknown subcommand %q\n\n", args[0])
-		}
-		fmt.Fprint(stderr, auditUsage)
-		return errUsage
+	sub, err := subcommand("audit", args, []string{"verify"}, auditUsage, stderr)
+	if err != nil {
+		return err
 	}
-	cfg, err := parseAudit(args[0], args[1:], getenv, stderr)
+	cfg, err := parseAudit(sub, args[1:], getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -82,14 +82,10 @@ func parseContacts(sub string, args []string, getenv func(string) string, stderr
 
 // contactsCommand is `lethe contacts show|export|erase`.
 func contactsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "show" && args[0] != "export" && args[0] != "erase") {
-		if len(args) > 0 && args[0] != "help" && args[0] != "-h" && args[0] != "--help" {
-			fmt.Fprintf(stderr, "lethe contacts: unknown subcommand %q\n\n", args[0])
-		}
-		fmt.Fprint(stderr, contactsUsage)
-		return errUsage
+	sub, err := subcommand("contacts", args, []string{"show", "export", "erase"}, contactsUsage, stderr)
+	if err != nil {
+		return err
 	}
-	sub := args[0]
 	cfg, err := parseContacts(sub, args[1:], getenv, stderr)
 	if err != nil {
 		return err

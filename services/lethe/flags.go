@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,6 +30,19 @@ func parseWithEnv(fs *flag.FlagSet, args []string, getenv func(string) string) e
 		return err
 	}
 	return fs.Parse(args)
+}
+
+// subcommand returns args[0] if it is one of subs. Otherwise it prints usage (after naming an
+// unknown subcommand; help, -h and --help just ask for the usage) and returns errUsage.
+func subcommand(command string, args, subs []string, usage string, stderr io.Writer) (string, error) {
+	if len(args) > 0 && slices.Contains(subs, args[0]) {
+		return args[0], nil
+	}
+	if len(args) > 0 && args[0] != "help" && args[0] != "-h" && args[0] != "--help" {
+		fmt.Fprintf(stderr, "lethe %s: unknown subcommand %q\n\n", command, args[0])
+	}
+	fmt.Fprint(stderr, usage)
+	return "", errUsage
 }
 
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {

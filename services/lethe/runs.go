@@ -169,15 +169,10 @@ func parseAsOf(s string) (time.Time, error) {
 
 // runsCommand is `lethe runs start|list|show|items|apply`.
 func runsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	subs := []string{"start", "list", "show", "items", "apply"}
-	if len(args) == 0 || !slices.Contains(subs, args[0]) {
-		if len(args) > 0 && args[0] != "help" && args[0] != "-h" && args[0] != "--help" {
-			fmt.Fprintf(stderr, "lethe runs: unknown subcommand %q\n\n", args[0])
-		}
-		fmt.Fprint(stderr, runsUsage)
-		return errUsage
+	sub, err := subcommand("runs", args, []string{"start", "list", "show", "items", "apply"}, runsUsage, stderr)
+	if err != nil {
+		return err
 	}
-	sub := args[0]
 	cfg, err := parseRuns(sub, args[1:], getenv, stderr)
 	if err != nil {
 		return err
