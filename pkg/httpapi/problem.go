@@ -58,7 +58,14 @@ func WriteProblem(w http.ResponseWriter, r *http.Request, err error) {
 
 // WriteJSON answers with a JSON body.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
+	// Encoded before the status is sent: a value that cannot be encoded (a date outside the
+	// years JSON holds) is a 500 problem, never a 2xx with an empty body.
+	body, err := json.Marshal(v)
+	if err != nil {
+		WriteProblem(w, nil, NewProblem(http.StatusInternalServerError, "the answer could not be encoded"))
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(body, '\n'))
 }

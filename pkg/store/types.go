@@ -154,10 +154,15 @@ const (
 
 	RunPending    = "pending"
 	RunPlanning   = "planning"
-	RunPlanned    = "planned"
+	RunPlanned = "planned"
+	// RunExecuting (apply and execute runs): commands are being queued, then outcomes arrive;
+	// the run stays here until every item has its result.
+	RunExecuting = "executing"
+	RunCompleted = "completed"
+	RunFailed    = "failed"
+	// RunPublishing is what an executing run was called before it waited for its results;
+	// a run stored in it is driven as RunExecuting.
 	RunPublishing = "publishing"
-	RunCompleted  = "completed"
-	RunFailed     = "failed"
 )
 
 // Run is one retention run of an institution.
@@ -176,6 +181,16 @@ type Run struct {
 	Error       string         `json:"error,omitempty" bson:"error,omitempty"`
 	Counts      map[string]int `json:"counts,omitempty" bson:"counts,omitempty"`   // by outcome
 	Reasons     map[string]int `json:"reasons,omitempty" bson:"reasons,omitempty"` // skips by reason
+	// Forecast: a simulation as of a date after its creation — a look ahead, never appliable.
+	Forecast bool `json:"forecast,omitempty" bson:"forecast,omitempty"`
+	// Planned and PlannedReasons keep an apply or execute run's plan once Counts and Reasons
+	// say what actually happened (at completion), so the drift between the two stays readable.
+	Planned        map[string]int `json:"planned,omitempty" bson:"planned,omitempty"`
+	PlannedReasons map[string]int `json:"planned_reasons,omitempty" bson:"planned_reasons,omitempty"`
+	// Queued is set once every command of an apply or execute run is on the bus; Results counts
+	// the items whose outcome is known, so a reader follows the run to completion.
+	Queued  bool `json:"queued,omitempty" bson:"queued,omitempty"`
+	Results int  `json:"results,omitempty" bson:"results,omitempty"`
 	// Cursor is the last contact id whose command was published, so an interrupted run resumes.
 	Cursor     string    `json:"cursor,omitempty" bson:"cursor,omitempty"`
 	CreatedAt  time.Time `json:"created_at" bson:"created_at"`

@@ -100,9 +100,15 @@ func runCommand(runID, contact, planned string) retention.Command {
 	return retention.Command{Institution: inst, ContactID: contact, RunID: runID, Planned: planned, AsOf: asOf, InactivityMonths: 36}
 }
 
-// planItem stores the run item a command comes from, as the scheduler would.
+// planItem stores the run item a command comes from, and its execute run unless stored
+// already, as the scheduler would before it queues the command.
 func (r *rig) planItem(cmd retention.Command) {
 	r.t.Helper()
+	run := store.Run{ID: cmd.RunID, Institution: inst, Mode: store.ModeExecute, AsOf: cmd.AsOf, InactivityMonths: cmd.InactivityMonths,
+		State: store.RunExecuting, Queued: true, CreatedAt: asOf, UpdatedAt: asOf}
+	if err := r.st.Runs().Create(context.Background(), run); err != nil && !errors.Is(err, store.ErrExists) {
+		r.t.Fatal(err)
+	}
 	if err := r.st.RunItems().Put(context.Background(), []store.RunItem{{Institution: inst, RunID: cmd.RunID,
 		ContactID: cmd.ContactID, Outcome: cmd.Planned, Recency: longAgo}}); err != nil {
 		r.t.Fatal(err)
@@ -318,7 +324,9 @@ func TestContactActiveBetweenCheckAndWriteIsNeverErased(t *testing.T) {
 		r.contact("c-race", true, nil)
 		rc := &racingContacts{Contacts: st.Contacts(), active: store.Source{EventID: "late-click", Type: events.TypeCampaignLinkClicked, At: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)}}
 		r.svc.contacts = rc
-		res, err := r.svc.Execute(ctx, runCommand("run-3", "c-race", store.OutcomeAnonymise))
+		cmd := runCommand("run-3", "c-race", store.OutcomeAnonymise)
+		r.planItem(cmd)
+		res, err := r.svc.Execute(ctx, cmd)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,20 +19,27 @@ import (
 const projectionDurable = "recency"
 
 // commandHandler is the port from LETHE_COMMANDS to Execute: a malformed command is dead-
-// lettered with its reason, a store or bus failure naked for a later retry.
+// lettered with its reason, a refused one audited and dead-lettered, a store or bus failure
+// naked for a later retry.
 func commandHandler(s *Service) bus.Handler {
 	return func(ctx context.Context, m *bus.Message) error {
 		cmd, err := retention.CommandOf(m.Event)
 		if err != nil {
 			return bus.Permanent(err)
 		}
-		if _, err := s.Execute(ctx, cmd); err != nil {
-			if errors.Is(err, ErrInvalidCommand) {
-				return bus.Permanent(err)
+		_, err = s.Execute(ctx, cmd)
+		switch {
+		case errors.Is(err, ErrRefused):
+			// Audited before it is dead-lettered; if the audit cannot be written now the
+			// command is retried, and refused again.
+			if aerr := s.refuse(ctx, cmd, err); aerr != nil {
+				return aerr
 			}
-			return err
+			return bus.Permanent(err)
+		case errors.Is(err, ErrInvalidCommand):
+			return bus.Permanent(err)
 		}
-		return nil
+		return err
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -32,9 +31,12 @@ type Result struct {
 // Drift (the re-check deciding otherwise than the plan) is not stored apart: the run item
 // keeps both the planned outcome and the result.
 
-// Execute carries out one erasure command. Every step is idempotent and the steps are
-// ordered so that a crash anywhere, followed by the redelivered command, finishes the job
-// once:
+// Execute carries out one erasure command. It first checks the command against what was
+// decided (authorise): a command that matches no stored item of an apply or execute run and no
+// stored erasure request fails with ErrRefused and changes nothing. The run's stored as_of and
+// period and the item's planned outcome are used, never the command's copies. A planned skip
+// is reported as that skip. Every step is idempotent and the steps are ordered so that a
+// crash anywhere, followed by the redelivered command, finishes the job once:
 //
 //  1. decide and erase: re-read the contact, re-check it (still inactive as of the run's
 //     date, in scope, not blocked — retention.Decide, or DecideErasure for a request) and
@@ -52,6 +54,11 @@ func (s *Service) Execute(ctx context.Context, cmd retention.Command) (Result, e
 	if err := validCommand(cmd); err != nil {
 		return Result{}, err
 	}
+	auth, err := s.authorise(ctx, cmd)
+	if err != nil {
+		return Result{}, err
+	}
+	cmd = auth.cmd
 	id := cmd.CommandID()
 	actor := actorOf(cmd)
 	key := "erase:" + id
@@ -61,7 +68,7 @@ func (s *Service) Execute(ctx context.Context, cmd retention.Command) (Result, e
 	case err == nil:
 		res = Result{Outcome: prior.Action, Reason: prior.Reason, Fields: prior.Fields}
 	case errors.Is(err, store.ErrNotFound):
-		if res, err = s.decideAndErase(ctx, cmd, actor); err != nil {
+		if res, err = s.decideAndErase(ctx, auth, actor); err != nil {
 			return Result{}, err
 		}
 	default:
@@ -94,10 +101,7 @@ func (s *Service) Execute(ctx context.Context, cmd retention.Command) (Result, e
 
 	// Steps 4 and 5: a result already on the run item or the request means the outcome went
 	// out before (step 5 follows step 4).
-	mark, err := s.reportMark(ctx, cmd)
-	if err != nil {
-		return Result{}, err
-	}
+	mark := s.reportMark(auth)
 	if mark.done {
 		return res, nil
 	}
@@ -116,7 +120,12 @@ func (s *Service) Execute(ctx context.Context, cmd retention.Command) (Result, e
 
 // decideAndErase is step 1: the re-check and the conditional write, retried when the contact
 // changed between the read and the write.
-func (s *Service) decideAndErase(ctx context.Context, cmd retention.Command, actor string) (Result, error) {
+func (s *Service) decideAndErase(ctx context.Context, auth authority, actor string) (Result, error) {
+	cmd := auth.cmd
+	if auth.item != nil && auth.item.Outcome == store.OutcomeSkip {
+		// The reviewed plan skips this contact: it stays skipped whatever changed since.
+		return skipped(auth.item.Reason), nil
+	}
 	for range casAttempts {
 		c, err := s.contacts.Get(ctx, cmd.Institution, cmd.ContactID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -174,34 +183,18 @@ type mark struct {
 	set  func(ctx context.Context, res Result, at time.Time) error
 }
 
-// reportMark reads the run item or the request of cmd. A command whose item or request is
-// missing (a run removed since, a request whose record was never written) has nothing to
-// mark: its outcome is on LETHE_RESULTS and in the audit trail.
-func (s *Service) reportMark(ctx context.Context, cmd retention.Command) (mark, error) {
-	nothing := mark{set: func(context.Context, Result, time.Time) error { return nil }}
-	if cmd.RequestID != "" {
-		r, err := s.requests.Get(ctx, cmd.RequestID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nothing, nil
-		}
-		if err != nil {
-			return mark{}, fmt.Errorf("anonymiser: read request %s: %w", cmd.RequestID, err)
-		}
+// reportMark is where the outcome of an authorised command is marked: its run item or its
+// request, as authorise read them.
+func (s *Service) reportMark(auth authority) mark {
+	cmd := auth.cmd
+	if r := auth.request; r != nil {
 		return mark{done: r.State == store.RequestCompleted, set: func(ctx context.Context, res Result, at time.Time) error {
-			return s.updateRequest(ctx, r, func(q *store.Request) {
+			return s.updateRequest(ctx, *r, func(q *store.Request) {
 				q.State, q.Outcome, q.Reason, q.ErasedFields, q.CompletedAt = store.RequestCompleted, res.Outcome, res.Reason, res.Fields, at.UTC()
 			})
-		}}, nil
+		}}
 	}
-	items, err := s.runItems.ForContact(ctx, cmd.Institution, cmd.ContactID)
-	if err != nil {
-		return mark{}, fmt.Errorf("anonymiser: read run items of %s/%s: %w", cmd.Institution, cmd.ContactID, err)
-	}
-	i := slices.IndexFunc(items, func(it store.RunItem) bool { return it.RunID == cmd.RunID })
-	if i < 0 {
-		return nothing, nil
-	}
-	it := items[i]
+	it := *auth.item
 	return mark{done: it.Result != "", set: func(ctx context.Context, res Result, at time.Time) error {
 		it.Result, it.ResultAt = res.Outcome, at.UTC()
 		if res.Outcome == OutcomeSkipped {
@@ -211,7 +204,7 @@ func (s *Service) reportMark(ctx context.Context, cmd retention.Command) (mark, 
 			return fmt.Errorf("anonymiser: mark run item %s/%s/%s: %w", cmd.Institution, cmd.RunID, cmd.ContactID, err)
 		}
 		return nil
-	}}, nil
+	}}
 }
 
 // publishOutcome is step 4: lethe.contact.{anonymised,deleted,skipped}.v1 with ids, dates and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -34,6 +35,8 @@ const (
 	OutcomeAnonymised = "anonymised"
 	OutcomeDeleted    = "deleted"
 	OutcomeSkipped    = "skipped"
+	// ActionRefused is the audit action of a command that matched nothing decided.
+	ActionRefused = "refused"
 )
 
 // Errors of the use cases, checked with errors.Is.
@@ -66,6 +69,7 @@ type Auditor interface {
 type Service struct {
 	contacts store.Contacts
 	runItems store.RunItems
+	runStore store.Runs
 	requests store.Requests
 	trail    store.Audit
 	keys     KeyDestroyer
@@ -75,6 +79,9 @@ type Service struct {
 	now      func() time.Time
 	meter    metric.MeterProvider
 	outcomes metric.Int64Counter
+	// runs caches the runs commands are checked against (authorise).
+	runsMu sync.Mutex
+	runs   map[string]store.Run
 	// failAfter, when set (tests), is called after each step of an erasure; an error stops
 	// the command there as a crash would.
 	failAfter func(step string, cmdID string) error
@@ -122,7 +129,8 @@ func New(st store.Store, keys KeyDestroyer, audit Auditor, pub Publisher, opts .
 		return nil, fmt.Errorf("anonymiser: store, keys, audit and publisher are required")
 	}
 	s := &Service{
-		contacts: st.Contacts(), runItems: st.RunItems(), requests: st.Requests(), trail: st.Audit(),
+		contacts: st.Contacts(), runItems: st.RunItems(), runStore: st.Runs(), requests: st.Requests(), trail: st.Audit(),
+		runs: map[string]store.Run{},
 		keys: keys, audit: audit, pub: pub,
 		log: slog.New(slog.DiscardHandler), now: time.Now, meter: metricnoop.NewMeterProvider(),
 	}

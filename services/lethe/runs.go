@@ -310,13 +310,29 @@ func printRun(w io.Writer, run scheduler.RunView) error {
 	if run.FinishedAt != nil {
 		line("finished", stamp(*run.FinishedAt))
 	}
-	if run.Mode != store.ModeSimulation && run.State == store.RunCompleted {
-		// Completed means every command is queued; the erasures themselves follow.
-		line("results", "as the anonymiser acts: lethe runs items "+run.Institution+" "+run.ID)
+	if run.Forecast {
+		line("forecast", "a look ahead as of a future date: it cannot be applied")
+	}
+	if run.Mode != store.ModeSimulation {
+		line("results", fmt.Sprintf("%d of %d items", run.Results, run.Items))
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintf(tw, "outcome\tcontacts\n")
-	total := 0
+	// An apply or execute run that is completed says what happened beside what was planned;
+	// while it executes, its counts are the plan's.
+	drift := run.Planned != nil && run.State == store.RunCompleted
+	if drift {
+		fmt.Fprintf(tw, "outcome\tcontacts\tplanned\n")
+	} else {
+		fmt.Fprintf(tw, "outcome\tcontacts\n")
+	}
+	row := func(label string, n, planned int) {
+		if drift {
+			fmt.Fprintf(tw, "%s\t%d\t%d\n", label, n, planned)
+		} else {
+			fmt.Fprintf(tw, "%s\t%d\n", label, n)
+		}
+	}
+	total, plannedTotal := 0, 0
 	outcomes := []string{store.OutcomeDelete, store.OutcomeAnonymise, store.OutcomeSkip}
 	for _, o := range slices.Sorted(maps.Keys(run.Counts)) {
 		if !slices.Contains(outcomes, o) {
@@ -324,15 +340,23 @@ func printRun(w io.Writer, run scheduler.RunView) error {
 		}
 	}
 	for _, o := range outcomes {
-		fmt.Fprintf(tw, "%s\t%d\n", o, run.Counts[o])
+		row(o, run.Counts[o], run.Planned[o])
 		total += run.Counts[o]
+		plannedTotal += run.Planned[o]
 		if o == store.OutcomeSkip {
-			for _, r := range slices.Sorted(maps.Keys(run.Reasons)) {
-				fmt.Fprintf(tw, "  %s\t%d\n", r, run.Reasons[r])
+			reasons := maps.Clone(run.Reasons)
+			if reasons == nil {
+				reasons = map[string]int{}
+			}
+			for r := range run.PlannedReasons {
+				reasons[r] += 0
+			}
+			for _, r := range slices.Sorted(maps.Keys(reasons)) {
+				row("  "+r, run.Reasons[r], run.PlannedReasons[r])
 			}
 		}
 	}
-	fmt.Fprintf(tw, "total\t%d\n", total)
+	row("total", total, plannedTotal)
 	return tw.Flush()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
@@ -36,6 +37,11 @@ func (s *Service) ApplyRun(ctx context.Context, req ApplyRequest) (store.Run, er
 		return store.Run{}, fmt.Errorf("%w: simulation %s is %s, not planned", ErrNotApplicable, sim.ID, sim.State)
 	}
 	now := s.now().UTC()
+	// Erasure happens as of now: a look ahead is read, never applied (a run stored before
+	// forecasts were marked is judged by its date).
+	if sim.Forecast || sim.AsOf.After(now.Add(ClockSkew)) {
+		return store.Run{}, fmt.Errorf("%w: simulation %s is a forecast as of %s, after now", ErrNotApplicable, sim.ID, sim.AsOf.Format(time.RFC3339))
+	}
 	run := store.Run{
 		ID: applyRunID(sim.ID), Institution: sim.Institution, Mode: store.ModeApply,
 		AsOf: sim.AsOf, InactivityMonths: sim.InactivityMonths, Trigger: TriggerAPI,

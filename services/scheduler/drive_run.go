@@ -16,8 +16,8 @@ import (
 // drive moves a run through its states until it ends or ctx does:
 //
 //	simulation: pending → planning → planned (the report; run.completed published)
-//	execute:    pending → planning → publishing → completed
-//	apply:      pending → planning (copy of the simulation's items) → publishing → completed
+//	execute:    pending → planning → executing (commands queued, then every result awaited) → completed
+//	apply:      pending → planning (copy of the simulation's items) → executing → completed
 //
 // Every transition is a compare-and-swap on the run's version. When ctx ends the run stays in
 // its state and resumes at the next start; when a CAS loses, another scheduler has taken the
@@ -36,8 +36,12 @@ func (s *Service) drive(ctx context.Context, run store.Run) {
 		switch run.State {
 		case store.RunPending, store.RunPlanning:
 			run, err = s.plan(ctx, run, resumed)
-		case store.RunPublishing:
-			run, err = s.publish(ctx, run)
+		case store.RunExecuting, store.RunPublishing:
+			if run.Queued {
+				run, err = s.complete(ctx, run)
+			} else {
+				run, err = s.publish(ctx, run)
+			}
 		default:
 			err = fmt.Errorf("scheduler: run %s in unknown state %q", run.ID, run.State)
 		}
@@ -66,7 +70,7 @@ func terminal(state string) bool {
 
 // unfinished states are the ones Resume picks up.
 func unfinished(state string) bool {
-	return state == store.RunPending || state == store.RunPlanning || state == store.RunPublishing
+	return state == store.RunPending || state == store.RunPlanning || state == store.RunExecuting || state == store.RunPublishing
 }
 
 // fail records err on the run. The message carries ids, never a personal value: store and bus

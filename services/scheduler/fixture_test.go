@@ -28,12 +28,12 @@ type fixture struct {
 	expected map[string]planned
 }
 
+// commanded is what an apply or execute run sends: one command per item, planned skips
+// included, so that every item gets its result and its outcome on LETHE_RESULTS.
 func (f fixture) commanded() map[string]string {
 	out := map[string]string{}
 	for id, p := range f.expected {
-		if p.outcome != store.OutcomeSkip {
-			out[id] = p.outcome
-		}
+		out[id] = p.outcome
 	}
 	return out
 }

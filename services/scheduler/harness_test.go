@@ -21,6 +21,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/retention"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
@@ -66,6 +67,15 @@ type harness struct {
 
 func newHarness(t *testing.T, open func(t *testing.T) store.Store, opts ...scheduler.Option) *harness {
 	t.Helper()
+	h := newBareHarness(t, open, opts...)
+	h.resultsAsPlanned(t)
+	return h
+}
+
+// newBareHarness is a harness with nobody acting on the commands: an apply or execute run
+// stays executing until the test marks its items' results itself.
+func newBareHarness(t *testing.T, open func(t *testing.T) store.Store, opts ...scheduler.Option) *harness {
+	t.Helper()
 	h := &harness{store: open(t), cfg: testConfig()}
 	_, h.nc = bustest.RunServer(t)
 	h.js = bustest.JetStream(t, h.nc)
@@ -74,6 +84,55 @@ func newHarness(t *testing.T, open func(t *testing.T) store.Store, opts ...sched
 	}
 	h.svc, h.srv = h.serve(t, opts...)
 	return h
+}
+
+// resultsAsPlanned stands in for the anonymiser (a service of its own, tested on its own):
+// every command published from now on gets the result its plan says on its run item, as the
+// anonymiser marks it after publishing the outcome.
+func (h *harness) resultsAsPlanned(t *testing.T) {
+	t.Helper()
+	sub, err := h.nc.Subscribe("lethe.command.>", func(m *nats.Msg) {
+		e, err := bus.DecodeEvent(m.Header, m.Data)
+		if err != nil {
+			return
+		}
+		cmd, err := retention.CommandOf(e)
+		if err != nil {
+			return
+		}
+		setResult(t, h.store, cmd.RunID, cmd.ContactID, "")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := h.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setResult marks a run item's result: result, or "" for what the item planned.
+func setResult(t *testing.T, st store.Store, runID, contact, result string) {
+	items, err := st.RunItems().ForContact(context.Background(), inst, contact)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, it := range items {
+		if it.RunID != runID {
+			continue
+		}
+		if result == "" {
+			result = map[string]string{store.OutcomeDelete: "deleted", store.OutcomeAnonymise: "anonymised"}[it.Outcome]
+			if it.Outcome == store.OutcomeSkip {
+				result = "skipped:" + it.Reason
+			}
+		}
+		it.Result, it.ResultAt = result, asOf
+		if err := st.RunItems().Put(context.Background(), []store.RunItem{it}); err != nil {
+			t.Error(err)
+		}
+	}
 }
 
 // serve starts another scheduler over the harness's store and bus, with its own listener.

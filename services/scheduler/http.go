@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,8 +61,18 @@ type RunView struct {
 	Trigger     string         `json:"trigger"`
 	SourceRun   string         `json:"source_run,omitempty"`
 	RequestedBy string         `json:"requested_by,omitempty"`
-	Counts      map[string]int `json:"counts"`
-	Reasons     map[string]int `json:"reasons"`
+	// Counts and Reasons are the plan's (a simulation, or an apply or execute run still
+	// executing) and, once an apply or execute run is completed, what actually happened.
+	Counts  map[string]int `json:"counts"`
+	Reasons map[string]int `json:"reasons"`
+	// Forecast marks a simulation as of a future date: a look ahead that cannot be applied.
+	Forecast bool `json:"forecast,omitempty"`
+	// Planned and PlannedReasons are an apply or execute run's plan; with Counts they show the
+	// drift. Items is how many items the plan holds, Results how many have their outcome.
+	Planned        map[string]int `json:"planned,omitempty"`
+	PlannedReasons map[string]int `json:"planned_reasons,omitempty"`
+	Items          int            `json:"items"`
+	Results        int            `json:"results"`
 	// Cursor is the last contact whose command was published (execute and apply runs).
 	Cursor     string     `json:"cursor,omitempty"`
 	Error      string     `json:"error,omitempty"`
@@ -94,13 +105,39 @@ type RunsList struct {
 	Runs []RunView `json:"runs"`
 }
 
+// listedRun is a run's view in a listing: one record that cannot be shown (a date outside
+// what JSON holds, stored before dates were bounded) is listed by its ids and an error,
+// and never breaks the listing of the others.
+func listedRun(r store.Run) RunView {
+	v := viewRun(r)
+	if _, err := json.Marshal(v); err == nil {
+		return v
+	}
+	return RunView{ID: r.ID, Institution: r.Institution, Mode: r.Mode, State: r.State,
+		Counts: map[string]int{}, Reasons: map[string]int{}, Error: "this run's record holds a date that cannot be shown"}
+}
+
 func viewRun(r store.Run) RunView {
 	v := RunView{
 		ID: r.ID, Institution: r.Institution, Mode: r.Mode, State: r.State,
 		AsOf: r.AsOf, InactivityMonths: r.InactivityMonths, Trigger: r.Trigger,
 		SourceRun: r.SourceRun, RequestedBy: r.RequestedBy,
 		Counts: r.Counts, Reasons: r.Reasons, Cursor: r.Cursor, Error: r.Error,
+		Forecast: r.Forecast, Planned: r.Planned, PlannedReasons: r.PlannedReasons, Results: r.Results,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+	if v.State == store.RunPublishing {
+		v.State = store.RunExecuting
+	}
+	plan := r.Counts
+	if r.Planned != nil {
+		plan = r.Planned
+	}
+	for _, n := range plan {
+		v.Items += n
+	}
+	if r.State == store.RunCompleted && r.Mode != store.ModeSimulation && r.Results == 0 {
+		v.Results = v.Items // completed before results were counted
 	}
 	if r.InactivityMonths > 0 {
 		v.Threshold = thresholdOf(r)
@@ -171,8 +208,13 @@ func (s *Service) postRun(w http.ResponseWriter, r *http.Request) {
 	}
 	if body.AsOf != nil {
 		t, err := time.Parse(time.RFC3339Nano, *body.AsOf)
-		if err != nil {
+		switch {
+		case err != nil:
 			bad = append(bad, httpapi.InvalidParam{Pointer: "/as_of", Detail: "must be an RFC 3339 date-time"})
+		case t.Before(EarliestAsOf):
+			// Checked here too: 0001-01-01T00:00:00Z is Go's zero time, which RunRequest
+			// reads as "now".
+			bad = append(bad, httpapi.InvalidParam{Pointer: "/as_of", Detail: "must be on or after 1900-01-01"})
 		}
 		req.AsOf = t
 	}
@@ -189,11 +231,13 @@ func (s *Service) postRun(w http.ResponseWriter, r *http.Request) {
 	var inv *InvalidError
 	if errors.As(err, &inv) {
 		for _, f := range inv.Fields {
-			bad = append(bad, httpapi.InvalidParam{Pointer: f.Pointer, Detail: f.Detail})
+			if !slices.ContainsFunc(bad, func(b httpapi.InvalidParam) bool { return b.Pointer == f.Pointer }) {
+				bad = append(bad, httpapi.InvalidParam{Pointer: f.Pointer, Detail: f.Detail})
+			}
 		}
 	}
 	if len(bad) > 0 {
-		p := httpapi.NewProblem(http.StatusUnprocessableEntity, "the run request is invalid")
+		p := httpapi.NewProblem(invalidStatus(bad), "the run request is invalid")
 		p.Errors = bad
 		httpapi.WriteProblem(w, r, p)
 		return
@@ -255,7 +299,7 @@ func (s *Service) getRuns(w http.ResponseWriter, r *http.Request) {
 	}
 	out := RunsList{Runs: make([]RunView, 0, len(runs))}
 	for _, run := range runs {
-		out.Runs = append(out.Runs, viewRun(run))
+		out.Runs = append(out.Runs, listedRun(run))
 	}
 	httpapi.WriteJSON(w, http.StatusOK, out)
 }
@@ -447,10 +491,12 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	var inv *InvalidError
 	switch {
 	case errors.As(err, &inv):
-		p := httpapi.NewProblem(http.StatusUnprocessableEntity, "the run request is invalid")
+		var bad []httpapi.InvalidParam
 		for _, f := range inv.Fields {
-			p.Errors = append(p.Errors, httpapi.InvalidParam{Pointer: f.Pointer, Detail: f.Detail})
+			bad = append(bad, httpapi.InvalidParam{Pointer: f.Pointer, Detail: f.Detail})
 		}
+		p := httpapi.NewProblem(invalidStatus(bad), "the run request is invalid")
+		p.Errors = bad
 		httpapi.WriteProblem(w, r, p)
 	case errors.Is(err, ErrRunNotFound):
 		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusNotFound, "no run "+r.PathValue("run")+" in institution "+r.PathValue("inst")))
@@ -464,6 +510,17 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		s.log.Error("scheduler request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		httpapi.WriteProblem(w, r, err)
 	}
+}
+
+// invalidStatus: a date that is not one, or one a run may not use, is 400 (CONTRACT.md); other
+// invalid fields of a well-formed request are 422.
+func invalidStatus(bad []httpapi.InvalidParam) int {
+	for _, b := range bad {
+		if b.Pointer == "/as_of" {
+			return http.StatusBadRequest
+		}
+	}
+	return http.StatusUnprocessableEntity
 }
 
 func thresholdOf(r store.Run) time.Time { return retention.Threshold(r.AsOf, r.InactivityMonths) }

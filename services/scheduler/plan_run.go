@@ -14,7 +14,7 @@ import (
 
 // plan writes the run's report: one item per inactive contact in scope, with its outcome,
 // skip reason, recency and the event that set it, and the counts on the run. A simulation
-// ends here; an execute or apply run moves on to publishing.
+// ends here; an execute or apply run moves on to executing.
 //
 // A resumed plan starts over: items are upserts keyed by (run, contact), so rewriting them
 // is harmless, and the counts are then recomputed from the stored items so that they always
@@ -45,7 +45,9 @@ func (s *Service) plan(ctx context.Context, run store.Run, resumed bool) (store.
 	run.Counts, run.Reasons = t.counts, t.reasons
 	t.record(ctx, s.planned, run.Mode)
 	if run.Mode != store.ModeSimulation {
-		run.State, run.Cursor = store.RunPublishing, ""
+		// The plan is kept apart: Counts will say what happened once every result is in.
+		run.Planned, run.PlannedReasons = t.counts, t.reasons
+		run.State, run.Cursor, run.Queued, run.Results = store.RunExecuting, "", false, 0
 		return s.update(ctx, run)
 	}
 	// Announce before recording the end: if the process dies in between, the resumed run

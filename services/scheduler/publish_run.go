@@ -20,12 +20,14 @@ import (
 // unreachable); past them the run fails and can be started again.
 const publishAttempts = 5
 
-// publish sends one erasure command per planned delete or anonymise of the run, reading its
-// items in contact id order from the cursor on, one batch at a time. After JetStream has
-// acknowledged a batch the cursor moves past it (a CAS on the run), so an interrupted run
-// resumes after the last acknowledged batch. A batch republished after a crash between its
-// ack and the cursor write is deduplicated by its Nats-Msg-Id, and the anonymiser treats a
-// redelivered command as done. Skips are reported, not commanded.
+// publish sends one command per item of the run — planned deletes and anonymisations, and
+// planned skips too, so that every item gets a result and an outcome on LETHE_RESULTS —
+// reading its items in contact id order from the cursor on, one batch at a time. After
+// JetStream has acknowledged a batch the cursor moves past it (a CAS on the run), so an
+// interrupted run resumes after the last acknowledged batch. A batch republished after a crash
+// between its ack and the cursor write is deduplicated by its Nats-Msg-Id, and the anonymiser
+// treats a redelivered command as done. Once every command is queued the run is marked so, and
+// complete waits for the results.
 func (s *Service) publish(ctx context.Context, run store.Run) (store.Run, error) {
 	subject := bus.CommandSubject(run.Institution, retention.CommandKind)
 	batch := make([]bus.Outgoing, 0, s.batch)
@@ -33,17 +35,15 @@ func (s *Service) publish(ctx context.Context, run store.Run) (store.Run, error)
 		batch = batch[:0]
 		var deletes, anonymises int64
 		for _, it := range page {
-			if it.Outcome != store.OutcomeDelete && it.Outcome != store.OutcomeAnonymise {
-				continue
-			}
 			e, err := commandEvent(run, it, s.now().UTC())
 			if err != nil {
 				return err
 			}
 			batch = append(batch, bus.Outgoing{Subject: subject, Event: e})
-			if it.Outcome == store.OutcomeDelete {
+			switch it.Outcome {
+			case store.OutcomeDelete:
 				deletes++
-			} else {
+			case store.OutcomeAnonymise:
 				anonymises++
 			}
 		}
@@ -65,10 +65,7 @@ func (s *Service) publish(ctx context.Context, run store.Run) (store.Run, error)
 	if err != nil {
 		return run, err
 	}
-	if err := s.announce(ctx, run); err != nil {
-		return run, err
-	}
-	run.State, run.FinishedAt = store.RunCompleted, s.now().UTC()
+	run.State, run.Queued = store.RunExecuting, true
 	return s.update(ctx, run)
 }
 
@@ -107,8 +104,10 @@ func commandEvent(run store.Run, it store.RunItem, at time.Time) (event.Event, e
 	return cmd.Event(Source, at)
 }
 
-// announce publishes lethe.run.completed.v1 on LETHE_RESULTS. Its id is derived from the
-// run, so announcing again after a resume is deduplicated.
+// announce publishes lethe.run.completed.v1 on LETHE_RESULTS with the run's counts: a
+// simulation's plan, or what an apply or execute run actually did (complete calls it after
+// every item's outcome). Its id is derived from the run, so announcing again after a resume
+// is deduplicated.
 func (s *Service) announce(ctx context.Context, run store.Run) error {
 	d := events.RunCompleted{
 		Institution: run.Institution, RunID: run.ID, Mode: run.Mode, At: s.now().UTC(),

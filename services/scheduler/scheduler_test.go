@@ -86,6 +86,8 @@ func runSuite(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Scopes", func(t *testing.T) { testScopes(t, open) })
 	t.Run("Validation", func(t *testing.T) { testValidation(t, open) })
 	t.Run("ScheduledOccurrenceRunsOnce", func(t *testing.T) { testScheduledOnce(t, open) })
+	t.Run("ExecutingUntilEveryResult", func(t *testing.T) { testExecutingUntilEveryResult(t, open) })
+	t.Run("DatesAreBounded", func(t *testing.T) { testDatesAreBounded(t, open) })
 }
 
 // pages reads every item of a run through JSON pagination, checking each comes once.
@@ -405,8 +407,8 @@ func testResume(t *testing.T, open func(t *testing.T) store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stopped.State != store.RunPublishing || stopped.Cursor == "" {
-		t.Fatalf("interrupted run is %s at cursor %q, want publishing with a cursor", stopped.State, stopped.Cursor)
+	if stopped.State != store.RunExecuting || stopped.Queued || stopped.Cursor == "" {
+		t.Fatalf("interrupted run is %s (queued %v) at cursor %q, want executing, still queueing, with a cursor", stopped.State, stopped.Queued, stopped.Cursor)
 	}
 	if err := h.nc.Flush(); err != nil {
 		t.Fatal(err)
@@ -601,7 +603,7 @@ func testValidation(t *testing.T, open func(t *testing.T) store.Store) {
 		pointers   []string
 	}{
 		{"unknown mode", `{"mode": "apply"}`, http.StatusUnprocessableEntity, []string{"/mode"}},
-		{"bad date", `{"as_of": "23/11/2026"}`, http.StatusUnprocessableEntity, []string{"/as_of"}},
+		{"bad date", `{"as_of": "23/11/2026"}`, http.StatusBadRequest, []string{"/as_of"}},
 		{"zero period", `{"inactivity_months": 0}`, http.StatusUnprocessableEntity, []string{"/inactivity_months"}},
 		{"negative period and bad mode", `{"inactivity_months": -3, "mode": "x"}`, http.StatusUnprocessableEntity, []string{"/mode", "/inactivity_months"}},
 		{"period of the wrong type", `{"inactivity_months": "36"}`, http.StatusUnprocessableEntity, []string{"/inactivity_months"}},

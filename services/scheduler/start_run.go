@@ -13,6 +13,15 @@ import (
 // MaxInactivityMonths bounds the period a run may ask for (100 years).
 const MaxInactivityMonths = 1200
 
+// ClockSkew is how far after now an execute run's as_of may lie: the caller's clock and ours
+// differ by a few seconds, never by more. Past it the date is in the future, and erasing as
+// of a future date would erase people who are not inactive yet.
+const ClockSkew = 5 * time.Minute
+
+// EarliestAsOf is the first date a run may judge at (CONTRACT.md: after 1900): before it the
+// threshold leaves the years JSON and the stores represent, and no activity is that old.
+var EarliestAsOf = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // RunRequest asks for a retention run of an institution.
 type RunRequest struct {
 	Institution string
@@ -63,13 +72,23 @@ func (s *Service) newRun(req RunRequest, id string) (store.Run, error) {
 	if req.InactivityMonths < 1 || req.InactivityMonths > MaxInactivityMonths {
 		bad = append(bad, FieldError{"/inactivity_months", fmt.Sprintf("must be between 1 and %d", MaxInactivityMonths)})
 	}
-	if len(bad) > 0 {
-		return store.Run{}, &InvalidError{Fields: bad}
-	}
 	now := s.now().UTC()
 	asOf := req.AsOf.UTC()
 	if req.AsOf.IsZero() {
 		asOf = now
+	}
+	forecast := false
+	switch {
+	case asOf.Before(EarliestAsOf):
+		bad = append(bad, FieldError{"/as_of", "must be on or after 1900-01-01"})
+	case asOf.After(now.Add(ClockSkew)):
+		if req.Mode == store.ModeExecute {
+			bad = append(bad, FieldError{"/as_of", "an execute run erases as of now or earlier, never as of a future date; a simulation may look ahead"})
+		}
+		forecast = true
+	}
+	if len(bad) > 0 {
+		return store.Run{}, &InvalidError{Fields: bad}
 	}
 	if req.Trigger == "" {
 		req.Trigger = TriggerAPI
@@ -79,7 +98,7 @@ func (s *Service) newRun(req RunRequest, id string) (store.Run, error) {
 	}
 	return store.Run{
 		ID: id, Institution: req.Institution, Mode: req.Mode,
-		AsOf: asOf, InactivityMonths: req.InactivityMonths,
+		AsOf: asOf, InactivityMonths: req.InactivityMonths, Forecast: forecast,
 		Trigger: req.Trigger, RequestedBy: req.RequestedBy,
 		State: store.RunPending, CreatedAt: now, UpdatedAt: now,
 	}, nil
