@@ -240,8 +240,36 @@ func erasureEndToEnd(t *testing.T, storeArgs []string) {
 	applyID := applied["id"].(string)
 	api.waitRun(applyID, "completed")
 
-	// 4. Results out: one outcome per commanded contact, and the run's completion.
-	results := collectResults(t, js, len(erased))
+	// 4. Results out: one outcome per item, skips included, and the run's completion after
+	// every one of them, carrying what happened.
+	results, completed := applyResults(t, js, applyID)
+	for _, c := range kept {
+		if c.outcome != store.OutcomeSkip {
+			continue
+		}
+		r, ok := results[c.id]
+		var d events.ContactSkipped
+		if ok {
+			_ = json.Unmarshal(r.Data(), &d)
+		}
+		if !ok || r.Type() != events.TypeContactSkipped || d.Reason != c.reason {
+			t.Fatalf("planned skip %s: outcome %v, want lethe.contact.skipped.v1 with reason %s", c.id, r, c.reason)
+		}
+	}
+	var happened events.RunCounts
+	for _, r := range results {
+		switch r.Type() {
+		case events.TypeContactDeleted:
+			happened.Deleted++
+		case events.TypeContactAnonymised:
+			happened.Anonymised++
+		case events.TypeContactSkipped:
+			happened.Skipped++
+		}
+	}
+	if completed.Counts != happened {
+		t.Fatalf("run.completed counts %+v, the outcomes on LETHE_RESULTS %+v", completed.Counts, happened)
+	}
 	counts := map[string]int{}
 	for _, c := range erased {
 		r, ok := results[c.id]
@@ -512,38 +540,58 @@ func dumpMongo(t *testing.T, uri, db string) []byte {
 }
 
 // collectResults reads LETHE_RESULTS from the start until n contact outcomes arrived.
-func collectResults(t *testing.T, js jetstream.JetStream, n int) map[string]event.Event {
+// applyResults reads LETHE_RESULTS in stream order and returns run's outcomes by contact and
+// its lethe.run.completed.v1, failing if an outcome is there twice, if the completion is
+// missing or if any outcome of the run comes after it.
+func applyResults(t *testing.T, js jetstream.JetStream, run string) (map[string]event.Event, events.RunCompleted) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := js.CreateOrUpdateConsumer(ctx, bus.StreamResults, jetstream.ConsumerConfig{Durable: "crm-test", AckPolicy: jetstream.AckExplicitPolicy})
+	ctx := context.Background()
+	s, err := js.Stream(ctx, bus.StreamResults)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out := map[string]event.Event{}
-	for len(out) < n {
-		batch, err := c.Fetch(10, jetstream.FetchMaxWait(2*time.Second))
+	var completed *events.RunCompleted
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := s.GetMsg(ctx, seq)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for m := range batch.Messages() {
-			e, err := bus.DecodeEvent(m.Headers(), m.Data())
-			if err != nil {
-				t.Fatalf("undecodable result: %v", err)
-			}
-			if e.Type() != events.TypeRunCompleted {
-				if _, dup := out[e.Subject()]; dup {
-					t.Fatalf("two outcomes for %s", e.Subject())
-				}
-				out[e.Subject()] = e
-			}
-			_ = m.Ack()
+		e, err := bus.DecodeEvent(m.Header, m.Data)
+		if err != nil {
+			t.Fatalf("undecodable result: %v", err)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("only %d of %d outcomes on LETHE_RESULTS", len(out), n)
+		var ids struct {
+			RunID string `json:"run_id"`
 		}
+		_ = json.Unmarshal(e.Data(), &ids)
+		if ids.RunID != run {
+			continue
+		}
+		if e.Type() == events.TypeRunCompleted {
+			var d events.RunCompleted
+			if err := json.Unmarshal(e.Data(), &d); err != nil {
+				t.Fatal(err)
+			}
+			completed = &d
+			continue
+		}
+		if completed != nil {
+			t.Fatalf("outcome for %s at seq %d, after the run's lethe.run.completed.v1", e.Subject(), seq)
+		}
+		if _, dup := out[e.Subject()]; dup {
+			t.Fatalf("two outcomes for %s", e.Subject())
+		}
+		out[e.Subject()] = e
 	}
-	return out
+	if completed == nil {
+		t.Fatalf("no lethe.run.completed.v1 for %s on LETHE_RESULTS", run)
+	}
+	return out, *completed
 }
 
 // apiClient is the operator's side of the HTTP API.
