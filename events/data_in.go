@@ -44,8 +44,10 @@ type ContactUpdated struct {
 
 // CriterionChanged is the data of lethe.contact.criterion.changed.v1.
 type CriterionChanged struct {
-	// Criterion is a name: dot-separated parts of [A-Za-z0-9_-].
-	Criterion string    `json:"criterion"`
+	// Criterion is a name: dot-separated parts of [A-Za-z0-9_-]. It stays clear.
+	Criterion string `json:"criterion"`
+	// Value is personal (what an upstream records about a person: a profession, a
+	// preference, a health note): sealed by ingest like the profile.
 	Value     string    `json:"value"`
 	ChangedAt time.Time `json:"changed_at"`
 }
@@ -126,7 +128,8 @@ type CampaignLinkClicked struct {
 
 // LegalHoldChanged is the data of lethe.legalhold.changed.v1.
 type LegalHoldChanged struct {
-	Held   bool      `json:"held"`
+	Held bool `json:"held"`
+	// Reason is personal (it names a dispute, a court case, a person): sealed by ingest.
 	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
 }
@@ -134,7 +137,8 @@ type LegalHoldChanged struct {
 // ErasureRequested is the data of lethe.erasure.requested.v1.
 type ErasureRequested struct {
 	RequestedAt time.Time `json:"requested_at"`
-	Reason      string    `json:"reason,omitempty"`
+	// Reason is personal (the data subject's own words): sealed by ingest.
+	Reason string `json:"reason,omitempty"`
 }
 
 func (ContactCreated) EventType() string      { return TypeContactCreated }
@@ -223,7 +227,7 @@ var criterionChangedFields = []field[CriterionChanged]{
 		}
 		d.Criterion = v
 	}},
-	{name: "value", required: true, read: func(r *reader, p *path, d *CriterionChanged) { d.Value = r.text(p) }},
+	{name: "value", required: true, read: func(r *reader, p *path, d *CriterionChanged) { d.Value = r.personalText(p) }},
 	{name: "changed_at", required: true, read: func(r *reader, p *path, d *CriterionChanged) { d.ChangedAt = r.timestamp(p) }},
 }
 
@@ -348,13 +352,13 @@ var campaignLinkClickedFields = []field[CampaignLinkClicked]{
 
 var legalHoldChangedFields = []field[LegalHoldChanged]{
 	{name: "held", required: true, read: func(r *reader, p *path, d *LegalHoldChanged) { d.Held = r.boolean(p) }},
-	{name: "reason", read: func(r *reader, p *path, d *LegalHoldChanged) { d.Reason = r.text(p) }},
+	{name: "reason", read: func(r *reader, p *path, d *LegalHoldChanged) { d.Reason = r.personalText(p) }},
 	{name: "at", required: true, read: func(r *reader, p *path, d *LegalHoldChanged) { d.At = r.timestamp(p) }},
 }
 
 var erasureRequestedFields = []field[ErasureRequested]{
 	{name: "requested_at", required: true, read: func(r *reader, p *path, d *ErasureRequested) { d.RequestedAt = r.timestamp(p) }},
-	{name: "reason", read: func(r *reader, p *path, d *ErasureRequested) { d.Reason = r.text(p) }},
+	{name: "reason", read: func(r *reader, p *path, d *ErasureRequested) { d.Reason = r.personalText(p) }},
 }
 
 const minInt64 = -1 << 63

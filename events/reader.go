@@ -75,6 +75,15 @@ func (r *reader) text(p *path) string {
 	return v
 }
 
+// personalText reads a personal free-text value held in a plain string member (a legal-hold
+// reason, a criterion value): any string, a sealed one included, as personal does.
+func (r *reader) personalText(p *path) string {
+	if v := r.personal(p, nil, ""); v != nil {
+		return *v
+	}
+	return ""
+}
+
 func (r *reader) id(p *path) string {
 	v, ok := r.str(p)
 	if ok && !validID(v) {
