@@ -193,13 +193,15 @@ func readCustom(r *reader, p *path) map[string]*string {
 	for r.s.next('}', &first) {
 		k := r.s.key()
 		kp := p.key(k)
-		if !validCustomName(k) {
+		bad := !validCustomName(k)
+		if bad {
 			r.add(&kp, reasonCustom)
 		}
 		if _, dup := m[k]; dup {
 			r.add(&kp, "appears more than once")
 		}
-		if v := r.personal(&kp, nil, ""); v != nil {
+		// A key that is no name is left out (see reader.text): it could be anything.
+		if v := r.personal(&kp, nil, ""); v != nil && !bad {
 			m[k] = v
 		}
 	}
@@ -224,6 +226,7 @@ var criterionChangedFields = []field[CriterionChanged]{
 		v, ok := r.str(p)
 		if ok && !validName(v) {
 			r.add(p, reasonName)
+			v = ""
 		}
 		d.Criterion = v
 	}},
@@ -245,18 +248,23 @@ func readAuthorisations(r *reader, p *path) map[string]string {
 	m := make(map[string]string, 4)
 	r.s.enter()
 	first := true
+	n := 0
 	for r.s.next('}', &first) {
+		n++
 		k := r.s.key()
 		kp := p.key(k)
-		if !validName(k) {
+		bad := !validName(k)
+		if bad {
 			r.add(&kp, "authorisation "+reasonName)
 		}
 		if _, dup := m[k]; dup {
 			r.add(&kp, "appears more than once")
 		}
-		m[k] = r.enum(&kp, authorisationValues)
+		if v := r.enum(&kp, authorisationValues); !bad {
+			m[k] = v
+		}
 	}
-	if !r.s.bad() && len(m) == 0 {
+	if !r.s.bad() && n == 0 {
 		r.add(p, "must name at least one authorisation")
 	}
 	return m
@@ -317,6 +325,7 @@ func readCurrency(r *reader, p *path) string {
 	v, ok := r.str(p)
 	if ok && !validCurrency(v) {
 		r.add(p, reasonCurrency)
+		return ""
 	}
 	return v
 }
