@@ -44,8 +44,10 @@ type ContactUpdated struct {
 
 // CriterionChanged is the data of lethe.contact.criterion.changed.v1.
 type CriterionChanged struct {
-	// Criterion is a name: dot-separated parts of [A-Za-z0-9_-].
-	Criterion string    `json:"criterion"`
+	// Criterion is a name: dot-separated parts of [A-Za-z0-9_-]. It stays clear.
+	Criterion string `json:"criterion"`
+	// Value is personal (what an upstream records about a person: a profession, a
+	// preference, a health note): sealed by ingest like the profile.
 	Value     string    `json:"value"`
 	ChangedAt time.Time `json:"changed_at"`
 }
@@ -126,7 +128,8 @@ type CampaignLinkClicked struct {
 
 // LegalHoldChanged is the data of lethe.legalhold.changed.v1.
 type LegalHoldChanged struct {
-	Held   bool      `json:"held"`
+	Held bool `json:"held"`
+	// Reason is personal (it names a dispute, a court case, a person): sealed by ingest.
 	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
 }
@@ -134,7 +137,8 @@ type LegalHoldChanged struct {
 // ErasureRequested is the data of lethe.erasure.requested.v1.
 type ErasureRequested struct {
 	RequestedAt time.Time `json:"requested_at"`
-	Reason      string    `json:"reason,omitempty"`
+	// Reason is personal (the data subject's own words): sealed by ingest.
+	Reason string `json:"reason,omitempty"`
 }
 
 func (ContactCreated) EventType() string      { return TypeContactCreated }
@@ -189,13 +193,15 @@ func readCustom(r *reader, p *path) map[string]*string {
 	for r.s.next('}', &first) {
 		k := r.s.key()
 		kp := p.key(k)
-		if !validCustomName(k) {
+		bad := !validCustomName(k)
+		if bad {
 			r.add(&kp, reasonCustom)
 		}
 		if _, dup := m[k]; dup {
 			r.add(&kp, "appears more than once")
 		}
-		if v := r.personal(&kp, nil, ""); v != nil {
+		// A key that is no name is left out (see reader.text): it could be anything.
+		if v := r.personal(&kp, nil, ""); v != nil && !bad {
 			m[k] = v
 		}
 	}
@@ -220,10 +226,11 @@ var criterionChangedFields = []field[CriterionChanged]{
 		v, ok := r.str(p)
 		if ok && !validName(v) {
 			r.add(p, reasonName)
+			v = ""
 		}
 		d.Criterion = v
 	}},
-	{name: "value", required: true, read: func(r *reader, p *path, d *CriterionChanged) { d.Value = r.text(p) }},
+	{name: "value", required: true, read: func(r *reader, p *path, d *CriterionChanged) { d.Value = r.personalText(p) }},
 	{name: "changed_at", required: true, read: func(r *reader, p *path, d *CriterionChanged) { d.ChangedAt = r.timestamp(p) }},
 }
 
@@ -241,18 +248,23 @@ func readAuthorisations(r *reader, p *path) map[string]string {
 	m := make(map[string]string, 4)
 	r.s.enter()
 	first := true
+	n := 0
 	for r.s.next('}', &first) {
+		n++
 		k := r.s.key()
 		kp := p.key(k)
-		if !validName(k) {
+		bad := !validName(k)
+		if bad {
 			r.add(&kp, "authorisation "+reasonName)
 		}
 		if _, dup := m[k]; dup {
 			r.add(&kp, "appears more than once")
 		}
-		m[k] = r.enum(&kp, authorisationValues)
+		if v := r.enum(&kp, authorisationValues); !bad {
+			m[k] = v
+		}
 	}
-	if !r.s.bad() && len(m) == 0 {
+	if !r.s.bad() && n == 0 {
 		r.add(p, "must name at least one authorisation")
 	}
 	return m
@@ -313,6 +325,7 @@ func readCurrency(r *reader, p *path) string {
 	v, ok := r.str(p)
 	if ok && !validCurrency(v) {
 		r.add(p, reasonCurrency)
+		return ""
 	}
 	return v
 }
@@ -348,13 +361,13 @@ var campaignLinkClickedFields = []field[CampaignLinkClicked]{
 
 var legalHoldChangedFields = []field[LegalHoldChanged]{
 	{name: "held", required: true, read: func(r *reader, p *path, d *LegalHoldChanged) { d.Held = r.boolean(p) }},
-	{name: "reason", read: func(r *reader, p *path, d *LegalHoldChanged) { d.Reason = r.text(p) }},
+	{name: "reason", read: func(r *reader, p *path, d *LegalHoldChanged) { d.Reason = r.personalText(p) }},
 	{name: "at", required: true, read: func(r *reader, p *path, d *LegalHoldChanged) { d.At = r.timestamp(p) }},
 }
 
 var erasureRequestedFields = []field[ErasureRequested]{
 	{name: "requested_at", required: true, read: func(r *reader, p *path, d *ErasureRequested) { d.RequestedAt = r.timestamp(p) }},
-	{name: "reason", read: func(r *reader, p *path, d *ErasureRequested) { d.Reason = r.text(p) }},
+	{name: "reason", read: func(r *reader, p *path, d *ErasureRequested) { d.Reason = r.personalText(p) }},
 }
 
 const minInt64 = -1 << 63

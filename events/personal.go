@@ -22,7 +22,10 @@ func IsSealed(v string) bool { return len(v) > len(SealedPrefix) && strings.HasP
 
 // PersonalField is one personal value inside event data. Name is stable and meant as
 // AES-GCM associated data (with the institution and contact): "profile.email",
-// "profile.address.line1", "profile.custom.<name>", "items.<i>.beneficiary.first_name".
+// "profile.address.line1", "profile.custom.<name>", "items.<i>.beneficiary.first_name",
+// "legal_hold.reason", "criterion.<criterion>.value", "erasure.reason". Each names what the
+// value is, not only where it sits, so a sealed value moved to another member (a legal-hold
+// reason into an erasure request, one criterion's value onto another) does not open.
 // Value points into the data struct, so assigning *Value replaces the value in place.
 type PersonalField struct {
 	Name  string
@@ -30,8 +33,9 @@ type PersonalField struct {
 }
 
 // Personal is implemented by the data types that carry personal values (ContactCreated,
-// ContactUpdated, OptionAcquired, OptionConfirmed, OrderPlaced). What stays clear — the
-// address country, the company, dates, amounts, ids — is never listed.
+// ContactUpdated, OptionAcquired, OptionConfirmed, OrderPlaced, CriterionChanged,
+// LegalHoldChanged, ErasureRequested). What stays clear — the address country, the company,
+// criterion names, dates, amounts, ids — is never listed.
 type Personal interface {
 	Data
 	// PersonalFields lists the personal values present (absent members are not listed),
@@ -116,6 +120,40 @@ func (d *OptionConfirmed) PersonalFields() []PersonalField { return itemsPersona
 func (d *OptionConfirmed) DropPersonal()                   { dropItemsPersonal(d.Items) }
 func (d *OrderPlaced) PersonalFields() []PersonalField     { return itemsPersonalFields(d.Items) }
 func (d *OrderPlaced) DropPersonal()                       { dropItemsPersonal(d.Items) }
+
+// Names of the personal values outside the profile and the items.
+const (
+	FieldLegalHoldReason = "legal_hold.reason"
+	FieldErasureReason   = "erasure.reason"
+)
+
+// CriterionValueField is the name a criterion's value is sealed under: it carries the
+// criterion, so that the value of one criterion never opens as another's.
+func CriterionValueField(criterion string) string { return "criterion." + criterion + ".value" }
+
+// textField lists a personal value held in a plain string member, when it holds one.
+func textField(name string, v *string) []PersonalField {
+	if *v == "" {
+		return nil
+	}
+	return []PersonalField{{Name: name, Value: v}}
+}
+
+func (d *CriterionChanged) PersonalFields() []PersonalField {
+	return textField(CriterionValueField(d.Criterion), &d.Value)
+}
+
+// DropPersonal leaves the required value empty: "" says nothing about the person and keeps
+// the event valid for its date.
+func (d *CriterionChanged) DropPersonal() { d.Value = "" }
+func (d *LegalHoldChanged) PersonalFields() []PersonalField {
+	return textField(FieldLegalHoldReason, &d.Reason)
+}
+func (d *LegalHoldChanged) DropPersonal() { d.Reason = "" }
+func (d *ErasureRequested) PersonalFields() []PersonalField {
+	return textField(FieldErasureReason, &d.Reason)
+}
+func (d *ErasureRequested) DropPersonal() { d.Reason = "" }
 
 // ErrSeal wraps an error returned by a SealFunc.
 var ErrSeal = errors.New("events: sealing a personal value failed")

@@ -29,6 +29,12 @@ func TestPersonalFieldNames(t *testing.T) {
 		{"lethe.contact.updated.v1.clear-phone", []string{"profile.phone", "profile.address.line2", "profile.remark"}},
 		{"lethe.order.placed.v1.buyer", []string{"items.0.beneficiary.first_name", "items.0.beneficiary.last_name"}},
 		{"lethe.option.acquired.v1.mixed", []string{"items.1.beneficiary.first_name", "items.1.beneficiary.last_name"}},
+		// Reasons and criterion values are free text about a person: sealed like the profile.
+		{"lethe.legalhold.changed.v1.held", []string{"legal_hold.reason"}},
+		{"lethe.legalhold.changed.v1.lifted", nil},
+		{"lethe.contact.criterion.changed.v1.vip", []string{"criterion.vip.value"}},
+		{"lethe.erasure.requested.v1.subject-request", []string{"erasure.reason"}},
+		{"lethe.erasure.requested.v1.no-reason", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
@@ -46,7 +52,7 @@ func TestPersonalFieldNames(t *testing.T) {
 	for _, typ := range Types() {
 		_, personal := newData(typ).(Personal)
 		want := slices.Contains([]string{TypeContactCreated, TypeContactUpdated, TypeOptionAcquired,
-			TypeOptionConfirmed, TypeOrderPlaced}, typ)
+			TypeOptionConfirmed, TypeOrderPlaced, TypeCriterionChanged, TypeLegalHoldChanged, TypeErasureRequested}, typ)
 		if personal != want {
 			t.Errorf("%s implements Personal: %v, want %v", typ, personal, want)
 		}
@@ -163,5 +169,48 @@ func TestIsSealed(t *testing.T) {
 		if IsSealed(v) != want {
 			t.Errorf("IsSealed(%q) = %v", v, !want)
 		}
+	}
+}
+
+// A sealed reason or criterion value is longer than the clear text it seals; consumers
+// re-validate sealed events, so no length rule may refuse it.
+func TestSealedReasonsAndCriterionValuesStayValid(t *testing.T) {
+	for _, name := range []string{"lethe.legalhold.changed.v1.held", "lethe.contact.criterion.changed.v1.vip", "lethe.erasure.requested.v1.subject-request"} {
+		t.Run(name, func(t *testing.T) {
+			e := goldenEvent(t, name)
+			long := SealedPrefix + strings.Repeat("A", 4*maxText)
+			if _, err := Seal(&e, func(string, string) (string, error) { return long, nil }); err != nil {
+				t.Fatal(err)
+			}
+			d, err := Decode(e)
+			if err != nil {
+				t.Fatalf("sealed event refused: %v", err)
+			}
+			for _, f := range d.(Personal).PersonalFields() {
+				if *f.Value != long {
+					t.Errorf("%s = %.20q, want the sealed value", f.Name, *f.Value)
+				}
+			}
+		})
+	}
+}
+
+// DecodePartial gives a dead letter's writer the personal values of an invalid event.
+func TestDecodePartialReadsWhatAnInvalidEventHolds(t *testing.T) {
+	e := goldenEvent(t, "lethe.contact.created.v1.full")
+	e.SetExtension(ExtInstitution, "not an id")
+	d, err := DecodePartial(e)
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err %v, want a validation error", err)
+	}
+	if d == nil || len(d.(Personal).PersonalFields()) != 12 {
+		t.Fatalf("partial data %#v, want the profile's 12 personal values", d)
+	}
+	e.SetType("lethe.contact.teleported.v1")
+	if d, err := DecodePartial(e); d != nil || err == nil {
+		t.Fatalf("an unknown type gave data %#v, err %v", d, err)
+	}
+	if d, err := Decode(goldenEvent(t, "lethe.contact.created.v1.full")); err != nil || d == nil {
+		t.Fatalf("a valid event: %v", err)
 	}
 }

@@ -67,18 +67,33 @@ func (r *reader) str(p *path) (string, bool) {
 }
 
 // text reads a clear free-text value (a reason, a company name).
+//
+// A member that breaks its rule reads as its zero value, here and in the readers below: the
+// data DecodePartial returns then holds only what passed, since whatever broke a rule could
+// be anything, a personal value included.
 func (r *reader) text(p *path) string {
 	v, ok := r.str(p)
 	if ok && utf8.RuneCountInString(v) > maxText {
 		r.add(p, reasonText)
+		return ""
 	}
 	return v
+}
+
+// personalText reads a personal free-text value held in a plain string member (a legal-hold
+// reason, a criterion value): any string, a sealed one included, as personal does.
+func (r *reader) personalText(p *path) string {
+	if v := r.personal(p, nil, ""); v != nil {
+		return *v
+	}
+	return ""
 }
 
 func (r *reader) id(p *path) string {
 	v, ok := r.str(p)
 	if ok && !validID(v) {
 		r.add(p, reasonID)
+		return ""
 	}
 	return v
 }
@@ -87,6 +102,7 @@ func (r *reader) enum(p *path, allowed []string) string {
 	v, ok := r.str(p)
 	if ok && !oneOf(v, allowed) {
 		r.add(p, "must be one of "+strings.Join(allowed, ", "))
+		return ""
 	}
 	return v
 }

@@ -169,7 +169,7 @@ func schemaSpecs() []schemaSpec {
 		{typ: TypeCriterionChanged, doc: "A contact criterion changed; changed_at counts for recency.",
 			data: object_([]string{"criterion", "value", "changed_at"}, obj{
 				{"criterion", ref("name")},
-				{"value", ref("text")},
+				{"value", ref("personal")},
 				{"changed_at", ts},
 			})},
 		{typ: TypeConsentChanged, doc: "Authorisations changed; counts for recency only if one is yes afterwards.",
@@ -221,11 +221,11 @@ func schemaSpecs() []schemaSpec {
 			})},
 		{typ: TypeLegalHoldChanged, doc: "A legal hold was set or lifted; a hold blocks erasure.",
 			data: object_([]string{"held", "at"}, obj{
-				{"held", obj{{"type", "boolean"}}}, {"reason", ref("text")}, {"at", ts},
+				{"held", obj{{"type", "boolean"}}}, {"reason", ref("personal")}, {"at", ts},
 			})},
 		{typ: TypeErasureRequested, doc: "Starts an on-demand erasure of the contact.",
 			data: object_([]string{"requested_at"}, obj{
-				{"requested_at", ts}, {"reason", ref("text")},
+				{"requested_at", ts}, {"reason", ref("personal")},
 			})},
 		{typ: TypeContactAnonymised, doc: "Lethe anonymised the contact. data.institution and data.contact_id equal the institution extension and the subject.",
 			data: object_([]string{"institution", "contact_id", "at", "erased_fields"}, outcomeProps(

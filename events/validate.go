@@ -54,6 +54,15 @@ func Decode(e event.Event) (Data, error) {
 	return decode(e)
 }
 
+// DecodePartial is Decode for an event that may be invalid: with the *ValidationError it
+// returns the data of e's type as far as it could be read (nil when the type is unknown, or
+// the data absent or base64), its unreadable members left zero. It lets whoever must keep an
+// invalid event — a dead letter — find its personal values (Personal) and seal or drop them
+// with the same rules as a valid one's. Members the type does not know are not in it.
+func DecodePartial(e event.Event) (Data, error) {
+	return decodePartial(e)
+}
+
 // Institution returns e's institution extension ("" when absent or not a string).
 func Institution(e event.Event) string { return stringExt(e, ExtInstitution) }
 
@@ -68,8 +77,16 @@ func stringExt(e event.Event, name string) string {
 	return s
 }
 
-// Envelope rules; schemagen_test.go states the same ones in the schemas.
 func decode(e event.Event) (Data, error) {
+	d, err := decodePartial(e)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Envelope rules; schemagen_test.go states the same ones in the schemas.
+func decodePartial(e event.Event) (Data, error) {
 	r := reader{}
 	root := (*path)(nil)
 	if e.Context == nil {
@@ -134,10 +151,12 @@ func decode(e event.Event) (Data, error) {
 	if e.DataBase64 {
 		r.add(top("data_base64"), "is not accepted: send the JSON data in data")
 	}
+	read := false
 	switch {
 	case e.DataEncoded == nil && !e.DataBase64:
 		r.add(top("data"), "is required")
 	case d != nil && !e.DataBase64:
+		read = true
 		r.s = scanner{b: e.DataEncoded}
 		d.decode(&r, top("data"))
 		if !r.s.end() {
@@ -156,8 +175,11 @@ func decode(e event.Event) (Data, error) {
 			r.add(top("data"), "institution must equal the institution extension")
 		}
 	}
+	if !read {
+		d = nil
+	}
 	if len(r.probs) > 0 {
-		return nil, &ValidationError{Problems: r.probs}
+		return d, &ValidationError{Problems: r.probs}
 	}
 	return d, nil
 }

@@ -166,11 +166,12 @@ func (c ConsumerConfig) backoff(deliveries uint64) time.Duration {
 
 // runner holds what one Consume or ConsumeBatch call shares between its goroutines.
 type runner struct {
-	js   jetstream.JetStream
-	cfg  ConsumerConfig
-	tr   tracing
-	log  *slog.Logger
-	cons jetstream.Consumer
+	js     jetstream.JetStream
+	cfg    ConsumerConfig
+	tr     tracing
+	log    *slog.Logger
+	cons   jetstream.Consumer
+	redact Redaction
 }
 
 func newRunner(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, batch bool, opts []Option) (*runner, func(), error) {
@@ -187,11 +188,11 @@ func newRunner(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, 
 		return nil, nil, fmt.Errorf("bus: consumer %s on %s: %w", cfg.Durable, cfg.Stream, err)
 	}
 	log := o.logger.With("stream", cfg.Stream, "consumer", cfg.Durable)
-	stop, err := startAdvisoryWatch(ctx, js, cfg.Stream, cfg.Durable, log)
+	stop, err := startAdvisoryWatch(ctx, js, cfg.Stream, cfg.Durable, log, o.redact)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &runner{js: js, cfg: cfg, tr: newTracing(o.tp), log: log, cons: cons}, stop, nil
+	return &runner{js: js, cfg: cfg, tr: newTracing(o.tp), log: log, cons: cons, redact: o.redact}, stop, nil
 }
 
 // unlessStopped is err, or nil when ctx ended: a consumer stopped while it was still being
@@ -538,7 +539,15 @@ func (r *runner) settle(ctx context.Context, m *Message, err error) {
 	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if derr := DeadLetter(dctx, r.js, reason, m.Letter()); derr != nil {
+	letter, reason, rerr := redacted(dctx, r.redact, m.Letter(), reason)
+	if rerr != nil {
+		// Nothing unredacted is stored: the message waits for a redelivery, and after its
+		// last one the advisory watcher stores it redacted or dropped.
+		r.log.Error("bus: dead-letter redaction failed; message left for redelivery", "seq", m.Sequence, "error", rerr)
+		_ = m.raw.NakWithDelay(r.cfg.backoff(m.Deliveries))
+		return
+	}
+	if derr := DeadLetter(dctx, r.js, reason, letter); derr != nil {
 		// Keep the message rather than lose it: a retry comes after the back-off, and if
 		// this was its last delivery the max-deliveries advisory dead-letters it later.
 		r.log.Error("bus: dead-letter failed; message left for redelivery", "seq", m.Sequence, "error", derr)

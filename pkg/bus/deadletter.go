@@ -25,6 +25,9 @@ const (
 	// HeaderDLQMsgID keeps the original Nats-Msg-Id, which the dead letter cannot reuse: it
 	// is deduplicated on its own id, <stream>:<sequence>.
 	HeaderDLQMsgID = "Lethe-Dlq-Original-Msg-Id"
+	// HeaderDLQDropped says what a redaction dropped from the original (sizes and why, never
+	// a value), when it could not keep the message in a form erasure reaches.
+	HeaderDLQDropped = "Lethe-Dlq-Dropped"
 )
 
 // termMarker starts the reason of a Term sent after the message was dead-lettered, so the
@@ -43,6 +46,46 @@ type Letter struct {
 	Consumer   string // the durable that gave up on it
 	Header     nats.Header
 	Data       []byte
+}
+
+// Redaction rewrites a message about to be dead-lettered, and its reason, so that the dead
+// letter keeps no personal value in clear: sealed under the contact's key, or dropped
+// (Letter.Dropped). It returns new Header and Data rather than changing l's, which belong to
+// the delivery. An error means "not now" (a key store down): the consumer keeps the message
+// for redelivery; the advisory watcher, which cannot retry, stores it Dropped instead.
+// Stream, Subject, Sequence, Deliveries and Consumer are kept whatever it returns.
+type Redaction func(ctx context.Context, l Letter, reason string) (Letter, string, error)
+
+// Dropped is l without its body and its headers (but Nats-Msg-Id, an id), with
+// HeaderDLQDropped saying how many bytes and headers went and why. why must be plain text
+// without personal data.
+func (l Letter) Dropped(why string) Letter {
+	n := 0
+	for k := range l.Header {
+		if !strings.EqualFold(k, HeaderMsgID) {
+			n++
+		}
+	}
+	h := nats.Header{}
+	if id := l.Header.Get(HeaderMsgID); id != "" {
+		h.Set(HeaderMsgID, id)
+	}
+	h.Set(HeaderDLQDropped, cleanReason(fmt.Sprintf("body (%d bytes) and %d headers dropped: %s", len(l.Data), n, why)))
+	l.Header, l.Data = h, nil
+	return l
+}
+
+// redacted applies redact to l, keeping what says where the message came from.
+func redacted(ctx context.Context, redact Redaction, l Letter, reason string) (Letter, string, error) {
+	if redact == nil {
+		return l, reason, nil
+	}
+	out, r, err := redact(ctx, l, reason)
+	if err != nil {
+		return Letter{}, "", err
+	}
+	out.Stream, out.Subject, out.Sequence, out.Deliveries, out.Consumer = l.Stream, l.Subject, l.Sequence, l.Deliveries, l.Consumer
+	return out, r, nil
 }
 
 // LetterFromMsg describes a message received from a JetStream consumer.
@@ -123,15 +166,16 @@ const (
 
 // watcher dead-letters the messages that advisories report as given up on.
 type watcher struct {
-	js  jetstream.JetStream
-	log *slog.Logger
-	ctx context.Context
+	js     jetstream.JetStream
+	log    *slog.Logger
+	ctx    context.Context
+	redact Redaction
 }
 
 // startAdvisoryWatch subscribes to the advisories of stream's consumer durable ("*" for
 // all). The returned stop unsubscribes.
-func startAdvisoryWatch(ctx context.Context, js jetstream.JetStream, stream, durable string, log *slog.Logger) (func(), error) {
-	w := &watcher{js: js, log: log, ctx: context.WithoutCancel(ctx)}
+func startAdvisoryWatch(ctx context.Context, js jetstream.JetStream, stream, durable string, log *slog.Logger, redact Redaction) (func(), error) {
+	w := &watcher{js: js, log: log, ctx: context.WithoutCancel(ctx), redact: redact}
 	nc := js.Conn()
 	var subs []*nats.Subscription
 	stop := func() {
@@ -166,7 +210,7 @@ func WatchDeadLetters(ctx context.Context, js jetstream.JetStream, stream, durab
 	if err != nil {
 		return err
 	}
-	stop, err := startAdvisoryWatch(ctx, js, stream, durable, o.logger)
+	stop, err := startAdvisoryWatch(ctx, js, stream, durable, o.logger, o.redact)
 	if err != nil {
 		return err
 	}
@@ -181,21 +225,24 @@ func (w *watcher) handle(msg *nats.Msg) {
 		w.log.Warn("bus: unreadable consumer advisory", "subject", msg.Subject)
 		return
 	}
-	var reason string
+	// own is what the bus itself says, free of anything the message or its terminator wrote.
+	var reason, own string
 	if strings.HasPrefix(msg.Subject, advisoryTerminated) {
 		if strings.HasPrefix(a.Reason, termMarker) {
 			return // dead-lettered before it was terminated
 		}
-		reason = "terminated"
+		reason, own = "terminated", "terminated"
 		if a.Reason != "" {
 			reason += ": " + a.Reason
 		}
 	} else {
 		reason = fmt.Sprintf("max deliveries reached (%d) without an ack", a.Deliveries)
+		own = reason
 	}
 	ctx, cancel := context.WithTimeout(w.ctx, 30*time.Second)
 	defer cancel()
-	if err := w.deadLetterSeq(ctx, a, reason); err != nil {
+	reason, err := w.deadLetterSeq(ctx, a, reason, own)
+	if err != nil {
 		w.log.Error("bus: dead-letter from advisory failed", "stream", a.Stream, "seq", a.StreamSeq,
 			"consumer", a.Consumer, "error", err)
 		return
@@ -204,23 +251,31 @@ func (w *watcher) handle(msg *nats.Msg) {
 		"consumer", a.Consumer, "deliveries", a.Deliveries, "reason", reason)
 }
 
-// deadLetterSeq fetches the original by stream sequence and dead-letters it.
-func (w *watcher) deadLetterSeq(ctx context.Context, a advisory, reason string) error {
+// deadLetterSeq fetches the original by stream sequence, redacts it and dead-letters it,
+// returning the reason stored. An advisory is not redelivered, so a redaction that fails
+// leaves a Dropped letter with only the bus's own reason rather than nothing.
+func (w *watcher) deadLetterSeq(ctx context.Context, a advisory, reason, own string) (string, error) {
 	s, err := w.js.Stream(ctx, a.Stream)
 	if err != nil {
-		return err
+		return reason, err
 	}
 	raw, err := s.GetMsg(ctx, a.StreamSeq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		// Gone already (a work queue removes what is terminated, or max age passed): the
 		// consumer dead-lettered it at the point of failure, or there is nothing to keep.
-		return nil
+		return reason, nil
 	}
 	if err != nil {
-		return err
+		return reason, err
 	}
-	return DeadLetter(ctx, w.js, reason, Letter{
+	l := Letter{
 		Stream: a.Stream, Subject: raw.Subject, Sequence: a.StreamSeq, Deliveries: a.Deliveries,
 		Consumer: a.Consumer, Header: raw.Header, Data: raw.Data,
-	})
+	}
+	rl, rr, err := redacted(ctx, w.redact, l, reason)
+	if err != nil {
+		w.log.Error("bus: dead-letter redaction failed; the body is dropped", "stream", a.Stream, "seq", a.StreamSeq, "error", err)
+		rl, rr = l.Dropped("the redaction failed"), own
+	}
+	return rr, DeadLetter(ctx, w.js, rr, rl)
 }

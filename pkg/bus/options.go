@@ -17,6 +17,7 @@ type options struct {
 	tp         trace.TracerProvider
 	window     int
 	ackTimeout time.Duration
+	redact     Redaction
 }
 
 // WithLogger sets the logger (default: discard). Log lines carry ids, subjects and reasons,
@@ -63,6 +64,21 @@ func WithAckTimeout(d time.Duration) Option {
 			return fmt.Errorf("%w: ack timeout %s", ErrInvalidConfig, d)
 		}
 		o.ackTimeout = d
+		return nil
+	}
+}
+
+// WithDeadLetterRedaction passes every message a consumer dead-letters through redact before
+// it is stored: the ones its handler gives up on (Permanent, last delivery, undecodable) and
+// the ones its advisory watcher picks up (max deliveries, terminated elsewhere). Consume,
+// ConsumeBatch and WatchDeadLetters honour it. A stream whose messages hold personal values
+// in clear (LETHE_INBOX) needs it, so that a dead letter is no copy erasure cannot reach.
+func WithDeadLetterRedaction(redact Redaction) Option {
+	return func(o *options) error {
+		if redact == nil {
+			return fmt.Errorf("%w: nil dead-letter redaction", ErrInvalidConfig)
+		}
+		o.redact = redact
 		return nil
 	}
 }

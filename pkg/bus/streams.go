@@ -100,8 +100,9 @@ type StreamsConfig struct {
 	// raw upstream events with personal data in clear, so the inbox is a work queue: a
 	// message leaves it once ingest acks it.
 	InboxMaxAge time.Duration
-	// DLQMaxAge bounds how long dead letters are kept (default 30 days). Dead letters may
-	// hold personal data in clear (an invalid inbox event), so they should not live long.
+	// DLQMaxAge bounds how long dead letters are kept (default 30 days). Their personal
+	// values are sealed or dropped (WithDeadLetterRedaction for the inbox), but a dead letter
+	// is still a copy, so it should not live long.
 	DLQMaxAge time.Duration
 	// Duplicates is the Nats-Msg-Id dedupe window of every stream (default and minimum
 	// MinDuplicates; it is also capped by each stream's max age).

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
+	"slices"
 	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -166,7 +168,9 @@ func headerSafe(v string) bool {
 // DecodeEvent reads a CloudEvent from a NATS message in either content mode: binary
 // (ce-* headers, data as the body) or structured (a JSON event as the body, with content-type
 // application/cloudevents+json or no content type at all, as older producers send). Header
-// names are matched without regard to case. Errors wrap ErrUndecodable.
+// names are matched without regard to case. Errors wrap ErrUndecodable; they say what could
+// not be read, never quote it (a dead letter's reason is made of them, and an upstream's
+// inbox message may hold personal values anywhere).
 func DecodeEvent(h nats.Header, data []byte) (event.Event, error) {
 	var specversion, contentType string
 	var hasCE bool
@@ -193,25 +197,41 @@ func DecodeEvent(h nats.Header, data []byte) (event.Event, error) {
 	if contentType != "" {
 		mt, _, err := mime.ParseMediaType(contentType)
 		if err != nil || mt != ContentTypeStructured {
-			return event.Event{}, fmt.Errorf("%w: content type %q is neither structured nor binary mode", ErrUndecodable, truncate(contentType, 64))
+			return event.Event{}, fmt.Errorf("%w: the content type is neither structured mode (%s) nor binary mode", ErrUndecodable, ContentTypeStructured)
 		}
 	} else if !bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{")) {
 		return event.Event{}, fmt.Errorf("%w: no CloudEvents headers and no JSON body", ErrUndecodable)
 	}
 	var e event.Event
 	if err := json.Unmarshal(data, &e); err != nil {
-		return event.Event{}, fmt.Errorf("%w: structured mode: %v", ErrUndecodable, err)
+		// The parser's message quotes the bytes around the fault.
+		return event.Event{}, fmt.Errorf("%w: structured mode: the body is not a CloudEvent JSON object", ErrUndecodable)
 	}
 	if err := e.Validate(); err != nil {
-		return event.Event{}, fmt.Errorf("%w: %v", ErrUndecodable, err)
+		return event.Event{}, invalidAttributes(err)
 	}
 	return e, nil
+}
+
+// invalidAttributes names the attributes the SDK refused, without its messages, which quote
+// values.
+func invalidAttributes(err error) error {
+	var ve event.ValidationError
+	if !errors.As(err, &ve) || len(ve) == 0 {
+		return fmt.Errorf("%w: invalid CloudEvents attributes", ErrUndecodable)
+	}
+	names := make([]string, 0, len(ve))
+	for name := range ve {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return fmt.Errorf("%w: invalid CloudEvents attributes: %s", ErrUndecodable, strings.Join(names, ", "))
 }
 
 func decodeBinary(h nats.Header, contentType string, data []byte, specversion string) (event.Event, error) {
 	e := event.New(specversion)
 	if e.Context == nil {
-		return event.Event{}, fmt.Errorf("%w: unsupported specversion %q", ErrUndecodable, truncate(specversion, 16))
+		return event.Event{}, fmt.Errorf("%w: unsupported ce-specversion", ErrUndecodable)
 	}
 	for k, vs := range h {
 		if len(vs) == 0 || !hasPrefixFold(k, HeaderPrefix) {
@@ -237,7 +257,7 @@ func decodeBinary(h nats.Header, contentType string, data []byte, specversion st
 		case "time":
 			t, err := types.ParseTime(v)
 			if err != nil {
-				return event.Event{}, fmt.Errorf("%w: time: %v", ErrUndecodable, err)
+				return event.Event{}, fmt.Errorf("%w: ce-time is not an RFC 3339 timestamp", ErrUndecodable)
 			}
 			e.SetTime(t)
 		default:
@@ -255,7 +275,7 @@ func decodeBinary(h nats.Header, contentType string, data []byte, specversion st
 		e.DataEncoded = data
 	}
 	if err := e.Validate(); err != nil {
-		return event.Event{}, fmt.Errorf("%w: %v", ErrUndecodable, err)
+		return event.Event{}, invalidAttributes(err)
 	}
 	return e, nil
 }

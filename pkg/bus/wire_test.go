@@ -2,6 +2,7 @@ package bus
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -195,4 +196,37 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("round trip changed the event: %v vs %v", back, got)
 		}
 	})
+}
+
+// A dead letter's reason is the decode error: it must say what could not be read without
+// quoting it, since an upstream's message may hold a personal value anywhere.
+func TestDecodeErrorsNeverQuoteTheMessage(t *testing.T) {
+	const v = "quoted-canary@mail.example"
+	binary := func(k, val string) nats.Header {
+		h := nats.Header{"ce-specversion": {"1.0"}, "ce-id": {"1"}, "ce-source": {"/s"}, "ce-type": {"t"}}
+		h.Set(k, val)
+		return h
+	}
+	for name, tc := range map[string]struct {
+		h    nats.Header
+		data string
+	}{
+		"ce-time":              {binary("ce-time", v), "{}"},
+		"ce-specversion":       {nats.Header{"ce-specversion": {v}}, "{}"},
+		"content type":         {nats.Header{"content-type": {v}}, "{}"},
+		"structured JSON":      {nil, `{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"email":"` + v + `"`},
+		"structured attribute": {nil, `{"specversion":"1.0","id":"1","source":"/s","type":"t","time":"` + v + `"}`},
+		"structured source":    {nil, `{"specversion":"1.0","id":"1","source":"%` + v + `","type":"t"}`},
+		"missing id":           {nil, `{"specversion":"1.0","source":"` + v + `","type":"t"}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := DecodeEvent(tc.h, []byte(tc.data))
+			if !errors.Is(err, ErrUndecodable) {
+				t.Fatalf("got %v, want ErrUndecodable", err)
+			}
+			if strings.Contains(err.Error(), "canary") {
+				t.Errorf("the error quotes the message: %v", err)
+			}
+		})
+	}
 }

@@ -19,6 +19,8 @@ const (
 	FieldBeneficiaryLastName  = "orders.items.beneficiary.last_name"
 	FieldTechnicalIP          = "technical.ip"
 	FieldTechnicalUserAgent   = "technical.user_agent"
+	FieldLegalHoldReason      = "legal_hold.reason"
+	FieldCriterionValue       = "criteria.value"
 )
 
 // Erase applies an outcome (store.OutcomeDelete or store.OutcomeAnonymise) to the contact and
@@ -26,9 +28,10 @@ const (
 // order. by is "run:<id>" or "request:<id>".
 //
 // Anonymise keeps what statistics and accounting need and no personal value: role, dates,
-// customer status, balance, subscriptions, legal hold, organisations, consents, and the order
-// history without its beneficiaries' names; of the profile only the address country and the
-// company name. Delete leaves a tombstone (status deleted, nothing else), so that a late
+// customer status, balance, subscriptions, legal hold (without its reason), organisations,
+// consents, and the order history without its beneficiaries' names; of the profile only the
+// address country and the company name. Criteria go with their values: a criterion's name
+// alone says little, but its value is about the person. Delete leaves a tombstone (status deleted, nothing else), so that a late
 // event cannot bring the contact back. The version is kept: the caller stores the result
 // with a compare-and-swap against the contact it decided on.
 func Erase(c store.Contact, outcome, by string, at time.Time) store.Contact {
@@ -63,6 +66,8 @@ func Erase(c store.Contact, outcome, by string, at time.Time) store.Contact {
 		}
 	}
 	out.Technical = nil
+	out.Criteria = nil
+	out.LegalHold.Reason = ""
 	out.Status, out.ErasedAt, out.ErasedBy, out.ErasedFields, out.UpdatedAt = store.StatusAnonymised, at, by, fields, at
 	return out
 }
@@ -87,6 +92,10 @@ func personalFields(c store.Contact) []string {
 	for _, t := range c.Technical {
 		add(t.IP != "", FieldTechnicalIP)
 		add(t.UserAgent != "", FieldTechnicalUserAgent)
+	}
+	add(c.LegalHold.Reason != "", FieldLegalHoldReason)
+	for _, f := range c.Criteria {
+		add(f.Value != "", FieldCriterionValue)
 	}
 	slices.Sort(out)
 	return out

@@ -31,6 +31,8 @@ func customerWithEverything() store.Contact {
 			{ProductID: "p2"},
 		}}},
 		Technical: []store.Technical{{EventID: "e1", CollectedAt: src.At, IP: "sealed:v1:i", UserAgent: "sealed:v1:j"}},
+		LegalHold: store.LegalHold{Held: false, Reason: "sealed:v1:k", Source: src},
+		Criteria:  map[string]store.Field{"vip": f("sealed:v1:l"), "profession": f("sealed:v1:m")},
 	}
 }
 
@@ -44,7 +46,8 @@ func TestEraseAnonymiseKeepsAccountingAndErasesEveryPersonalValue(t *testing.T) 
 		t.Fatal("Erase modified the contact it was given")
 	}
 	wantFields := []string{FieldBeneficiaryFirstName, FieldBeneficiaryLastName, "profile.address.city", "profile.custom.shoe_size",
-		"profile.email", "profile.first_name", "profile.last_name", "profile.phone", FieldTechnicalIP, FieldTechnicalUserAgent}
+		"profile.email", "profile.first_name", "profile.last_name", "profile.phone", FieldTechnicalIP, FieldTechnicalUserAgent,
+		FieldLegalHoldReason, FieldCriterionValue}
 	slices.Sort(wantFields)
 	if !slices.Equal(got.ErasedFields, wantFields) {
 		t.Fatalf("erased fields %v, want %v", got.ErasedFields, wantFields)
@@ -62,6 +65,10 @@ func TestEraseAnonymiseKeepsAccountingAndErasesEveryPersonalValue(t *testing.T) 
 	}
 	if got.Technical != nil {
 		t.Fatalf("technical data kept: %v", got.Technical)
+	}
+	// The legal hold is a fact that stays; its reason and the criteria's values are personal.
+	if got.LegalHold.Reason != "" || got.LegalHold.Source != c.LegalHold.Source || got.Criteria != nil {
+		t.Fatalf("legal hold %+v and criteria %v after anonymisation", got.LegalHold, got.Criteria)
 	}
 	// What accounting and statistics need stays.
 	if got.Version != 4 || !got.Customer || got.Role != "individual" || !got.Recency.Equal(c.Recency) ||

@@ -48,7 +48,8 @@ type Subscription struct {
 	Source Source `json:"source" bson:"source"`
 }
 
-// LegalHold is the latest known legal-hold state.
+// LegalHold is the latest known legal-hold state. Reason is personal: sealed under the
+// contact's key (events.FieldLegalHoldReason), erased on anonymisation.
 type LegalHold struct {
 	Held   bool   `json:"held" bson:"held"`
 	Reason string `json:"reason,omitempty" bson:"reason,omitempty"`
@@ -133,9 +134,12 @@ type Contact struct {
 	LegalHold      LegalHold                `json:"legal_hold" bson:"legal_hold"`
 	Authorisations map[string]Authorisation `json:"authorisations,omitempty" bson:"authorisations,omitempty"`
 	Profile        map[string]Field         `json:"profile,omitempty" bson:"profile,omitempty"`
-	Organisations  []string                 `json:"organisations,omitempty" bson:"organisations,omitempty"`
-	Orders         map[string]Order         `json:"orders,omitempty" bson:"orders,omitempty"`
-	Technical      []Technical              `json:"technical,omitempty" bson:"technical,omitempty"`
+	// Criteria is the latest value of each contact criterion, by criterion name: a value
+	// sealed like the profile's (events.CriterionValueField), erased on anonymisation.
+	Criteria      map[string]Field `json:"criteria,omitempty" bson:"criteria,omitempty"`
+	Organisations []string         `json:"organisations,omitempty" bson:"organisations,omitempty"`
+	Orders        map[string]Order `json:"orders,omitempty" bson:"orders,omitempty"`
+	Technical     []Technical      `json:"technical,omitempty" bson:"technical,omitempty"`
 
 	// ErasedAt and ErasedBy (run:<id> or request:<id>) are set when the contact is anonymised or deleted.
 	ErasedAt  time.Time `json:"erased_at,omitzero" bson:"erased_at,omitempty"`

@@ -13,12 +13,18 @@ import (
 
 // ConsumeInbox forwards LETHE_INBOX to LETHE_ACTIVITY with the durable consumer
 // InboxDurable until ctx ends. Messages that can never be accepted are dead-lettered to
-// LETHE_DLQ with the reason (their pointers and rules, never their values).
+// LETHE_DLQ with the reason (their pointers and rules, never their values), their personal
+// values sealed or dropped (SealDeadLetter) on every dead-letter path.
 func (s *Service) ConsumeInbox(ctx context.Context) error {
 	return bus.ConsumeBatch(ctx, s.js, bus.ConsumerConfig{
 		Stream:  bus.StreamInbox,
 		Durable: InboxDurable,
-	}, s.inboxHandler(), bus.WithLogger(s.log), bus.WithTracerProvider(s.tp))
+	}, s.inboxHandler(), s.inboxOptions()...)
+}
+
+// inboxOptions are the bus options of the inbox consumer and of its dead letters.
+func (s *Service) inboxOptions() []bus.Option {
+	return []bus.Option{bus.WithLogger(s.log), bus.WithTracerProvider(s.tp), bus.WithDeadLetterRedaction(s.forward.SealDeadLetter)}
 }
 
 // inboxHandler is the port from the bus to ForwardInbox: an invalid event or a foreign
@@ -39,7 +45,7 @@ func (s *Service) inboxHandler() bus.BatchHandler {
 				s.metrics.accept(ctx, transportNATS, typ, 1)
 			case errors.Is(err, events.ErrInvalid):
 				s.metrics.reject(ctx, transportNATS, typ, ReasonInvalid, 1)
-				errs[i] = bus.Permanent(err)
+				errs[i] = bus.Permanent(deadLetterError(err))
 			case errors.Is(err, ErrWrongInstitution):
 				s.metrics.reject(ctx, transportNATS, typ, ReasonInstitution, 1)
 				errs[i] = bus.Permanent(err)

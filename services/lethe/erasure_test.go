@@ -100,10 +100,19 @@ func e2eInstitution(c *canaries) (erased, kept []e2eContact) {
 		}}
 	}
 	update := &events.ContactUpdated{UpdatedAt: old.AddDate(0, 1, 0), Profile: events.Profile{Email: c.next("email")}}
+	// A lifted hold (a held one would block the erasure) and a criterion: their reason and
+	// value are personal like the profile.
+	hold := func() *events.LegalHoldChanged {
+		return &events.LegalHoldChanged{Held: false, Reason: *c.next("hold"), At: old.AddDate(0, 1, 0)}
+	}
+	criterion := func() *events.CriterionChanged {
+		return &events.CriterionChanged{Criterion: "profession", Value: *c.next("criterion"), ChangedAt: old}
+	}
 	erased = []e2eContact{
-		{id: "c-prospect", events: []events.Data{created("individual"), update}, outcome: store.OutcomeDelete, erased: true},
+		{id: "c-prospect", events: []events.Data{created("individual"), update, criterion()}, outcome: store.OutcomeDelete, erased: true},
 		{id: "c-customer", events: []events.Data{created("individual"), order("o-1", old),
-			&events.OptionAcquired{OptionID: "opt-1", At: old, Items: []events.Item{{ProductID: "show-2", Beneficiary: &events.Beneficiary{FirstName: c.next("ofirst")}}}}},
+			&events.OptionAcquired{OptionID: "opt-1", At: old, Items: []events.Item{{ProductID: "show-2", Beneficiary: &events.Beneficiary{FirstName: c.next("ofirst")}}}},
+			hold(), criterion()},
 			outcome: store.OutcomeAnonymise, erased: true},
 	}
 	// The canaries of the contacts that are kept are not checked for absence: they must stay.
@@ -213,6 +222,17 @@ func erasureEndToEnd(t *testing.T, storeArgs []string) {
 			return v["recency"] != nil && v["recency"] != ""
 		})
 	}
+	// An upstream's invalid event on the NATS inbox, in clear: its dead letter must be sealed
+	// with c-customer's key, so that the erasure reaches it too.
+	invalid := fmt.Sprintf(`{"role":"emperor","created_at":"2019-03-01T10:00:00Z","profile":{"email":%q,"last_name":%q}}`,
+		*can.next("email"), *can.next("last"))
+	inbox := &nats.Msg{Subject: bus.InboxSubject(e2eInst), Header: nats.Header{"ce-specversion": {"1.0"}, "ce-id": {"inbox-bad-1"},
+		"ce-source": {"/ticketing"}, "ce-type": {events.TypeContactCreated}, "ce-subject": {"c-customer"}, "ce-time": {"2019-03-01T10:00:00Z"},
+		"ce-institution": {e2eInst}, "content-type": {"application/json"}}, Data: []byte(invalid)}
+	if _, err := js.PublishMsg(context.Background(), inbox); err != nil {
+		t.Fatalf("publish to the inbox: %v", err)
+	}
+	waitDeadLetters(t, js, 1)
 
 	// 2. A simulation as of today, reviewed item by item.
 	asOf := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
@@ -336,12 +356,18 @@ func erasureEndToEnd(t *testing.T, storeArgs []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lb, err := events.MarshalStructured(late)
+	// And a late erasure request with its reason: for an erased contact, dropped at the door.
+	lateRequest, err := events.New("/ticketing", e2eInst, "c-customer", &events.ErasureRequested{RequestedAt: day(2026, 11, 2),
+		Reason: *can.next("request")}, events.WithID("c-customer-late-request"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, b := api.do(http.MethodPost, "/v1/events", "application/cloudevents+json", lb); st != http.StatusAccepted {
-		t.Fatalf("late event: %d %s", st, b)
+	lb, err := events.MarshalBatch([]event.Event{late, lateRequest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, b := api.do(http.MethodPost, "/v1/events", "application/cloudevents-batch+json", lb); st != http.StatusAccepted {
+		t.Fatalf("late events: %d %s", st, b)
 	}
 	// Nothing observable changes on the contact, so wait for the projection's consumer to
 	// have folded everything, then check the contact is as the anonymiser left it.
@@ -486,6 +512,7 @@ func openWithWhatIsLeft(t *testing.T, dir, masterB64 string, storeArgs []string,
 			fields = append(fields, fmt.Sprintf("items.%d.beneficiary.%s", i, n))
 		}
 	}
+	fields = append(fields, events.FieldLegalHoldReason, events.FieldErasureReason, events.CriterionValueField("profession"))
 	everyone := append(slices.Clone(erased), kept...)
 	opened := 0
 	for v := range sealedSet {
@@ -715,6 +742,24 @@ type keepSpans struct{ *tracetest.InMemoryExporter }
 func (keepSpans) Shutdown(context.Context) error { return nil }
 
 // waitFolded waits until the recency service's consumer has acknowledged every activity event.
+// waitDeadLetters waits until LETHE_DLQ holds n dead letters.
+func waitDeadLetters(t *testing.T, js jetstream.JetStream, n uint64) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if s, err := js.Stream(ctx, bus.StreamDLQ); err == nil {
+			if info, err := s.Info(ctx); err == nil && info.State.Msgs >= n {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("LETHE_DLQ did not reach %d dead letters", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func waitFolded(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
 	ctx := context.Background()

@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,6 +177,29 @@ func (s *apiStack) send(es ...event.Event) {
 		s.t.Fatalf("POST /v1/events = %d %s", resp.StatusCode, b)
 	}
 	s.caughtUp()
+}
+
+// rawActivity is every message of LETHE_ACTIVITY as stored, headers and data, for canary checks.
+func (s *apiStack) rawActivity() string {
+	s.t.Helper()
+	ctx := context.Background()
+	st, err := s.js.Stream(ctx, bus.StreamActivity)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var b strings.Builder
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "%v %s\n", m.Header, m.Data)
+	}
+	return b.String()
 }
 
 // caughtUp waits until the recency consumer acknowledged every message of LETHE_ACTIVITY.

@@ -77,7 +77,8 @@ type Export struct {
 	Blockers      []string             `json:"blockers"`
 	Balance       *store.Balance       `json:"balance,omitempty"`
 	Subscriptions []ExportSubscription `json:"subscriptions"`
-	LegalHold     *store.LegalHold     `json:"legal_hold,omitempty"`
+	LegalHold     *ExportLegalHold     `json:"legal_hold,omitempty"`
+	Criteria      []ExportCriterion    `json:"criteria"`
 
 	Recency   *ExportRecency    `json:"recency,omitempty"`
 	Technical []ExportTechnical `json:"technical_data"`
@@ -387,9 +388,8 @@ func (uc *ExportContact) build(c store.Contact, policy config.Institution, now t
 		x.Subscriptions = append(x.Subscriptions, ExportSubscription{ID: id, Status: s.Status, SetBy: s.Source})
 	}
 	slices.SortFunc(x.Subscriptions, func(a, b ExportSubscription) int { return strings.Compare(a.ID, b.ID) })
-	if c.LegalHold.Source.EventID != "" {
-		h := c.LegalHold
-		x.LegalHold = &h
+	if err := exportHeldValues(&x, c, op); err != nil {
+		return Export{}, err
 	}
 	if !c.Recency.IsZero() {
 		x.Recency = &ExportRecency{Date: c.Recency, SetBy: c.RecencySource, InactivityMonths: policy.InactivityMonths,

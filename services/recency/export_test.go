@@ -35,6 +35,12 @@ var personal = map[string]string{
 	"custom.loyalty":   "gold-4411",
 }
 
+// Personal values outside the profile: a legal hold's reason and a criterion's value.
+const (
+	holdReason     = "dispute-118 with Mrs Lovelace-King"
+	criterionValue = "luthier, plays the viola"
+)
+
 // beneficiaries of the order's two tickets.
 var beneficiaries = [][2]string{{"Annabella", "Milbanke"}, {"Charles", "Babbage"}}
 
@@ -71,7 +77,8 @@ func sendFullContact(t *testing.T, s *apiStack, id string, base time.Time) {
 		ev(t, id, &events.OptionAcquired{OptionID: "opt-1", At: day(4), Items: []events.Item{{ProductID: "season-pass", Dated: false}}}),
 		ev(t, id, &events.BalanceChanged{Balance: 2500, Currency: "EUR", At: day(5)}),
 		ev(t, id, &events.SubscriptionChanged{SubscriptionID: "sub-1", Status: "active", At: day(6)}),
-		ev(t, id, &events.LegalHoldChanged{Held: true, Reason: "dispute-118", At: day(7)}),
+		ev(t, id, &events.LegalHoldChanged{Held: true, Reason: holdReason, At: day(7)}),
+		ev(t, id, &events.CriterionChanged{Criterion: "profession", Value: criterionValue, ChangedAt: day(1)}),
 		ev(t, id, &events.WaitlistJoined{WaitlistID: "wl-1", JoinedAt: day(8)}),
 		ev(t, id, &events.CampaignLinkClicked{CampaignID: "camp-1", LinkID: "l-1", ClickedAt: day(9)}),
 	)
@@ -89,6 +96,13 @@ func TestExportHoldsEveryCategoryDecrypted(t *testing.T) {
 		stored := s.contact(id)
 		if f := stored.Profile["email"]; !f.Sealed || strings.Contains(f.Value, personal["email"]) {
 			t.Fatalf("the projection holds the e-mail as %+v, want it sealed", f)
+		}
+		// The whole stored document and the activity stream, as they are: nothing in clear.
+		doc, _ := json.Marshal(stored)
+		assertNoPersonal(t, "the stored contact", string(doc))
+		assertNoPersonal(t, "LETHE_ACTIVITY", s.rawActivity())
+		if !seal.IsSealed(stored.LegalHold.Reason) || !stored.Criteria["profession"].Sealed {
+			t.Fatalf("legal hold %+v, criteria %+v: want the reason and the value sealed", stored.LegalHold, stored.Criteria)
 		}
 		// A run item and an earlier audit entry about the contact, as the scheduler and the
 		// anonymiser record them.
@@ -185,6 +199,17 @@ func TestExportHoldsEveryCategoryDecrypted(t *testing.T) {
 		if x.Balance == nil || x.Balance.Amount != 2500 || x.LegalHold == nil || !x.LegalHold.Held ||
 			len(x.Subscriptions) != 1 || x.Subscriptions[0].ID != "sub-1" || x.Subscriptions[0].Status != "active" {
 			t.Errorf("balance %+v, legal hold %+v, subscriptions %+v", x.Balance, x.LegalHold, x.Subscriptions)
+		}
+		if r := x.LegalHold.Reason; r == nil || r.Value != holdReason || r.State != recency.StateDecrypted {
+			t.Errorf("legal hold reason %+v, want it decrypted", r)
+		}
+		if len(x.Criteria) != 1 || x.Criteria[0].Name != "profession" || x.Criteria[0].Value != criterionValue ||
+			x.Criteria[0].State != recency.StateDecrypted || x.Criteria[0].SetBy.Type != events.TypeCriterionChanged {
+			t.Errorf("criteria %+v, want the value decrypted", x.Criteria)
+		}
+		// The contact view (read scope) shows no personal value, sealed or not.
+		if _, _, view := s.get(tokenRead, "/v1/institutions/"+instA+"/contacts/"+id, ""); bytes.Contains(view, []byte(seal.Prefix)) {
+			t.Errorf("GET contact shows a sealed value: %s", view)
 		}
 
 		// Recency and the event that set it: the dated ticket, 40 days after creation.
@@ -343,12 +368,30 @@ func TestExportOfAnonymisedContactHoldsNoPersonalValue(t *testing.T) {
 		if len(x.Audit) == 0 || x.Audit[len(x.Audit)-1].Action != "exported" {
 			t.Errorf("audit = %+v, want the export recorded", x.Audit)
 		}
+		// The legal hold's reason and the criterion's value were left sealed: erased with the key.
+		if x.LegalHold == nil || x.LegalHold.Reason == nil || x.LegalHold.Reason.State != recency.StateErased || x.LegalHold.Reason.Value != "" {
+			t.Errorf("legal hold %+v, want its reason erased", x.LegalHold)
+		}
+		if len(x.Criteria) != 1 || x.Criteria[0].State != recency.StateErased || x.Criteria[0].Value != "" {
+			t.Errorf("criteria %+v, want the value erased", x.Criteria)
+		}
 		assertNoPersonal(t, "the logs", s.logs.String())
+
+		// Anonymisation itself leaves not even the sealed copies in the projection.
+		s.mark(id, func(c *store.Contact) { *c = retention.Erase(*c, store.OutcomeAnonymise, "request:req-7", erasedAt) })
+		if c := s.contact(id); c.LegalHold.Reason != "" || c.Criteria != nil || !c.LegalHold.Held {
+			t.Errorf("after Erase: legal hold %+v, criteria %v", c.LegalHold, c.Criteria)
+		}
 	})
 }
 
 func assertNoPersonal(t *testing.T, where, text string) {
 	t.Helper()
+	for _, v := range []string{holdReason, criterionValue} {
+		if strings.Contains(text, v) {
+			t.Errorf("%s holds %q in clear", where, v)
+		}
+	}
 	for name, v := range personal {
 		if strings.Contains(text, v) {
 			t.Errorf("%s holds the %s value", where, name)

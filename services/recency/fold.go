@@ -67,7 +67,11 @@ func Fold(c *store.Contact, a Activity) {
 			foldProfile(c, &d.Profile, src(d.UpdatedAt))
 		}
 	case *events.CriterionChanged:
-		foldActivity(c, src(d.ChangedAt))
+		s := src(d.ChangedAt)
+		foldActivity(c, s)
+		if !erased {
+			foldCriterion(c, d.Criterion, d.Value, s)
+		}
 	case *events.ConsentChanged:
 		foldConsent(c, store.ConsentChange{Source: src(d.ChangedAt), Authorisations: maps.Clone(d.Authorisations)})
 	case *events.OptionAcquired:
@@ -97,7 +101,12 @@ func Fold(c *store.Contact, a Activity) {
 	case *events.LegalHoldChanged:
 		s := src(d.At)
 		if c.LegalHold.Source.EventID == "" || c.LegalHold.Source.Before(s) {
-			c.LegalHold = store.LegalHold{Held: d.Held, Reason: d.Reason, Source: s}
+			// The hold itself is a fact erasure keeps; its reason is personal and is not.
+			h := store.LegalHold{Held: d.Held, Reason: d.Reason, Source: s}
+			if erased {
+				h.Reason = ""
+			}
+			c.LegalHold = h
 		}
 	case *events.WaitlistJoined:
 		foldActivity(c, src(d.JoinedAt))
@@ -246,6 +255,18 @@ func foldProfile(c *store.Contact, p *events.Profile, s store.Source) {
 	for name, v := range p.Custom {
 		set("custom."+name, v)
 	}
+}
+
+// foldCriterion keeps the latest value of a criterion (sealed by ingest), a last-writer-wins
+// register per criterion name like a profile field.
+func foldCriterion(c *store.Contact, name, v string, s store.Source) {
+	if old, ok := c.Criteria[name]; ok && !old.Source.Before(s) {
+		return
+	}
+	if c.Criteria == nil {
+		c.Criteria = map[string]store.Field{}
+	}
+	c.Criteria[name] = store.Field{Value: v, Sealed: strings.HasPrefix(v, sealedPrefix), Source: s}
 }
 
 func deref(s *string) string {

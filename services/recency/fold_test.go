@@ -144,3 +144,24 @@ func normalise(c store.Contact) store.Contact {
 	}
 	return c
 }
+
+// A criterion's value is a last-writer-wins register per criterion; after erasure neither it
+// nor a legal hold's reason is kept, whatever a late event says.
+func TestFoldKeepsCriteriaAndForgetsPersonalValuesOfAnErasedContact(t *testing.T) {
+	at := func(d int) time.Time { return time.Date(2024, 1, d, 0, 0, 0, 0, time.UTC) }
+	crit := func(id string, d int, v string) Activity {
+		return Activity{ID: id, Type: events.TypeCriterionChanged, Data: &events.CriterionChanged{Criterion: "vip", Value: v, ChangedAt: at(d)}}
+	}
+	var c store.Contact
+	Fold(&c, crit("e2", 2, "sealed:v1:new"))
+	Fold(&c, crit("e1", 1, "sealed:v1:old"))
+	if f := c.Criteria["vip"]; f.Value != "sealed:v1:new" || !f.Sealed || f.Source.EventID != "e2" {
+		t.Fatalf("criterion %+v, want the latest value", f)
+	}
+	c.Status, c.Criteria = store.StatusAnonymised, nil
+	Fold(&c, crit("e3", 3, "sealed:v1:late"))
+	Fold(&c, Activity{ID: "e4", Type: events.TypeLegalHoldChanged, Data: &events.LegalHoldChanged{Held: true, Reason: "sealed:v1:why", At: at(4)}})
+	if c.Criteria != nil || c.LegalHold.Reason != "" || !c.LegalHold.Held {
+		t.Fatalf("after erasure: criteria %v, legal hold %+v", c.Criteria, c.LegalHold)
+	}
+}

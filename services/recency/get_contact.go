@@ -63,7 +63,10 @@ func viewOf(c store.Contact, months int) ContactView {
 		v.Balance = &c.Balance
 	}
 	if c.LegalHold.Source.EventID != "" {
-		v.LegalHold = &c.LegalHold
+		// The reason is personal (sealed): it is for the right-of-access export only.
+		h := c.LegalHold
+		h.Reason = ""
+		v.LegalHold = &h
 	}
 	if !c.ErasedAt.IsZero() {
 		v.ErasedAt = &c.ErasedAt

@@ -189,10 +189,19 @@ func appendContactBody(b []byte, c *store.Contact) []byte {
 	for _, f := range c.ErasedFields {
 		w.str(f)
 	}
+	// formatCriteria from here on.
+	w.uint(uint64(len(c.Criteria)))
+	for k, v := range c.Criteria {
+		w.str(k)
+		w.str(v.Value)
+		w.bool(v.Sealed)
+		w.source(v.Source)
+	}
 	return w.b
 }
 
-func readContactBody(b []byte) (store.Contact, error) {
+// readContactBody reads a body; criteria says whether it has the criteria (formatCriteria).
+func readContactBody(b []byte, criteria bool) (store.Contact, error) {
 	r := reader{b: b}
 	var c store.Contact
 	c.Institution = r.str()
@@ -283,6 +292,15 @@ func readContactBody(b []byte) (store.Contact, error) {
 		c.ErasedFields = make([]string, n)
 		for i := range n {
 			c.ErasedFields[i] = r.str()
+		}
+	}
+	if criteria {
+		if n := r.count(); n > 0 {
+			c.Criteria = make(map[string]store.Field, n)
+			for range n {
+				k := r.str()
+				c.Criteria[k] = store.Field{Value: r.str(), Sealed: r.bool(), Source: r.source()}
+			}
 		}
 	}
 	if r.bad || len(r.b) != 0 {

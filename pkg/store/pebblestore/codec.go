@@ -13,8 +13,13 @@ import (
 // Contact values start with a small header (format, version, status, recency) so that a Put's
 // compare-and-swap and index maintenance read the old value without decoding it; the body
 // follows in the binary codec of binary.go. Runs, run items and audit entries are rare and
-// stay JSON.
-const formatBinary = 2
+// stay JSON. formatCriteria is formatBinary with the criteria after the last field: the
+// format byte, not the bytes left, says whether they are there, so a value cut short at that
+// point is still refused. Values are written in formatCriteria; formatBinary ones still read.
+const (
+	formatBinary   = 2
+	formatCriteria = 3
+)
 
 var errBadValue = errors.New("pebblestore: malformed value")
 
@@ -36,7 +41,7 @@ func appendHead(b []byte, h contactHead) []byte {
 
 func readHead(v []byte) (contactHead, []byte, error) {
 	var h contactHead
-	if len(v) < 1+8 || v[0] != formatBinary {
+	if len(v) < 1+8 || v[0] != formatBinary && v[0] != formatCriteria {
 		return h, nil, errBadValue
 	}
 	h.version = int64(binary.BigEndian.Uint64(v[1:]))
@@ -59,7 +64,7 @@ func readHead(v []byte) (contactHead, []byte, error) {
 
 func encodeContact(c store.Contact) ([]byte, error) {
 	b := make([]byte, 0, 512)
-	b = append(b, formatBinary)
+	b = append(b, formatCriteria)
 	b = appendHead(b, contactHead{version: c.Version, status: string(c.Status), recency: c.Recency})
 	return appendContactBody(b, &c), nil
 }
@@ -69,7 +74,7 @@ func decodeContact(v []byte) (store.Contact, error) {
 	if err != nil {
 		return store.Contact{}, err
 	}
-	return readContactBody(body)
+	return readContactBody(body, v[0] == formatCriteria)
 }
 
 func encodeJSON(v any) ([]byte, error) {

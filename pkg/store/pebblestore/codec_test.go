@@ -193,3 +193,22 @@ func BenchmarkContactCodec(b *testing.B) {
 		b.ReportMetric(float64(len(v)), "bytes")
 	})
 }
+
+// Values written before the criteria were stored (formatBinary) still read, without them.
+func TestCodecReadsValuesWithoutCriteria(t *testing.T) {
+	var c store.Contact
+	n := 0
+	fill(reflect.ValueOf(&c).Elem(), &n)
+	v, _ := encodeContact(c)
+	// The criteria are the last bytes: their count (one byte when empty) and entries.
+	section := len(appendContactBody(nil, &store.Contact{Criteria: c.Criteria})) - len(appendContactBody(nil, &store.Contact{})) + 1
+	old := append([]byte{formatBinary}, v[1:len(v)-section]...)
+	got, err := decodeContact(old)
+	if err != nil {
+		t.Fatalf("an old value does not decode: %v", err)
+	}
+	c.Criteria = nil
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("an old value decodes to another contact")
+	}
+}

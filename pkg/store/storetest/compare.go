@@ -120,6 +120,10 @@ func fullContact(inst, id string) store.Contact {
 			"email":   {Value: "c2VhbGVkLWVtYWls", Sealed: true, Source: src(10)},
 			"country": {Value: "FR", Source: src(11)},
 		},
+		Criteria: map[string]store.Field{
+			"vip":                 {Value: "sealed:v1:c2VhbGVkLXZpcA", Sealed: true, Source: src(20)},
+			"segment.jazz_lovers": {Value: "sealed:v1:c2VhbGVkLWphenp", Sealed: true, Source: src(21)},
+		},
 		Organisations: []string{"org-b", "org-a", "org-c"},
 		Orders: map[string]store.Order{
 			"ord-1": {
