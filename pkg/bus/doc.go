@@ -1,6 +1,10 @@
 // Package bus is Lethe's JetStream adapter: the embedded server, the streams of the contract,
 // CloudEvents published and consumed in the NATS binding, dead letters and trace propagation.
 //
+// Users: ServerUsers turns lethe.yaml's bus users and the services' own into nats-server users
+// with the least privilege of their role (publisher: its institutions' inboxes; consumer: its
+// own durables on LETHE_RESULTS); given to StartEmbedded, no connection gets in without them.
+//
 // Publishing: NewPublisher(js).Publish waits for the JetStream ack and sets Nats-Msg-Id from
 // the event so a retried publish is stored once; PublishBatch pipelines many events through
 // async publish for ingest's throughput. Events travel in binary mode (ce-* headers, the data

@@ -28,6 +28,10 @@ type EmbeddedOptions struct {
 	// MaxStore caps JetStream file storage in bytes (0: the server's default, a share of
 	// the disk).
 	MaxStore int64
+	// Users may connect, each with its permissions (ServerUsers builds them); when there are
+	// any, a connection without credentials is refused. Empty: anyone may connect, which only
+	// tests on a private port should rely on.
+	Users []*server.User
 	// ReadyTimeout bounds the wait for the server to accept connections (default 10s).
 	ReadyTimeout time.Duration
 }
@@ -53,6 +57,7 @@ func StartEmbedded(opts EmbeddedOptions) (*server.Server, error) {
 		JetStreamMaxStore: opts.MaxStore,
 		NoLog:             opts.Logger == nil,
 		NoSigs:            true, // signals belong to the process's main, not to a library
+		Users:             opts.Users,
 	}
 	s, err := server.NewServer(sopts)
 	if err != nil {

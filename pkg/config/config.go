@@ -47,6 +47,8 @@ type File struct {
 	// X-Forwarded-For ingest believes when it records a request's IP address. Empty: the
 	// address is the connection's, and X-Forwarded-For is ignored.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Bus lists the bus users besides the services (bus.go).
+	Bus Bus `yaml:"bus"`
 
 	lines lines
 }
@@ -329,6 +331,7 @@ func (f File) Validate() error {
 			add(f.lines.of("trusted_proxies"), "trusted_proxies: %q is neither an IP address nor a CIDR prefix", p)
 		}
 	}
+	f.Bus.validate(add)
 	if len(probs) == 0 {
 		return nil
 	}
@@ -376,6 +379,7 @@ func attachLines(root *yaml.Node, f *File) {
 	}
 	top := root.Content[0]
 	f.lines = keyLines(top, 2)
+	attachBusLines(top, &f.Bus)
 	if toks := mapValue(top, "tokens"); toks != nil && toks.Kind == yaml.SequenceNode {
 		for i, n := range toks.Content {
 			if i < len(f.Tokens) {

@@ -22,11 +22,19 @@ const MasterKeySize = 32
 var (
 	// ErrBadMasterKey: the master key is not base64 of exactly MasterKeySize bytes.
 	ErrBadMasterKey = errors.New("seal: bad master key")
-	// ErrMasterKeyPermissions: the key file or its directory is open to group or others. The
-	// master key unlocks every contact's personal data, so Lethe refuses to start rather than
-	// use a key that other local users may have read or swapped.
-	ErrMasterKeyPermissions = errors.New("seal: master key file or directory permissions too wide")
+	// ErrSecretPermissions: a secret file (the master key, the bus's service password) or its
+	// directory is open to group or others. Such a secret unlocks every contact's personal
+	// data or every stream, so Lethe refuses to start rather than use one that other local
+	// users may have read or swapped.
+	ErrSecretPermissions = errors.New("seal: secret file or directory permissions too wide")
+	// ErrMasterKeyPermissions is ErrSecretPermissions for the master key's file.
+	ErrMasterKeyPermissions = ErrSecretPermissions
+	// ErrBadSecret: a secret file holds something other than base64 of SecretSize bytes.
+	ErrBadSecret = errors.New("seal: bad secret file")
 )
+
+// SecretSize is the number of random bytes of a secret EnsureSecret generates.
+const SecretSize = MasterKeySize
 
 // masterKeyDir and masterKeyName place the generated key in a directory of its own under the
 // data directory, so that tightening its mode to 0700 never fights with whatever else lives in
@@ -65,6 +73,12 @@ func keyID(master []byte) [kidSize]byte {
 // alphabet, padded or not) of MasterKeySize bytes. Generate one with
 // `head -c 32 /dev/urandom | base64`.
 func MasterKeyFromConfig(b64 string) ([]byte, error) {
+	return decodeSecret(b64, ErrBadMasterKey)
+}
+
+// decodeSecret decodes base64 (any alphabet, padded or not) of MasterKeySize bytes; its
+// errors wrap bad.
+func decodeSecret(b64 string, bad error) ([]byte, error) {
 	s := strings.TrimSpace(b64)
 	for _, enc := range []*base64.Encoding{
 		base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding,
@@ -74,41 +88,47 @@ func MasterKeyFromConfig(b64 string) ([]byte, error) {
 			continue
 		}
 		if len(key) != MasterKeySize {
-			return nil, fmt.Errorf("%w: want base64 of %d bytes, got %d bytes", ErrBadMasterKey, MasterKeySize, len(key))
+			return nil, fmt.Errorf("%w: want base64 of %d bytes, got %d bytes", bad, MasterKeySize, len(key))
 		}
 		return key, nil
 	}
 	// The input is deliberately not quoted: it may be a key with a typo.
-	return nil, fmt.Errorf("%w: not base64 (want base64 of %d bytes)", ErrBadMasterKey, MasterKeySize)
+	return nil, fmt.Errorf("%w: not base64 (want base64 of %d bytes)", bad, MasterKeySize)
 }
 
 // LoadMasterKey reads a master key file: base64 of MasterKeySize bytes, as EnsureMasterKey
 // writes it. It refuses a file readable or writable by group or others.
 func LoadMasterKey(path string) ([]byte, error) {
+	return readSecret(path, ErrBadMasterKey)
+}
+
+// readSecret reads a secret file (base64 of MasterKeySize bytes), refusing one open to group
+// or others; errors about its content wrap bad.
+func readSecret(path string, bad error) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("seal: open master key: %w", err)
+		return nil, fmt.Errorf("seal: open %s: %w", path, err)
 	}
 	defer f.Close()
 	// Stat the opened file, not the path, so the mode checked is the mode of what is read.
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("seal: stat master key: %w", err)
+		return nil, fmt.Errorf("seal: stat %s: %w", path, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrBadMasterKey, path)
+		return nil, fmt.Errorf("%w: %s is not a regular file", bad, path)
 	}
 	if err := checkPrivate(path, fi.Mode(), 0o600); err != nil {
 		return nil, err
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {
-		return nil, fmt.Errorf("seal: read master key: %w", err)
+		return nil, fmt.Errorf("seal: read %s: %w", path, err)
 	}
 	if len(b) > maxKeyFile {
-		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrBadMasterKey, path, maxKeyFile)
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", bad, path, maxKeyFile)
 	}
-	key, err := MasterKeyFromConfig(string(b))
+	key, err := decodeSecret(string(b), bad)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -124,53 +144,69 @@ func LoadMasterKey(path string) ([]byte, error) {
 // written to a temporary file, synced, and hard-linked into place, which fails if another
 // process won; the loser then reads the winner's key.
 func EnsureMasterKey(dataDir string) ([]byte, error) {
-	dir := filepath.Join(dataDir, masterKeyDir)
+	return ensureSecret(filepath.Join(dataDir, masterKeyDir), masterKeyName, ErrBadMasterKey)
+}
+
+// EnsureSecret returns the secret kept in dir/name as text (base64 of SecretSize random
+// bytes: usable as a password), generating it on first use exactly as EnsureMasterKey
+// generates the master key — dir 0700, file 0600, created once and atomically even when
+// several processes start together, never replaced, refused when open to group or others.
+// The bus's service password is one (services/lethe).
+func EnsureSecret(dir, name string) (string, error) {
+	b, err := ensureSecret(dir, name, ErrBadSecret)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
+}
+
+func ensureSecret(dir, name string, bad error) ([]byte, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("seal: create master key directory: %w", err)
+		return nil, fmt.Errorf("seal: create %s: %w", dir, err)
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("seal: stat master key directory: %w", err)
+		return nil, fmt.Errorf("seal: stat %s: %w", dir, err)
 	}
 	if err := checkPrivate(dir, fi.Mode(), 0o700); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, masterKeyName)
-	key, err := LoadMasterKey(path)
+	path := filepath.Join(dir, name)
+	key, err := readSecret(path, bad)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return key, err
 	}
 	if err := createKeyFile(dir, path); err != nil {
 		return nil, err
 	}
-	return LoadMasterKey(path)
+	return readSecret(path, bad)
 }
 
-// createKeyFile writes a fresh key at path unless a file is already there.
+// createKeyFile writes a fresh secret at path unless a file is already there.
 func createKeyFile(dir, path string) (err error) {
 	key := make([]byte, MasterKeySize)
 	rand.Read(key) // never fails: crypto/rand aborts the program rather than return weak bytes.
 
-	tmp, err := os.CreateTemp(dir, ".master.key.*") // mode 0600
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*") // mode 0600
 	if err != nil {
-		return fmt.Errorf("seal: create master key: %w", err)
+		return fmt.Errorf("seal: create %s: %w", path, err)
 	}
 	defer func() {
 		// The temporary name is only a staging step, whether the link won or lost.
 		if rmErr := os.Remove(tmp.Name()); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) && err == nil {
-			err = fmt.Errorf("seal: remove temporary master key: %w", rmErr)
+			err = fmt.Errorf("seal: remove temporary %s: %w", tmp.Name(), rmErr)
 		}
 	}()
 	if _, err := tmp.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
 		tmp.Close()
-		return fmt.Errorf("seal: write master key: %w", err)
+		return fmt.Errorf("seal: write %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("seal: sync master key: %w", err)
+		return fmt.Errorf("seal: sync %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("seal: close master key: %w", err)
+		return fmt.Errorf("seal: close %s: %w", path, err)
 	}
 	switch err := os.Link(tmp.Name(), path); {
 	case err == nil:
@@ -184,7 +220,7 @@ func createKeyFile(dir, path string) (err error) {
 			return nil
 		}
 		if err := os.Rename(tmp.Name(), path); err != nil {
-			return fmt.Errorf("seal: install master key: %w", err)
+			return fmt.Errorf("seal: install %s: %w", path, err)
 		}
 	}
 	return syncDir(dir)
@@ -198,11 +234,11 @@ func syncDir(dir string) error {
 	}
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("seal: open master key directory: %w", err)
+		return fmt.Errorf("seal: open %s: %w", dir, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("seal: sync master key directory: %w", err)
+		return fmt.Errorf("seal: sync %s: %w", dir, err)
 	}
 	return nil
 }

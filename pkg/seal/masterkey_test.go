@@ -230,3 +230,34 @@ func randomBytes(n int) []byte {
 	rand.Read(b)
 	return b
 }
+
+func TestEnsureSecretIsWrittenOnceLikeTheMasterKey(t *testing.T) {
+	skipOnWindows(t)
+	dir := filepath.Join(t.TempDir(), "bus")
+	first, err := seal.EnsureSecret(dir, "service.password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := base64.StdEncoding.DecodeString(first); err != nil || len(b) != seal.SecretSize {
+		t.Fatalf("secret %d characters, want base64 of %d bytes (%v)", len(first), seal.SecretSize, err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "service.password"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+	if again, err := seal.EnsureSecret(dir, "service.password"); err != nil || again != first {
+		t.Fatalf("second call: %v; the secret changed: %v", err, again != first)
+	}
+	if err := os.Chmod(filepath.Join(dir, "service.password"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seal.EnsureSecret(dir, "service.password"); !errors.Is(err, seal.ErrSecretPermissions) {
+		t.Fatalf("a world-readable secret: %v, want ErrSecretPermissions", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "other"), []byte("hunter2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seal.EnsureSecret(dir, "other"); !errors.Is(err, seal.ErrBadSecret) || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("a file that is not a secret: %v, want ErrBadSecret without its content", err)
+	}
+}

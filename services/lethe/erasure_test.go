@@ -192,7 +192,7 @@ func erasureEndToEnd(t *testing.T, storeArgs []string) {
 	api := &apiClient{t: t, base: base, token: token}
 
 	// Downstream: a CRM's durable consumer on LETHE_RESULTS, attached before anything happens.
-	nc, err := nats.Connect(natsURL)
+	nc, err := nats.Connect(serviceURL(t, natsURL, dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -949,7 +949,8 @@ func TestClientDecodesProblems(t *testing.T) {
 // ---- end to end, against the real `lethe serve` ----
 
 // serveInProcess runs `lethe serve` in-process on dir, as startServe does, for tests and
-// benchmarks alike; it returns the HTTP and NATS URLs and the development token.
+// benchmarks alike; it returns the HTTP URL, the NATS URL with the services' credentials and
+// the development token.
 func serveInProcess(tb testing.TB, dir string) (httpURL, natsURL, token string, stop func() error) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -983,7 +984,7 @@ func serveInProcess(tb testing.TB, dir string) (httpURL, natsURL, token string, 
 	}()
 	select {
 	case got := <-found:
-		httpURL, natsURL, token = got[0], got[1], got[2]
+		httpURL, natsURL, token = got[0], serviceURL(tb, got[1], dir), got[2]
 	case err := <-done:
 		cancel()
 		tb.Fatalf("lethe serve ended before listening: %v", err)

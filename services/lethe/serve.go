@@ -46,11 +46,16 @@ type serveConfig struct {
 	Target     string
 	NATSURL    string
 	NATSListen string
-	MongoURI   string
-	MongoDB    string
-	MasterKey  string
-	LogLevel   string
-	LogFormat  string
+	// NATSUser, NATSPassword or NATSCreds are the services' credentials on the server of
+	// --nats-url; the embedded server's are generated under --data (servicePassword).
+	NATSUser     string
+	NATSPassword string
+	NATSCreds    string
+	MongoURI     string
+	MongoDB      string
+	MasterKey    string
+	LogLevel     string
+	LogFormat    string
 	// OTLPEndpoint is OTEL_EXPORTER_OTLP_ENDPOINT: the standard variable, not a LETHE_ one.
 	OTLPEndpoint string
 	// ShutdownTimeout bounds each step of a graceful stop.
@@ -82,6 +87,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&c.ConfigPath, "config", "", "lethe.yaml: tokens, institutions, register")
 	fs.StringVar(&c.Target, "target", "all", "all, or one of ingest, recency, scheduler, anonymiser (comma-separated for several)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URL; empty embeds a NATS server with JetStream under --data")
+	fs.StringVar(&c.NATSUser, "nats-user", "", "the services' user on the server of --nats-url")
+	fs.StringVar(&c.NATSPassword, "nats-password", "", "its password (prefer the environment twin LETHE_NATS_PASSWORD: a flag shows in ps)")
+	fs.StringVar(&c.NATSCreds, "nats-creds", "", "a NATS credentials file (JWT and NKey seed) for the server of --nats-url, instead of --nats-user")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens for upstream publishers (port 0 for any free port)")
 	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB URI; empty uses the embedded store under --data")
 	fs.StringVar(&c.MongoDB, "mongo-database", "lethe", "MongoDB database name")
@@ -97,7 +105,36 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if _, err := selectTargets(c.Target); err != nil {
 		return c, err
 	}
+	if err := checkNATSCredentials(c); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// checkNATSCredentials refuses credentials that would be ignored or half given: nothing
+// connects to the bus without credentials, so --nats-url needs some, and the embedded server
+// makes its own.
+func checkNATSCredentials(c serveConfig) error {
+	user := c.NATSUser != "" || c.NATSPassword != ""
+	switch {
+	case c.NATSURL == "" && (user || c.NATSCreds != ""):
+		return errors.New("--nats-user, --nats-password and --nats-creds are for --nats-url; the embedded server generates the services' password under --data")
+	case c.NATSURL == "":
+		return nil
+	case user && c.NATSCreds != "":
+		return errors.New("--nats-creds or --nats-user with --nats-password, not both")
+	case c.NATSCreds != "":
+		return nil
+	case c.NATSUser == "" || c.NATSPassword == "":
+		return errors.New("--nats-url needs the services' credentials: --nats-user and --nats-password (LETHE_NATS_USER, LETHE_NATS_PASSWORD) or --nats-creds (LETHE_NATS_CREDS)")
+	}
+	return nil
+}
+
+// servicePasswordPath is where the embedded server's password for the services is kept: a
+// directory of its own, 0700, like the master key's.
+func servicePasswordPath(data string) (dir, name string) {
+	return filepath.Join(data, "bus"), "service.password"
 }
 
 func selectTargets(spec string) (map[string]bool, error) {
@@ -181,19 +218,38 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("--nats-listen: %w", err)
 		}
-		ns, err = bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: filepath.Join(c.Data, "nats"), Host: host, Port: port})
+		// Nothing connects without credentials, the services included: they use a password
+		// generated once under --data, and lethe.yaml's bus users get their roles' permissions.
+		dir, name := servicePasswordPath(c.Data)
+		password, err := seal.EnsureSecret(dir, name)
+		if err != nil {
+			return fmt.Errorf("the services' bus password: %w", err)
+		}
+		users, err := bus.ServerUsers(password, file.Bus.Users)
+		if err != nil {
+			return err
+		}
+		ns, err = bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: filepath.Join(c.Data, "nats"), Host: host, Port: port, Users: users})
 		if err != nil {
 			return fmt.Errorf("embedded NATS: %w", err)
 		}
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-		nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Name("lethe"), nats.MaxReconnects(-1))
+		nc, err = nats.Connect("", nats.InProcessServer(ns), nats.UserInfo(bus.ServiceUser, password), nats.Name("lethe"), nats.MaxReconnects(-1))
 		if err != nil {
 			return fmt.Errorf("connect embedded NATS: %w", err)
 		}
-		log.Info("embedded NATS started", "listen", ns.ClientURL(), "store", filepath.Join(c.Data, "nats"))
-		fmt.Fprintf(stdout, "NATS listening on %s\n", ns.ClientURL())
+		log.Info("embedded NATS started", "listen", ns.ClientURL(), "store", filepath.Join(c.Data, "nats"),
+			"bus_users", len(file.Bus.Users), "service_password_file", filepath.Join(dir, name))
+		fmt.Fprintf(stdout, "NATS listening on %s (services' user %s, password in %s)\n", ns.ClientURL(), bus.ServiceUser, filepath.Join(dir, name))
 	} else {
-		nc, err = nats.Connect(c.NATSURL, nats.Name("lethe"), nats.MaxReconnects(-1))
+		if len(file.Bus.Users) > 0 {
+			log.Warn("bus.users of lethe.yaml apply to the embedded server only; the server of --nats-url has its own users (deploy/nats/nats.conf)")
+		}
+		creds := nats.UserInfo(c.NATSUser, c.NATSPassword)
+		if c.NATSCreds != "" {
+			creds = nats.UserCredentials(c.NATSCreds)
+		}
+		nc, err = nats.Connect(c.NATSURL, creds, nats.Name("lethe"), nats.MaxReconnects(-1))
 		if err != nil {
 			return fmt.Errorf("connect NATS: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -65,7 +66,9 @@ func (l *lineWriter) find(t *testing.T, re *regexp.Regexp) string {
 
 type served struct {
 	http, nats, token string
-	stop              func() error
+	// bus is nats with the services' credentials (serviceURL).
+	bus  string
+	stop func() error
 }
 
 var (
@@ -86,6 +89,7 @@ func startServe(t *testing.T, dir string, extra ...string) served {
 	s := served{
 		http: out.find(t, reHTTP), nats: out.find(t, reNATS), token: out.find(t, reToken),
 	}
+	s.bus = serviceURL(t, s.nats, dir)
 	var once sync.Once
 	var err error
 	s.stop = func() error {
@@ -101,6 +105,24 @@ func startServe(t *testing.T, dir string, extra ...string) served {
 	}
 	t.Cleanup(func() { _ = s.stop() })
 	return s
+}
+
+// serviceURL is natsURL carrying the services' credentials, read from the data directory
+// where lethe serve generated them: only the services may publish on lethe.activity.* and
+// read every stream.
+func serviceURL(t testing.TB, natsURL, dir string) string {
+	t.Helper()
+	d, name := servicePasswordPath(dir)
+	b, err := os.ReadFile(filepath.Join(d, name))
+	if err != nil {
+		t.Fatalf("the services' bus password: %v", err)
+	}
+	u, err := url.Parse(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(bus.ServiceUser, strings.TrimSpace(string(b)))
+	return u.String()
 }
 
 func get(t *testing.T, url, token string) (int, map[string]any) {
@@ -140,7 +162,7 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 
 	// An activity on the bus reaches the projection, through the embedded NATS that upstream
 	// publishers reach on --nats-listen.
-	nc, err := nats.Connect(s.nats)
+	nc, err := nats.Connect(s.bus)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +200,7 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 	if code != http.StatusOK || got["recency"] != want["recency"] || fmt.Sprint(got["recency_source"]) != fmt.Sprint(want["recency_source"]) {
 		t.Fatalf("after restart: %d %v, want %v", code, got, want)
 	}
-	nc2, err := nats.Connect(s2.nats)
+	nc2, err := nats.Connect(s2.bus)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +244,8 @@ func TestServeRejectsUnknownTarget(t *testing.T) {
 }
 
 func TestFlagsHaveEnvironmentTwins(t *testing.T) {
-	env := map[string]string{"LETHE_HTTP": "127.0.0.1:9999", "LETHE_NATS_URL": "nats://x:4222", "LETHE_TARGET": "recency"}
+	env := map[string]string{"LETHE_HTTP": "127.0.0.1:9999", "LETHE_NATS_URL": "nats://x:4222", "LETHE_TARGET": "recency",
+		"LETHE_NATS_USER": "lethe", "LETHE_NATS_PASSWORD": "pw"}
 	c, err := parseServe([]string{"--target", "ingest"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
