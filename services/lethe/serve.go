@@ -364,7 +364,7 @@ func devToken() (generatedToken, error) {
 		Token: config.Token{
 			Name: "development", SHA256: hex.EncodeToString(sum[:]),
 			Institutions: []string{config.AnyInstitution},
-			Scopes:       []string{config.ScopeIngest, config.ScopeRead, config.ScopeAdmin, config.ScopeErase},
+			Scopes:       []string{config.ScopeIngest, config.ScopeRead, config.ScopeAdmin, config.ScopeErase, config.ScopeExport},
 		},
 		plain: plain,
 	}, nil

@@ -77,14 +77,22 @@ var (
 // startServe runs `lethe serve` in-process exactly as main would, on dir.
 func startServe(t *testing.T, dir string, extra ...string) served {
 	t.Helper()
+	return startServeTokens(t, dir, true, extra...)
+}
+
+// startServeTokens is startServe for a --config that may declare tokens: then serve prints
+// no development token (devToken false) and the served token is empty.
+func startServeTokens(t *testing.T, dir string, devToken bool, extra ...string) served {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := newLineWriter()
 	done := make(chan error, 1)
 	args := append([]string{"serve", "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--data", dir}, extra...)
 	getenv := func(string) string { return "" }
 	go func() { done <- run(ctx, args, getenv, strings.NewReader(""), out, io.Discard) }()
-	s := served{
-		http: out.find(t, reHTTP), nats: out.find(t, reNATS), token: out.find(t, reToken),
+	s := served{http: out.find(t, reHTTP), nats: out.find(t, reNATS)}
+	if devToken {
+		s.token = out.find(t, reToken)
 	}
 	var once sync.Once
 	var err error
