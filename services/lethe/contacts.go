@@ -162,7 +162,17 @@ func eraseContact(ctx context.Context, cfg contactsConfig, client *Client, stdou
 	var req anonymiser.RequestView
 	err := client.JSON(rctx, http.MethodPost, path, body, &req)
 	cancel()
-	if err != nil {
+	var apiErr *APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
+		return fmt.Errorf("no contact %s of %s is held by Lethe: nothing to erase (%w)", cfg.Contact, cfg.Institution, err)
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict:
+		state := apiErr.State
+		if state == "" {
+			state = "erased"
+		}
+		return fmt.Errorf("contact %s of %s is already %s: nothing to erase (%w)", cfg.Contact, cfg.Institution, state, err)
+	case err != nil:
 		return err
 	}
 	if checkSegment("request", req.ID) != nil {
