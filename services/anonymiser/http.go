@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -59,10 +58,9 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 	}
 	// The body is optional: {"reason": "..."}. The reason is checked, never stored: it is free
 	// text and may name the person.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxErasureBody))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusRequestEntityTooLarge, "the body is over 16 KiB"))
+	body, err := httpapi.ReadBody(w, r, maxErasureBody)
+	if err != nil {
+		httpapi.WriteProblem(w, r, err)
 		return
 	}
 	if len(body) > 0 {

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,17 +67,18 @@ func (s *Service) postEvents(w http.ResponseWriter, r *http.Request) {
 		fail(rejection{status: problemStatus(err), reason: ReasonForbidden}, "", err)
 		return
 	}
-	body, err := s.readBody(w, r)
+	body, err := httpapi.ReadBody(w, r, s.maxBody)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			fail(rejection{status: http.StatusRequestEntityTooLarge, reason: ReasonTooLarge}, "",
-				httpapi.NewProblem(http.StatusRequestEntityTooLarge,
-					fmt.Sprintf("the body is over the limit of %d bytes; send smaller batches", s.maxBody)))
-			return
+		var p *httpapi.Problem // ReadBody's errors are problems: 413, 408 or 400
+		if !errors.As(err, &p) {
+			p = httpapi.NewProblem(http.StatusBadRequest, "the body could not be read")
 		}
-		fail(rejection{status: http.StatusBadRequest, reason: ReasonMalformed}, "",
-			httpapi.NewProblem(http.StatusBadRequest, "the body could not be read"))
+		rej := rejection{status: p.Status, reason: ReasonMalformed}
+		if p.Status == http.StatusRequestEntityTooLarge {
+			rej.reason = ReasonTooLarge
+			p.Detail += "; send smaller batches"
+		}
+		fail(rej, "", p)
 		return
 	}
 	mode, es, err := parseRequest(r.Header, body)
@@ -178,19 +178,6 @@ func (s *Service) rejectEvents(ctx context.Context, es []event.Event, err error)
 	for k, n := range counts {
 		s.metrics.reject(ctx, transportHTTP, k[0], k[1], n)
 	}
-}
-
-// readBody reads at most the configured limit; beyond it the error is *http.MaxBytesError.
-func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > s.maxBody {
-		return nil, &http.MaxBytesError{Limit: s.maxBody}
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
-	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBody))
-	return buf.Bytes(), err
 }
 
 // parseRequest reads the events of a request in the mode its content type selects: the

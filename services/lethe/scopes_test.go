@@ -15,11 +15,16 @@ import (
 // tokensYAML declares a reports token (read) and a DPO token (read and export) on inst-a,
 // with the plain values given, so tests can use them.
 func tokensYAML(reports, dpo string) string {
-	sum := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 	return fmt.Sprintf(`tokens:
   - {name: reports, sha256: %q, institutions: [inst-a], scopes: [read]}
   - {name: dpo, sha256: %q, institutions: [inst-a], scopes: [read, export]}
-`, sum(reports), sum(dpo))
+`, hashHex(reports), hashHex(dpo))
+}
+
+// hashHex is how lethe.yaml stores a token: the hex of its SHA-256.
+func hashHex(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
 }
 
 // Reading reports is not reading personal data: `lethe contacts export` with a read-only

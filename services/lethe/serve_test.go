@@ -211,15 +211,42 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 
 func waitContact(t *testing.T, url, token string) map[string]any {
 	t.Helper()
+	var body map[string]any
+	waitUntil(t, "contact at "+url, func() bool {
+		var code int
+		code, body = get(t, url, token)
+		return code == http.StatusOK
+	})
+	return body
+}
+
+// waitUntil polls cond until it holds, failing the test after a deadline.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if code, body := get(t, url, token); code == http.StatusOK {
-			return body
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: never happened within 30s", what)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	t.Fatalf("contact never appeared at %s", url)
-	return nil
+}
+
+// waitRoutes waits until the services registered every route of paths, since they register
+// their routes as they start. Asked without a token, a registered route answers 401, 405 or
+// its open answer; only a missing one answers 404.
+func waitRoutes(t *testing.T, base string, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		waitUntil(t, "route "+p, func() bool {
+			resp, err := http.Get(base + p)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode != http.StatusNotFound
+		})
+	}
 }
 
 func TestServeRejectsUnknownTarget(t *testing.T) {
