@@ -112,12 +112,16 @@ func (s *Service) postEvents(w http.ResponseWriter, r *http.Request) {
 		rej := rejection{events: len(es)}
 		var be *events.BatchError
 		var p *httpapi.Problem
+		var tooLarge *TooLargeError
 		switch {
 		case errors.As(err, &be):
 			rej.status, rej.reason = http.StatusBadRequest, ReasonInvalid
 			err = invalidProblem(mode == ModeBatch, len(es), be, &rej)
 		case errors.As(err, &p):
 			rej.status, rej.reason = p.Status, ReasonForbidden
+		case errors.As(err, &tooLarge):
+			rej.status, rej.reason = http.StatusRequestEntityTooLarge, ReasonTooLarge
+			err = tooLargeProblem(mode == ModeBatch, len(es), tooLarge)
 		case errors.Is(err, ErrUnavailable):
 			rej.status, rej.reason = http.StatusServiceUnavailable, ReasonUnavailable
 			p := httpapi.NewProblem(http.StatusServiceUnavailable,
@@ -164,6 +168,14 @@ func (s *Service) rejectEvents(ctx context.Context, es []event.Event, err error)
 			bad[ie.Index] = true
 		}
 	}
+	badReason := ReasonInvalid
+	var tooLarge *TooLargeError
+	if errors.As(err, &tooLarge) {
+		reason, badReason = ReasonBatch, ReasonTooLarge
+		for _, o := range tooLarge.Events {
+			bad[o.Index] = true
+		}
+	}
 	counts := map[[2]string]int{}
 	for i := range es {
 		typ, r := "", reason
@@ -171,7 +183,7 @@ func (s *Service) rejectEvents(ctx context.Context, es []event.Event, err error)
 			typ = es[i].Type()
 		}
 		if bad[i] {
-			r = ReasonInvalid
+			r = badReason
 		}
 		counts[[2]string{typ, r}]++
 	}
@@ -242,6 +254,29 @@ func invalidProblem(indexed bool, total int, be *events.BatchError, rej *rejecti
 		detail = fmt.Sprintf("%d events of the batch are invalid; the batch was rejected whole", len(be.Errors))
 	}
 	p := httpapi.NewProblem(http.StatusBadRequest, detail)
+	p.Errors = params
+	return p
+}
+
+// tooLargeProblem is the 413 for events over the bus's payload limit: one entry per event,
+// with its index in batch mode and its id (never its content). Resending cannot help, so it
+// carries no Retry-After; the caller splits the event or drops it.
+func tooLargeProblem(indexed bool, total int, e *TooLargeError) *httpapi.Problem {
+	params := make([]httpapi.InvalidParam, 0, len(e.Events))
+	for _, o := range e.Events {
+		var idx *int
+		if indexed {
+			i := o.Index
+			idx = &i
+		}
+		params = append(params, httpapi.InvalidParam{Index: idx, Pointer: "",
+			Detail: fmt.Sprintf("event %q is %d bytes sealed and encoded, over the bus's limit of %d bytes per event", o.ID, o.Size, e.Limit)})
+	}
+	detail := "the event is over the bus's payload limit once sealed; it can never be stored as it is"
+	if indexed {
+		detail = fmt.Sprintf("%d of %d events are over the bus's payload limit once sealed; the batch was rejected whole", len(e.Events), total)
+	}
+	p := httpapi.NewProblem(http.StatusRequestEntityTooLarge, detail)
 	p.Errors = params
 	return p
 }
