@@ -24,6 +24,9 @@ const (
 	ScopeRead   = "read"
 	ScopeAdmin  = "admin"
 	ScopeErase  = "erase"
+	// ScopeExport is the only scope that reads decrypted personal data (the right-of-access
+	// export): a token that reads reports does not by that alone read the people in them.
+	ScopeExport = "export"
 )
 
 // AnyInstitution, in a token's institutions, covers every institution (the development token).
@@ -295,8 +298,8 @@ func (f File) Validate() error {
 			add(t.lineOf(""), "%s: institutions is required", where)
 		}
 		for _, s := range t.Scopes {
-			if !slices.Contains([]string{ScopeIngest, ScopeRead, ScopeAdmin, ScopeErase}, s) {
-				add(t.lineOf("scopes"), "%s: unknown scope %q (ingest, read, admin, erase)", where, s)
+			if !slices.Contains([]string{ScopeIngest, ScopeRead, ScopeAdmin, ScopeErase, ScopeExport}, s) {
+				add(t.lineOf("scopes"), "%s: unknown scope %q (ingest, read, admin, erase, export)", where, s)
 			}
 		}
 	}

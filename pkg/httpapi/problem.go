@@ -16,6 +16,9 @@ type Problem struct {
 	Detail   string         `json:"detail,omitempty"`
 	Instance string         `json:"instance,omitempty"`
 	Errors   []InvalidParam `json:"errors,omitempty"`
+	// State is an extension member (RFC 9457 §3.2) of a 409: the state the resource is in
+	// that makes the request conflict (a contact "anonymised" or "deleted" already).
+	State string `json:"state,omitempty"`
 	// RetryAfter, in seconds, becomes the Retry-After header (503, 429).
 	RetryAfter int `json:"-"`
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"time"
 
@@ -59,10 +58,9 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 	}
 	// The body is optional: {"reason": "..."}. The reason is checked, never stored: it is free
 	// text and may name the person.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxErasureBody))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusRequestEntityTooLarge, "the body is over 16 KiB"))
+	body, err := httpapi.ReadBody(w, r, maxErasureBody)
+	if err != nil {
+		httpapi.WriteProblem(w, r, err)
 		return
 	}
 	if len(body) > 0 {
@@ -93,6 +91,13 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteProblem(w, r, p)
 		return
 	}
+	// An erasure of a contact Lethe does not hold, or has erased already, would be recorded
+	// and then skipped as not in scope, which reads as if something had been done: say so
+	// before any request is created.
+	if p := s.erasable(r, inst, contact); p != nil {
+		httpapi.WriteProblem(w, r, p)
+		return
+	}
 	by := ""
 	if p, ok := httpapi.PrincipalFrom(r.Context()); ok {
 		by = "token:" + p.Name
@@ -113,6 +118,31 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/v1/requests/"+req.ID)
 	httpapi.WriteJSON(w, http.StatusAccepted, viewRequest(req))
+}
+
+// erasable returns nil when the contact can be erased, else the problem to answer: 404 for a
+// contact the store does not hold, 409 with its state for one anonymised or deleted already,
+// 503 when the store cannot say.
+func (s *Service) erasable(r *http.Request, inst, contact string) *httpapi.Problem {
+	c, err := s.contacts.Get(r.Context(), inst, contact)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return httpapi.NewProblem(http.StatusNotFound, "no contact "+contact+" in institution "+inst+": nothing to erase")
+	case err != nil:
+		s.log.ErrorContext(r.Context(), "erasure: read contact", "institution", inst, "error", err)
+		p := httpapi.NewProblem(http.StatusServiceUnavailable, "the store is unavailable; retry later")
+		p.RetryAfter = 5
+		return p
+	case c.Status == store.StatusAnonymised || c.Status == store.StatusDeleted:
+		detail := "contact " + contact + " of " + inst + " is already " + string(c.Status)
+		if !c.ErasedAt.IsZero() {
+			detail += " (since " + c.ErasedAt.UTC().Format(time.RFC3339) + ")"
+		}
+		p := httpapi.NewProblem(http.StatusConflict, detail+": nothing to erase")
+		p.State = string(c.Status)
+		return p
+	}
+	return nil
 }
 
 func (s *Service) getRequest(w http.ResponseWriter, r *http.Request) {

@@ -19,6 +19,35 @@ type AcceptEvents struct {
 	pub  Publisher
 	// records says which institutions' registers declare technical data (none by default).
 	records func(institution string) bool
+	// maxEvent, when set, is how many bytes one encoded event may take on the bus now (0:
+	// unknown, not checked).
+	maxEvent func() int
+}
+
+// WithMaxEventBytes checks every event, sealed and encoded, against max() before any is
+// published: an event over the bus's payload limit is refused by the server on every try,
+// so it is a *TooLargeError for the whole request, never ErrUnavailable.
+func WithMaxEventBytes(max func() int) AcceptOption {
+	return func(uc *AcceptEvents) { uc.maxEvent = max }
+}
+
+// TooLargeError names the events of a request that are over the bus's payload limit once
+// sealed and encoded. Nothing of the request was published.
+type TooLargeError struct {
+	Limit  int
+	Events []OversizedEvent
+}
+
+// OversizedEvent is one event over the limit: its position in the request, id and size.
+type OversizedEvent struct {
+	Index int
+	ID    string
+	Size  int
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("ingest: %d events over the bus's payload limit of %d bytes (the first: index %d, id %q, %d bytes)",
+		len(e.Events), e.Limit, e.Events[0].Index, e.Events[0].ID, e.Events[0].Size)
 }
 
 // NewAcceptEvents returns the use case sealing with keys and publishing with pub.
@@ -104,6 +133,9 @@ func (uc *AcceptEvents) HandleFrom(ctx context.Context, es []event.Event, author
 	for i := range es {
 		out[i] = bus.Outgoing{Subject: bus.ActivitySubject(events.Institution(es[i]), es[i].Type()), Event: es[i]}
 	}
+	if err := uc.checkSizes(out); err != nil {
+		return Accepted{}, err
+	}
 	if err := uc.pub.PublishBatch(ctx, out); err != nil {
 		return Accepted{}, publishFailure(err)
 	}
@@ -112,6 +144,32 @@ func (uc *AcceptEvents) HandleFrom(ctx context.Context, es []event.Event, author
 	}
 	acc.Events = len(es)
 	return acc, nil
+}
+
+// checkSizes refuses the batch when any of its events, as sealed, is over the bus's limit.
+// It runs after sealing, since sealing is what makes an event grow (base64, nonce, tag).
+func (uc *AcceptEvents) checkSizes(out []bus.Outgoing) error {
+	if uc.maxEvent == nil {
+		return nil
+	}
+	limit := uc.maxEvent()
+	if limit <= 0 {
+		return nil
+	}
+	var over []OversizedEvent
+	for i := range out {
+		n, err := bus.EncodedSize(out[i].Subject, out[i].Event)
+		if err != nil {
+			return fmt.Errorf("ingest: encode event %d: %w", i, err)
+		}
+		if n > limit {
+			over = append(over, OversizedEvent{Index: i, ID: out[i].Event.ID(), Size: n})
+		}
+	}
+	if len(over) > 0 {
+		return &TooLargeError{Limit: limit, Events: over}
+	}
+	return nil
 }
 
 // publishFailure classifies an error of PublishBatch: a refused event or subject is a bug

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -68,17 +67,18 @@ func (s *Service) postEvents(w http.ResponseWriter, r *http.Request) {
 		fail(rejection{status: problemStatus(err), reason: ReasonForbidden}, "", err)
 		return
 	}
-	body, err := s.readBody(w, r)
+	body, err := httpapi.ReadBody(w, r, s.maxBody)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			fail(rejection{status: http.StatusRequestEntityTooLarge, reason: ReasonTooLarge}, "",
-				httpapi.NewProblem(http.StatusRequestEntityTooLarge,
-					fmt.Sprintf("the body is over the limit of %d bytes; send smaller batches", s.maxBody)))
-			return
+		var p *httpapi.Problem // ReadBody's errors are problems: 413, 408 or 400
+		if !errors.As(err, &p) {
+			p = httpapi.NewProblem(http.StatusBadRequest, "the body could not be read")
 		}
-		fail(rejection{status: http.StatusBadRequest, reason: ReasonMalformed}, "",
-			httpapi.NewProblem(http.StatusBadRequest, "the body could not be read"))
+		rej := rejection{status: p.Status, reason: ReasonMalformed}
+		if p.Status == http.StatusRequestEntityTooLarge {
+			rej.reason = ReasonTooLarge
+			p.Detail += "; send smaller batches"
+		}
+		fail(rej, "", p)
 		return
 	}
 	mode, es, err := parseRequest(r.Header, body)
@@ -112,12 +112,16 @@ func (s *Service) postEvents(w http.ResponseWriter, r *http.Request) {
 		rej := rejection{events: len(es)}
 		var be *events.BatchError
 		var p *httpapi.Problem
+		var tooLarge *TooLargeError
 		switch {
 		case errors.As(err, &be):
 			rej.status, rej.reason = http.StatusBadRequest, ReasonInvalid
 			err = invalidProblem(mode == ModeBatch, len(es), be, &rej)
 		case errors.As(err, &p):
 			rej.status, rej.reason = p.Status, ReasonForbidden
+		case errors.As(err, &tooLarge):
+			rej.status, rej.reason = http.StatusRequestEntityTooLarge, ReasonTooLarge
+			err = tooLargeProblem(mode == ModeBatch, len(es), tooLarge)
 		case errors.Is(err, ErrUnavailable):
 			rej.status, rej.reason = http.StatusServiceUnavailable, ReasonUnavailable
 			p := httpapi.NewProblem(http.StatusServiceUnavailable,
@@ -164,6 +168,14 @@ func (s *Service) rejectEvents(ctx context.Context, es []event.Event, err error)
 			bad[ie.Index] = true
 		}
 	}
+	badReason := ReasonInvalid
+	var tooLarge *TooLargeError
+	if errors.As(err, &tooLarge) {
+		reason, badReason = ReasonBatch, ReasonTooLarge
+		for _, o := range tooLarge.Events {
+			bad[o.Index] = true
+		}
+	}
 	counts := map[[2]string]int{}
 	for i := range es {
 		typ, r := "", reason
@@ -171,26 +183,13 @@ func (s *Service) rejectEvents(ctx context.Context, es []event.Event, err error)
 			typ = es[i].Type()
 		}
 		if bad[i] {
-			r = ReasonInvalid
+			r = badReason
 		}
 		counts[[2]string{typ, r}]++
 	}
 	for k, n := range counts {
 		s.metrics.reject(ctx, transportHTTP, k[0], k[1], n)
 	}
-}
-
-// readBody reads at most the configured limit; beyond it the error is *http.MaxBytesError.
-func (s *Service) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > s.maxBody {
-		return nil, &http.MaxBytesError{Limit: s.maxBody}
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
-	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.maxBody))
-	return buf.Bytes(), err
 }
 
 // parseRequest reads the events of a request in the mode its content type selects: the
@@ -255,6 +254,29 @@ func invalidProblem(indexed bool, total int, be *events.BatchError, rej *rejecti
 		detail = fmt.Sprintf("%d events of the batch are invalid; the batch was rejected whole", len(be.Errors))
 	}
 	p := httpapi.NewProblem(http.StatusBadRequest, detail)
+	p.Errors = params
+	return p
+}
+
+// tooLargeProblem is the 413 for events over the bus's payload limit: one entry per event,
+// with its index in batch mode and its id (never its content). Resending cannot help, so it
+// carries no Retry-After; the caller splits the event or drops it.
+func tooLargeProblem(indexed bool, total int, e *TooLargeError) *httpapi.Problem {
+	params := make([]httpapi.InvalidParam, 0, len(e.Events))
+	for _, o := range e.Events {
+		var idx *int
+		if indexed {
+			i := o.Index
+			idx = &i
+		}
+		params = append(params, httpapi.InvalidParam{Index: idx, Pointer: "",
+			Detail: fmt.Sprintf("event %q is %d bytes sealed and encoded, over the bus's limit of %d bytes per event", o.ID, o.Size, e.Limit)})
+	}
+	detail := "the event is over the bus's payload limit once sealed; it can never be stored as it is"
+	if indexed {
+		detail = fmt.Sprintf("%d of %d events are over the bus's payload limit once sealed; the batch was rejected whole", len(e.Events), total)
+	}
+	p := httpapi.NewProblem(http.StatusRequestEntityTooLarge, detail)
 	p.Errors = params
 	return p
 }

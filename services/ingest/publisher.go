@@ -29,3 +29,21 @@ func (p connectedPublisher) PublishBatch(ctx context.Context, batch []bus.Outgoi
 	}
 	return p.pub.PublishBatch(ctx, batch)
 }
+
+// traceHeadroom is what the publisher may add to an event after EncodedSize measured it:
+// the traceparent (55 bytes) and a tracestate (at most 512 by W3C), with their header names.
+const traceHeadroom = 1 << 10
+
+// maxEventBytes is how much of the connection's max payload one event may take, leaving room
+// for the trace headers; 0 while unknown (not connected). It is read per request: the limit
+// is the server's, and a reconnect may reach another server.
+func (p connectedPublisher) maxEventBytes() int {
+	if p.nc == nil {
+		return 0
+	}
+	m := p.nc.MaxPayload()
+	if m <= traceHeadroom {
+		return 0
+	}
+	return int(m) - traceHeadroom
+}

@@ -124,7 +124,7 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 		return nil, err
 	}
 	p := connectedPublisher{pub: pub, nc: d.JetStream.Conn()}
-	s.accept = NewAcceptEvents(d.Sealer, p, WithTechnicalData(s.technical))
+	s.accept = NewAcceptEvents(d.Sealer, p, WithTechnicalData(s.technical), WithMaxEventBytes(p.maxEventBytes))
 	s.forward = NewForwardInbox(d.Sealer, p)
 	return s, nil
 }

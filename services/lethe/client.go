@@ -86,6 +86,9 @@ type APIError struct {
 	Detail   string
 	Instance string
 	Errors   []ProblemParam
+	// State is the problem's "state" member: on a 409, the state of what the request
+	// conflicts with (a contact "anonymised" or "deleted" already).
+	State string
 	// RetryAfter is the server's Retry-After (503, 429), zero when absent.
 	RetryAfter time.Duration
 }
@@ -197,9 +200,10 @@ func decodeProblem(resp *http.Response, now time.Time) *APIError {
 			Detail   string         `json:"detail"`
 			Instance string         `json:"instance"`
 			Errors   []ProblemParam `json:"errors"`
+			State    string         `json:"state"`
 		}
 		if json.Unmarshal(b, &p) == nil {
-			e.Type, e.Title, e.Detail, e.Instance, e.Errors = p.Type, p.Title, p.Detail, p.Instance, p.Errors
+			e.Type, e.Title, e.Detail, e.Instance, e.Errors, e.State = p.Type, p.Title, p.Detail, p.Instance, p.Errors, p.State
 		}
 	}
 	if e.Title == "" {

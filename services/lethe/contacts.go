@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,8 +25,9 @@ const contactsUsage = `Usage: lethe contacts show|export|erase [flags] INSTITUTI
 
   show     the contact as the engine sees it: role, customer or prospect, recency and the
            event that set it, blockers, status. No personal value.
-  export   right of access: everything Lethe holds about the contact, personal values
-           decrypted, as one JSON document. The server records the export in its audit log.
+  export   right of access (needs the export scope: read alone does not open personal data):
+           everything Lethe holds about the contact, personal values decrypted, as one JSON
+           document. The server records the export in its audit log.
            The document holds personal data: --output writes it to a file only you can read.
   erase    on-demand erasure (needs the erase scope): a prospect is deleted, a customer
            anonymised, and a contact who owes money, holds credit, has a live subscription
@@ -49,8 +51,11 @@ func parseContacts(sub string, args []string, getenv func(string) string, stderr
 	var c contactsConfig
 	fs := newFlagSet("contacts "+sub, stderr)
 	scope := "read"
-	if sub == "erase" {
+	switch sub {
+	case "erase":
 		scope = "erase"
+	case "export":
+		scope = "export"
 	}
 	c.define(fs, scope, time.Minute)
 	switch sub {
@@ -104,6 +109,12 @@ func contactsCommand(ctx context.Context, args []string, getenv func(string) str
 		path += "/export"
 	}
 	out, err := getIndented(ctx, client, path)
+	var apiErr *APIError
+	if sub == "export" && errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden {
+		// The usual cause is a token made for reports: say what is missing, not just "403".
+		return fmt.Errorf("the token may not export contact %s of %s: the right-of-access export needs a token with the export scope on the institution: %w",
+			cfg.Contact, cfg.Institution, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -151,7 +162,17 @@ func eraseContact(ctx context.Context, cfg contactsConfig, client *Client, stdou
 	var req anonymiser.RequestView
 	err := client.JSON(rctx, http.MethodPost, path, body, &req)
 	cancel()
-	if err != nil {
+	var apiErr *APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
+		return fmt.Errorf("no contact %s of %s is held by Lethe: nothing to erase (%w)", cfg.Contact, cfg.Institution, err)
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict:
+		state := apiErr.State
+		if state == "" {
+			state = "erased"
+		}
+		return fmt.Errorf("contact %s of %s is already %s: nothing to erase (%w)", cfg.Contact, cfg.Institution, state, err)
+	case err != nil:
 		return err
 	}
 	if checkSegment("request", req.ID) != nil {

@@ -226,7 +226,6 @@ func TestContactsErase(t *testing.T) {
 		{"c-old-customer", []string{"--reason", "the subject asked by letter"},
 			[]string{`(?m)^outcome +anonymised$`, `(?m)^erased +.*profile\.email`, `(?m)^completed +20\d\d-`}},
 		{"c-old-debtor", nil, []string{`(?m)^outcome +skipped \(debt\)$`}},
-		{"c-nobody", nil, []string{`(?m)^outcome +skipped \(not_in_scope\)$`}},
 	} {
 		out, stderr, err := runContacts(t, env, append([]string{"erase", "--wait", runsInst, tc.contact}, tc.args...)...)
 		if err != nil {
@@ -243,6 +242,23 @@ func TestContactsErase(t *testing.T) {
 	}
 	if code, v := get(t, s.http+"/v1/institutions/"+runsInst+"/contacts/c-old-customer", s.token); code != http.StatusOK || v["status"] != "anonymised" {
 		t.Errorf("c-old-customer after its erasure: %d %v", code, v)
+	}
+
+	// Nothing to erase is not a success: a contact Lethe does not hold (404), and one erased
+	// already (409, with its state), exit non-zero with the reason and print no request id.
+	for _, tc := range []struct {
+		contact string
+		status  int
+		says    string
+	}{
+		{"c-nobody", http.StatusNotFound, "no contact c-nobody of " + runsInst + " is held by Lethe: nothing to erase"},
+		{"c-old-customer", http.StatusConflict, "contact c-old-customer of " + runsInst + " is already anonymised"},
+	} {
+		out, _, err := runContacts(t, env, "erase", "--wait", runsInst, tc.contact)
+		var apiErr *APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != tc.status || !strings.Contains(err.Error(), tc.says) || out != "" {
+			t.Errorf("erase %s = %v, stdout %q; want %d saying %q", tc.contact, err, out, tc.status, tc.says)
+		}
 	}
 
 	// Without --wait: the id alone, and the request is the server's to follow.

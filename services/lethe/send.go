@@ -1359,6 +1359,10 @@ func (r *sendRun) sendEvents(b *batch, idx []int) (int, []int, error) {
 		return len(idx), nil, nil
 	case !errors.As(err, &apiErr):
 		return 0, nil, err
+	case apiErr.Status == http.StatusRequestEntityTooLarge && namesEvents(apiErr):
+		// Events over the bus's payload limit: the server named them, and resending them can
+		// never succeed. They are rejected like invalid ones; the rest goes again without them.
+		return r.rejectNamed(b, idx, apiErr)
 	case apiErr.Status == http.StatusRequestEntityTooLarge && len(idx) == 1:
 		r.s.out.println(fmt.Sprintf("line %d: rejected: is larger than the server accepts (413)", b.lines[idx[0]]))
 		return 0, idx, nil
@@ -1371,28 +1375,42 @@ func (r *sendRun) sendEvents(b *batch, idx []int) (int, []int, error) {
 		a2, r2, err := r.sendEvents(b, idx[h:])
 		return a1 + a2, append(r1, r2...), err
 	case apiErr.Status == http.StatusBadRequest:
-		bad := r.reportRejected(b, idx, apiErr)
-		if len(bad) == 0 {
+		if !namesEvents(apiErr) {
 			return 0, nil, err // about no event: the request itself is wrong
 		}
-		firstBad := slices.Index(bad, true)
-		var rest, rejected []int
-		for i, e := range idx {
-			switch {
-			case bad[i]:
-				rejected = append(rejected, e)
-			case r.s.cfg.KeepGoing || i < firstBad:
-				rest = append(rest, e)
-			}
-		}
-		if len(rest) == 0 {
-			return 0, rejected, nil
-		}
-		a, r2, err := r.sendEvents(b, rest)
-		return a, append(rejected, r2...), err
+		return r.rejectNamed(b, idx, apiErr)
 	default:
 		return 0, nil, err
 	}
+}
+
+// namesEvents reports whether a problem points at events of the batch by index.
+func namesEvents(e *APIError) bool {
+	return slices.ContainsFunc(e.Errors, func(p ProblemParam) bool { return p.Index != nil })
+}
+
+// rejectNamed reports the events a 400 or 413 names as rejected, by line, and sends the
+// others of idx again without them (without --keep-going, only those before the first).
+func (r *sendRun) rejectNamed(b *batch, idx []int, apiErr *APIError) (int, []int, error) {
+	bad := r.reportRejected(b, idx, apiErr)
+	if len(bad) == 0 { // indices outside the batch: nothing to single out
+		return 0, nil, apiErr
+	}
+	firstBad := slices.Index(bad, true)
+	var rest, rejected []int
+	for i, e := range idx {
+		switch {
+		case bad[i]:
+			rejected = append(rejected, e)
+		case r.s.cfg.KeepGoing || i < firstBad:
+			rest = append(rest, e)
+		}
+	}
+	if len(rest) == 0 {
+		return 0, rejected, nil
+	}
+	a, r2, err := r.sendEvents(b, rest)
+	return a, append(rejected, r2...), err
 }
 
 // reportRejected prints each rejected event's problems by input line and returns the

@@ -80,14 +80,22 @@ var (
 // startServe runs `lethe serve` in-process exactly as main would, on dir.
 func startServe(t *testing.T, dir string, extra ...string) served {
 	t.Helper()
+	return startServeTokens(t, dir, true, extra...)
+}
+
+// startServeTokens is startServe for a --config that may declare tokens: then serve prints
+// no development token (devToken false) and the served token is empty.
+func startServeTokens(t *testing.T, dir string, devToken bool, extra ...string) served {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := newLineWriter()
 	done := make(chan error, 1)
 	args := append([]string{"serve", "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--data", dir}, extra...)
 	getenv := func(string) string { return "" }
 	go func() { done <- run(ctx, args, getenv, strings.NewReader(""), out, io.Discard) }()
-	s := served{
-		http: out.find(t, reHTTP), nats: out.find(t, reNATS), token: out.find(t, reToken),
+	s := served{http: out.find(t, reHTTP), nats: out.find(t, reNATS)}
+	if devToken {
+		s.token = out.find(t, reToken)
 	}
 	s.bus = serviceURL(t, s.nats, dir)
 	var once sync.Once
@@ -225,15 +233,42 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 
 func waitContact(t *testing.T, url, token string) map[string]any {
 	t.Helper()
+	var body map[string]any
+	waitUntil(t, "contact at "+url, func() bool {
+		var code int
+		code, body = get(t, url, token)
+		return code == http.StatusOK
+	})
+	return body
+}
+
+// waitUntil polls cond until it holds, failing the test after a deadline.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if code, body := get(t, url, token); code == http.StatusOK {
-			return body
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: never happened within 30s", what)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	t.Fatalf("contact never appeared at %s", url)
-	return nil
+}
+
+// waitRoutes waits until the services registered every route of paths, since they register
+// their routes as they start. Asked without a token, a registered route answers 401, 405 or
+// its open answer; only a missing one answers 404.
+func waitRoutes(t *testing.T, base string, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		waitUntil(t, "route "+p, func() bool {
+			resp, err := http.Get(base + p)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode != http.StatusNotFound
+		})
+	}
 }
 
 func TestServeRejectsUnknownTarget(t *testing.T) {

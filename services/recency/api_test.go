@@ -45,8 +45,10 @@ const (
 	tokenIngest = "token-ingest-a"
 	tokenRead   = "token-read-a"
 	tokenReadB  = "token-read-b" // read on another institution only
-	readerName  = "dpo-a"
-	months      = 36
+	// tokenReports reads reports and projections but may not export personal data.
+	tokenReports = "token-reports-a"
+	readerName   = "dpo-a"
+	months       = 36
 )
 
 func hashOf(tok string) string {
@@ -99,7 +101,8 @@ func newAPIStack(t *testing.T, st store.Store) *apiStack {
 	}
 	tokens := []config.Token{
 		{Name: "ticketing-a", SHA256: hashOf(tokenIngest), Institutions: []string{instA}, Scopes: []string{config.ScopeIngest}},
-		{Name: readerName, SHA256: hashOf(tokenRead), Institutions: []string{instA}, Scopes: []string{config.ScopeRead}},
+		{Name: readerName, SHA256: hashOf(tokenRead), Institutions: []string{instA}, Scopes: []string{config.ScopeRead, config.ScopeExport}},
+		{Name: "reports-a", SHA256: hashOf(tokenReports), Institutions: []string{instA}, Scopes: []string{config.ScopeRead}},
 		{Name: "dpo-b", SHA256: hashOf(tokenReadB), Institutions: []string{instB}, Scopes: []string{config.ScopeRead}},
 	}
 	cfg := config.File{Tokens: tokens, Institutions: []config.Institution{{

@@ -508,12 +508,14 @@ func (o *opener) value(field, v string, sealed bool) (ExportValue, error) {
 	return ExportValue{Value: pt, State: StateDecrypted}, nil
 }
 
-// getExport serves GET /v1/institutions/{inst}/contacts/{id}/export for a token with the read
-// scope: the right-of-access document, indented for a person to read, never cached.
+// getExport serves GET /v1/institutions/{inst}/contacts/{id}/export for a token with the export
+// scope: the right-of-access document, indented for a person to read, never cached. Read is
+// not enough: it is given to whoever reads reports, and this document holds the person's
+// decrypted data.
 func getExport(uc *ExportContact) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		inst, id := r.PathValue("inst"), r.PathValue("id")
-		if err := httpapi.Require(r.Context(), config.ScopeRead, inst); err != nil {
+		if err := httpapi.Require(r.Context(), config.ScopeExport, inst); err != nil {
 			httpapi.WriteProblem(w, r, err)
 			return
 		}

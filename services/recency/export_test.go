@@ -282,6 +282,8 @@ func TestExportRefusals(t *testing.T) {
 	}{
 		{"no token", "", path, http.StatusUnauthorized},
 		{"ingest scope only", tokenIngest, path, http.StatusForbidden},
+		// Reading reports is not reading personal data: the export needs its own scope.
+		{"read scope without export", tokenReports, path, http.StatusForbidden},
 		{"another institution's token", tokenReadB, path, http.StatusForbidden},
 		{"unknown contact", tokenRead, "/v1/institutions/" + instA + "/contacts/nobody/export", http.StatusNotFound},
 	} {

@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"slices"
@@ -453,13 +452,9 @@ func (s *Service) decodeBody(w http.ResponseWriter, r *http.Request, v any) erro
 	if limit <= 0 {
 		limit = 1 << 20
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return httpapi.NewProblem(http.StatusRequestEntityTooLarge, "the body exceeds "+strconv.FormatInt(limit, 10)+" bytes")
-	}
+	data, err := httpapi.ReadBody(w, r, limit)
 	if err != nil {
-		return httpapi.NewProblem(http.StatusBadRequest, "the body could not be read")
+		return err
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil
