@@ -3,9 +3,12 @@ package bus_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 )
 
 // BenchmarkPublishBatch measures ingest's path: batches of events through async publish to
@@ -70,4 +73,63 @@ func BenchmarkConsumeBatch(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
 	_ = stop()
+}
+
+// BenchmarkPublishSync measures what the embedded server's sync policy costs ingest: the same
+// batches of events published with an fsync every 2 minutes (the NATS default), every second
+// (lethe's default), every 100ms, and after every message, in one run, each on its own store
+// on a real disk, then logs each as a ratio to the 2-minute case. The store directory is
+// LETHE_SYNC_BENCH_DIR, else /var/tmp: under TMPDIR=/dev/shm an fsync costs nothing and the
+// figures would say nothing.
+func BenchmarkPublishSync(b *testing.B) {
+	dir := os.Getenv("LETHE_SYNC_BENCH_DIR")
+	if dir == "" {
+		dir = "/var/tmp"
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		b.Skipf("no directory %s for the store (set LETHE_SYNC_BENCH_DIR to one on a disk)", dir)
+	}
+	policies := []bus.SyncPolicy{{Interval: 2 * time.Minute}, bus.DefaultSync, {Interval: 100 * time.Millisecond}, {Always: true}}
+	rates := make([]float64, len(policies))
+	const size = 100
+	for i, policy := range policies {
+		b.Run("sync="+policy.String(), func(b *testing.B) {
+			store, err := os.MkdirTemp(dir, "lethe-sync-bench-")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = os.RemoveAll(store) })
+			s, err := bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: store, Port: -1, Sync: policy, ReadyTimeout: time.Minute})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+			js := newJS(b, bustest.Connect(b, s))
+			ctx := context.Background()
+			if err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{}); err != nil {
+				b.Fatal(err)
+			}
+			p := publisher(b, js)
+			subject := bus.ActivitySubject(testInst, "lethe.contact.created.v1")
+			batch := make([]bus.Outgoing, size)
+			n := 0
+			b.ResetTimer()
+			for b.Loop() {
+				for j := range batch {
+					batch[j] = bus.Outgoing{Subject: subject, Event: newEvent(fmt.Sprintf("sync-%d", n))}
+					n++
+				}
+				if err := p.PublishBatch(ctx, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			rates[i] = float64(n) / b.Elapsed().Seconds()
+			b.ReportMetric(rates[i], "events/s")
+		})
+	}
+	if rates[0] > 0 {
+		for i, policy := range policies {
+			b.Logf("sync=%-6s %8.0f events/s  %.2fx the 2m default's throughput (%.1fx slower)", policy, rates[i], rates[i]/rates[0], rates[0]/max(rates[i], 1))
+		}
+	}
 }
