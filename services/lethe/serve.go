@@ -46,6 +46,9 @@ type serveConfig struct {
 	Target     string
 	NATSURL    string
 	NATSListen string
+	// NATSSync is when the embedded server fsyncs what it acknowledged: the loss window of a
+	// power cut (README, "Durability").
+	NATSSync bus.SyncPolicy
 	MongoURI   string
 	MongoDB    string
 	MasterKey  string
@@ -83,6 +86,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&c.Target, "target", "all", "all, or one of ingest, recency, scheduler, anonymiser (comma-separated for several)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URL; empty embeds a NATS server with JetStream under --data")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens for upstream publishers (port 0 for any free port)")
+	c.NATSSync = bus.DefaultSync
+	fs.Var(&c.NATSSync, "nats-sync", "when the embedded NATS server fsyncs: always (each message, no loss on power cut, much slower) or an interval such as 1s (a power cut loses at most that much)")
 	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB URI; empty uses the embedded store under --data")
 	fs.StringVar(&c.MongoDB, "mongo-database", "lethe", "MongoDB database name")
 	fs.StringVar(&c.MasterKey, "master-key", "", "base64 256-bit master key (overrides lethe.yaml); empty with the embedded store generates one under --data")
@@ -181,7 +186,7 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("--nats-listen: %w", err)
 		}
-		ns, err = bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: filepath.Join(c.Data, "nats"), Host: host, Port: port})
+		ns, err = bus.StartEmbedded(bus.EmbeddedOptions{StoreDir: filepath.Join(c.Data, "nats"), Host: host, Port: port, Sync: c.NATSSync})
 		if err != nil {
 			return fmt.Errorf("embedded NATS: %w", err)
 		}
@@ -190,7 +195,10 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("connect embedded NATS: %w", err)
 		}
-		log.Info("embedded NATS started", "listen", ns.ClientURL(), "store", filepath.Join(c.Data, "nats"))
+		// The sync policy as the server itself reports it, not as it was asked for.
+		jsc := ns.JetStreamConfig()
+		log.Info("embedded NATS started", "listen", ns.ClientURL(), "store", filepath.Join(c.Data, "nats"),
+			"sync_always", jsc.SyncAlways, "sync_interval", jsc.SyncInterval)
 		fmt.Fprintf(stdout, "NATS listening on %s\n", ns.ClientURL())
 	} else {
 		nc, err = nats.Connect(c.NATSURL, nats.Name("lethe"), nats.MaxReconnects(-1))
