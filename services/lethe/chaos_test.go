@@ -467,9 +467,10 @@ func sendWithKills(t *testing.T, cfg chaosSettings, rng *rand.Rand, s *chaosServ
 	t.Helper()
 	life, midway := 1, 0
 	for k := range kills {
-		// The k-th kill falls in the k-th of kills equal slices of the send, 5% to 90%.
-		lo, hi := 0.05+0.85*float64(k)/float64(kills), 0.05+0.85*float64(k+1)/float64(kills)
-		at := int64((lo + (hi-lo)*rng.Float64()) * float64(total))
+		// Each kill falls 10% to 60% into what is left to send, so that every life of the
+		// server, the resumed ones too, dies with the send under way.
+		cur := sentSoFar(file)
+		at := cur + int64((0.1+0.5*rng.Float64())*float64(int64(total)-cur))
 		send := startSend(t, cfg, s, file, k, total)
 		err := checkFor(2*time.Minute, 2*time.Millisecond, func() error {
 			if sentSoFar(file) >= at || send.exited() {
