@@ -7,7 +7,7 @@ MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
 # Pure Go throughout: Pebble's zstd from klauspost/compress rather than cgo DataDog/zstd.
 export GOFLAGS := $(strip $(GOFLAGS) -tags=pebblegozstd)
 
-.PHONY: run test race build lint bench fuzz mongo-start mongo-stop clean
+.PHONY: run test race chaos build lint bench fuzz mongo-start mongo-stop clean
 
 run: build ## start lethe serve with embedded NATS and the embedded store under ./lethe-data
 	./bin/lethe serve --data $(DATA)
@@ -21,6 +21,9 @@ test: ## start the MongoDB harness (unless MONGODB_URI is set), run every module
 
 race: ## the whole suite under the race detector (slower; CI runs only the bus under it)
 	RACE=all deploy/testing/run-tests.sh
+
+chaos: ## the fault-injection suite at size: SIGKILL of lethe serve during a backfill and an apply (CHAOS_CONTACTS, CHAOS_KILLS, CHAOS_SEED)
+	deploy/testing/chaos.sh
 
 lint: ## go vet and staticcheck on every module
 	deploy/testing/lint.sh

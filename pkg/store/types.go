@@ -156,9 +156,9 @@ const (
 	ModeExecute    = "execute"
 	ModeApply      = "apply"
 
-	RunPending    = "pending"
-	RunPlanning   = "planning"
-	RunPlanned = "planned"
+	RunPending  = "pending"
+	RunPlanning = "planning"
+	RunPlanned  = "planned"
 	// RunExecuting (apply and execute runs): commands are being queued, then outcomes arrive;
 	// the run stays here until every item has its result.
 	RunExecuting = "executing"

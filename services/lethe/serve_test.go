@@ -292,3 +292,57 @@ func TestFlagsHaveEnvironmentTwins(t *testing.T) {
 		t.Fatalf("the command line must win over the environment: target = %q", c.Target)
 	}
 }
+
+// --nats-sync (and LETHE_NATS_SYNC) decides how much a power cut may take, so the test reads
+// the policy back from what the embedded server reports at start, and refuses what it cannot
+// mean with the flag's name and the accepted forms.
+func TestServeNATSSyncReachesTheServerAndBadValuesAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"default", nil, nil, "false sync_interval=1s"},
+		{"flag", []string{"--nats-sync", "always"}, nil, "true sync_interval=2m0s"},
+		{"environment twin", nil, map[string]string{"LETHE_NATS_SYNC": "250ms"}, "false sync_interval=250ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			errOut, out := newLineWriter(), newLineWriter()
+			args := append([]string{"serve", "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--data", t.TempDir()}, tc.args...)
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, args, func(k string) string { return tc.env[k] }, strings.NewReader(""), out, errOut)
+			}()
+			t.Cleanup(func() {
+				cancel()
+				select {
+				case <-done:
+				case <-time.After(60 * time.Second):
+					t.Error("serve did not stop within 60s")
+				}
+			})
+			out.find(t, reHTTP)
+			if got := errOut.find(t, regexp.MustCompile(`embedded NATS started.*sync_always=(\S+ sync_interval=\S+)`)); got != tc.want {
+				t.Errorf("the server reports sync_always=%s, want %s", got, tc.want)
+			}
+		})
+	}
+
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"--nats-sync", "never"}, nil, `invalid value "never" for flag -nats-sync`},
+		{[]string{"--nats-sync", "0s"}, nil, "want always or a positive duration"},
+		{nil, map[string]string{"LETHE_NATS_SYNC": "-1s"}, "LETHE_NATS_SYNC: "},
+	} {
+		var stderr strings.Builder
+		_, err := parseServe(tc.args, func(k string) string { return tc.env[k] }, &stderr)
+		if err == nil || !strings.Contains(err.Error()+stderr.String(), tc.want) {
+			t.Errorf("parseServe(%v, %v) = %v (stderr %q), want an error with %q", tc.args, tc.env, err, stderr.String(), tc.want)
+		}
+	}
+}

@@ -99,4 +99,3 @@ func (t tally) total() int {
 	}
 	return n
 }
-

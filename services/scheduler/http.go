@@ -56,10 +56,10 @@ type RunView struct {
 	AsOf             time.Time `json:"as_of"`
 	InactivityMonths int       `json:"inactivity_months"`
 	// Threshold is as_of minus the period: contacts whose recency is strictly before it are inactive.
-	Threshold   time.Time      `json:"threshold"`
-	Trigger     string         `json:"trigger"`
-	SourceRun   string         `json:"source_run,omitempty"`
-	RequestedBy string         `json:"requested_by,omitempty"`
+	Threshold   time.Time `json:"threshold"`
+	Trigger     string    `json:"trigger"`
+	SourceRun   string    `json:"source_run,omitempty"`
+	RequestedBy string    `json:"requested_by,omitempty"`
 	// Counts and Reasons are the plan's (a simulation, or an apply or execute run still
 	// executing) and, once an apply or execute run is completed, what actually happened.
 	Counts  map[string]int `json:"counts"`
