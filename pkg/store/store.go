@@ -109,6 +109,10 @@ type Runs interface {
 	Update(ctx context.Context, r Run) (Run, error)
 	// List returns the institution's runs, newest first, at most limit (0 = all).
 	List(ctx context.Context, institution string, limit int) ([]Run, error)
+	// Unfinished returns every run of every institution that is not planned, completed or
+	// failed: what a scheduler resumes at start, whichever institutions its configuration
+	// names (a run started with a token for every institution included).
+	Unfinished(ctx context.Context) ([]Run, error)
 }
 
 // RunItems holds one item per contact a run considered.

@@ -169,6 +169,12 @@ const (
 	RunPublishing = "publishing"
 )
 
+// Finished reports whether a run in state is driven no further: a planned simulation, a
+// completed run, a failed one.
+func Finished(state string) bool {
+	return state == RunPlanned || state == RunCompleted || state == RunFailed
+}
+
 // Run is one retention run of an institution.
 type Run struct {
 	ID               string    `json:"id" bson:"run_id"`

@@ -262,9 +262,7 @@ func reportRun(ctx context.Context, cfg runsConfig, client *Client, run schedule
 }
 
 // runFinished says whether the scheduler will move the run no further.
-func runFinished(state string) bool {
-	return state == store.RunPlanned || state == store.RunCompleted || state == store.RunFailed
-}
+func runFinished(state string) bool { return store.Finished(state) }
 
 func showRun(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)

@@ -64,9 +64,7 @@ func (s *Service) drive(ctx context.Context, run store.Run) {
 }
 
 // terminal states are the ones no scheduler drives any further.
-func terminal(state string) bool {
-	return state == store.RunPlanned || state == store.RunCompleted || state == store.RunFailed
-}
+func terminal(state string) bool { return store.Finished(state) }
 
 // unfinished states are the ones Resume picks up.
 func unfinished(state string) bool {

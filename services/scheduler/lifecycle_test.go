@@ -179,3 +179,26 @@ func testDatesAreBounded(t *testing.T, open func(t *testing.T) store.Store) {
 		t.Fatalf("GET the bad run = %d %s, want a 500 problem, never a 200 with an empty body", res.status, res.body)
 	}
 }
+
+// A run of an institution that lethe.yaml does not declare — started with a token for every
+// institution, as the development token is — is resumed after a restart like any other
+// (make chaos found an apply left planning for good).
+func testResumeFindsUndeclaredInstitutions(t *testing.T, open func(t *testing.T) store.Store) {
+	h := newHarness(t, open)
+	const undeclared = "inst-undeclared"
+	if err := h.store.Runs().Create(t.Context(), store.Run{ID: "run-left", Institution: undeclared, Mode: store.ModeSimulation,
+		AsOf: asOf, InactivityMonths: 36, State: store.RunPlanning, CreatedAt: asOf, UpdatedAt: asOf}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := h.svc.Resume(t.Context())
+	if err != nil || n != 1 {
+		t.Fatalf("Resume = %d, %v; want the one run left planning", n, err)
+	}
+	eventually(t, "the undeclared institution's run planned", func() bool {
+		r, err := h.store.Runs().Get(t.Context(), undeclared, "run-left")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.State == store.RunPlanned
+	})
+}

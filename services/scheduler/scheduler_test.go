@@ -88,6 +88,7 @@ func runSuite(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ScheduledOccurrenceRunsOnce", func(t *testing.T) { testScheduledOnce(t, open) })
 	t.Run("ExecutingUntilEveryResult", func(t *testing.T) { testExecutingUntilEveryResult(t, open) })
 	t.Run("DatesAreBounded", func(t *testing.T) { testDatesAreBounded(t, open) })
+	t.Run("ResumeFindsUndeclaredInstitutions", func(t *testing.T) { testResumeFindsUndeclaredInstitutions(t, open) })
 }
 
 // pages reads every item of a run through JSON pagination, checking each comes once.

@@ -96,3 +96,22 @@ func (rs *runs) List(ctx context.Context, institution string, limit int) (out []
 	}
 	return out, nil
 }
+
+// Unfinished finds the runs whose state is not a finished one, across institutions.
+func (rs *runs) Unfinished(ctx context.Context) (out []store.Run, err error) {
+	ctx, end := rs.s.span(ctx, collRuns, "unfinished")
+	defer func() { end(err) }()
+	filter := bson.D{{Key: "state", Value: bson.D{{Key: "$nin", Value: bson.A{store.RunPlanned, store.RunCompleted, store.RunFailed}}}}}
+	cur, err := rs.c.Find(ctx, filter, options.Find().SetBatchSize(rs.s.batchSize))
+	if err != nil {
+		return nil, fmt.Errorf("mongostore: list unfinished runs: %w", err)
+	}
+	out = []store.Run{}
+	if err := each(ctx, cur, func(r store.Run) error {
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -141,3 +141,32 @@ func (r runs) indexed(snap pebble.Reader, inst string, suffix []byte) (store.Run
 	}
 	return run, decodeJSON(v, &run)
 }
+
+// Unfinished walks every run record: runs are few (a handful per institution and day), and
+// this is read once at start.
+func (r runs) Unfinished(ctx context.Context) ([]store.Run, error) {
+	if err := r.s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer r.s.leave()
+	prefix := []byte{tagRun}
+	it, err := r.s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: iterator: %w", err)
+	}
+	out := []store.Run{}
+	for ok := it.First(); ok; ok = it.Next() {
+		var run store.Run
+		if err := decodeJSON(it.Value(), &run); err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		if !store.Finished(run.State) {
+			out = append(out, run)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("pebblestore: iterate: %w", err)
+	}
+	return out, nil
+}

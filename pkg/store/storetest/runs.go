@@ -24,6 +24,11 @@ func fullRun(inst, id string, created int) store.Run {
 		Error:            "none",
 		Counts:           map[string]int{store.OutcomeDelete: 3, store.OutcomeAnonymise: 2, store.OutcomeSkip: 1},
 		Reasons:          map[string]int{"debt": 1},
+		Forecast:         true,
+		Planned:          map[string]int{store.OutcomeDelete: 4, store.OutcomeAnonymise: 2},
+		PlannedReasons:   map[string]int{"legal_hold": 2},
+		Queued:           true,
+		Results:          5,
 		Cursor:           "c10",
 		CreatedAt:        at(created),
 		UpdatedAt:        at(created + 1),
@@ -193,6 +198,30 @@ func runRuns(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 		if got := list("nobody", 0); len(got) != 0 {
 			t.Fatalf("List of an unknown institution = %q, want none", runIDs(got))
+		}
+	})
+
+	t.Run("UnfinishedAcrossInstitutions", func(t *testing.T) {
+		s := open(t)
+		states := map[string]string{"r-pending": store.RunPending, "r-planning": store.RunPlanning, "r-executing": store.RunExecuting,
+			"r-legacy": store.RunPublishing, "r-planned": store.RunPlanned, "r-completed": store.RunCompleted, "r-failed": store.RunFailed}
+		i := 0
+		for id, state := range states {
+			r := fullRun([]string{"inst-a", "inst-b", "inst-c"}[i%3], id, i)
+			r.State = state
+			if err := s.Runs().Create(t.Context(), r); err != nil {
+				t.Fatalf("Create %s: %v", id, err)
+			}
+			i++
+		}
+		got, err := s.Runs().Unfinished(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := runIDs(got)
+		slices.Sort(ids)
+		if want := []string{"r-executing", "r-legacy", "r-pending", "r-planning"}; !slices.Equal(ids, want) {
+			t.Fatalf("Unfinished = %q, want %q", ids, want)
 		}
 	})
 }
