@@ -14,7 +14,7 @@ run: build ## start lethe serve with embedded NATS and the embedded store under 
 
 build: ## build bin/lethe
 	@mkdir -p bin
-	cd services/lethe && CGO_ENABLED=0 $(GO) build -o ../../bin/lethe .
+	CGO_ENABLED=0 $(GO) build -o bin/lethe ./services/lethe
 
 test: ## start the MongoDB harness (unless MONGODB_URI is set), run every module's tests, then the bus under -race
 	deploy/testing/run-tests.sh

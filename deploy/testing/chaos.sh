@@ -25,11 +25,11 @@ LETHE_BIN="$root/bin/lethe"
 export LETHE_BIN
 mkdir -p .cache
 log="$root/.cache/chaos.log"
-cd services/lethe
+cd "$root"
 # The whole verbose output goes to .cache/chaos.log; the terminal gets the kills, the
 # summaries and every failed check.
 set +e
-CGO_ENABLED=0 go test -count=1 -timeout "${CHAOS_TIMEOUT:-60m}" -run '^TestChaos' -v . 2>&1 | tee "$log" |
+CGO_ENABLED=0 go test -count=1 -timeout "${CHAOS_TIMEOUT:-60m}" -run '^TestChaos' -v ./services/lethe 2>&1 | tee "$log" |
 	grep -E '^(--- |ok|FAIL|PASS|panic)|chaos( backfill| apply)?:|kill [0-9]+:|lost:|item |contact |audit|simulation|never'
 status=${PIPESTATUS[0]}
 echo "full log: $log"
