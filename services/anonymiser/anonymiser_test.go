@@ -393,7 +393,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 		// for a token good for every institution.
 		for _, tc := range []struct{ path, pointer string }{
 			{"/v1/institutions/in.st/contacts/c-req/erasure", "/path/inst"},
-			{"/v1/institutions/" + inst + "/contacts/c.req/erasure", "/path/id"},
+			{"/v1/institutions/" + inst + "/contacts/c%20req/erasure", "/path/id"},
 		} {
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+tc.path, nil)
 			req.Header.Set("Authorization", "Bearer all-token")

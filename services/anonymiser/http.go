@@ -79,11 +79,11 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 	// Both ids go into a NATS subject and the store's keys: a dot or a wildcard in the
 	// institution (possible with a token for every institution) would address other subjects.
 	var bad []httpapi.InvalidParam
-	if !events.ValidID(inst) {
-		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/inst", Detail: "the institution id must be 1 to 128 characters of A-Z, a-z, 0-9, _ and -"})
+	if !events.ValidInstitution(inst) {
+		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/inst", Detail: "the institution id must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -"})
 	}
-	if !events.ValidID(contact) {
-		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/id", Detail: "the contact id must be 1 to 128 characters of A-Z, a-z, 0-9, _ and -"})
+	if !events.ValidContactID(contact) {
+		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/id", Detail: "the contact id must be 1 to 256 printable characters without whitespace or /"})
 	}
 	if len(bad) > 0 {
 		p := httpapi.NewProblem(http.StatusBadRequest, "invalid ids in the path")
