@@ -365,7 +365,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 		defer srv.Close()
 
 		go func() {
-			_ = bus.Consume(ctx, r.js, bus.ConsumerConfig{Stream: bus.StreamCommands, Durable: Durable}, commandHandler(r.svc))
+			_ = bus.Consume(ctx, r.js, bus.ConsumerConfig{Stream: bus.StreamCommands, Durable: bus.DurableCommands}, commandHandler(r.svc))
 		}()
 
 		post := func(token, contact, body string) (int, RequestView) {
@@ -456,12 +456,12 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 		if err := pub.Publish(ctx, bus.ActivitySubject(inst, ev.Type()), ev); err != nil {
 			t.Fatal(err)
 		}
-		projection, err := r.js.CreateOrUpdateConsumer(ctx, bus.StreamActivity, jetstream.ConsumerConfig{Durable: projectionDurable, AckPolicy: jetstream.AckExplicitPolicy})
+		projection, err := r.js.CreateOrUpdateConsumer(ctx, bus.StreamActivity, jetstream.ConsumerConfig{Durable: bus.DurableRecency, AckPolicy: jetstream.AckExplicitPolicy})
 		if err != nil {
 			t.Fatal(err)
 		}
 		go func() {
-			_ = bus.Consume(ctx, r.js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: RequestsDurable,
+			_ = bus.Consume(ctx, r.js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: bus.DurableErasureRequests,
 				FilterSubjects: []string{bus.ActivitySubject("*", requestsFilterToken)}}, requestHandler(r.svc, r.js, 200*time.Millisecond))
 		}()
 		reqID := requestIDOfEvent(inst, "/crm", "er-1")

@@ -44,7 +44,7 @@ func Run(ctx context.Context, d platform.Deps) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		err := bus.Consume(ctx, d.JetStream, bus.ConsumerConfig{
-			Stream: bus.StreamCommands, Durable: Durable, Concurrency: commandConcurrency,
+			Stream: bus.StreamCommands, Durable: bus.DurableCommands, Concurrency: commandConcurrency,
 		}, commandHandler(s), opts...)
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("anonymiser commands consumer: %w", err)
@@ -53,7 +53,7 @@ func Run(ctx context.Context, d platform.Deps) error {
 	})
 	g.Go(func() error {
 		err := bus.Consume(ctx, d.JetStream, bus.ConsumerConfig{
-			Stream: bus.StreamActivity, Durable: RequestsDurable, MaxDeliver: requestMaxDeliver,
+			Stream: bus.StreamActivity, Durable: bus.DurableErasureRequests, MaxDeliver: requestMaxDeliver,
 			FilterSubjects: []string{bus.ActivitySubject("*", requestsFilterToken)},
 		}, requestHandler(s, d.JetStream, projectionWait), opts...)
 		if err != nil && ctx.Err() == nil {

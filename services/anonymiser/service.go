@@ -21,14 +21,6 @@ import (
 // its outcome under it and JetStream drops the copy.
 const Source = "/lethe/anonymiser"
 
-// Durable names of the anonymiser's consumers; replicas share them.
-const (
-	// Durable executes LETHE_COMMANDS (a work queue).
-	Durable = "anonymiser"
-	// RequestsDurable turns lethe.erasure.requested.v1 on LETHE_ACTIVITY into commands.
-	RequestsDurable = "anonymiser-requests"
-)
-
 // Outcomes as published on LETHE_RESULTS (lethe.result.<institution>.<outcome>) and recorded in
 // the audit trail.
 const (

@@ -12,13 +12,13 @@ import (
 )
 
 // ConsumeInbox forwards LETHE_INBOX to LETHE_ACTIVITY with the durable consumer
-// InboxDurable until ctx ends. Messages that can never be accepted are dead-lettered to
+// bus.DurableInbox until ctx ends. Messages that can never be accepted are dead-lettered to
 // LETHE_DLQ with the reason (their pointers and rules, never their values), their personal
 // values sealed or dropped (SealDeadLetter) on every dead-letter path.
 func (s *Service) ConsumeInbox(ctx context.Context) error {
 	return bus.ConsumeBatch(ctx, s.js, bus.ConsumerConfig{
 		Stream:  bus.StreamInbox,
-		Durable: InboxDurable,
+		Durable: bus.DurableInbox,
 	}, s.inboxHandler(), s.inboxOptions()...)
 }
 

@@ -19,9 +19,6 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/platform"
 )
 
-// InboxDurable is ingest's consumer on LETHE_INBOX; replicas share it.
-const InboxDurable = "ingest-inbox"
-
 // Defaults of the options.
 const (
 	DefaultMaxBodyBytes   = 10 << 20

@@ -218,7 +218,7 @@ func (s *apiStack) caughtUp() {
 		if err != nil {
 			return false
 		}
-		c, err := s.js.Consumer(ctx, bus.StreamActivity, recency.Durable)
+		c, err := s.js.Consumer(ctx, bus.StreamActivity, bus.DurableRecency)
 		if err != nil {
 			return false
 		}

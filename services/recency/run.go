@@ -34,7 +34,7 @@ func Run(ctx context.Context, d platform.Deps) error {
 	uc := NewRecordActivity(d.Store.Contacts())
 	err = bus.ConsumeBatch(ctx, d.JetStream, bus.ConsumerConfig{
 		Stream:  bus.StreamActivity,
-		Durable: Durable,
+		Durable: bus.DurableRecency,
 	}, batchHandler(uc, folded, latency), bus.WithLogger(d.Logger), bus.WithTracerProvider(d.TracerProvider))
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("recency consumer: %w", err)
