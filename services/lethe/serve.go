@@ -80,7 +80,14 @@ var targets = []struct {
 	name string
 	run  func(context.Context, platform.Deps) error
 }{
-	{"ingest", ingest.Run},
+	{"ingest", func(ctx context.Context, d platform.Deps) error {
+		s, err := ingest.New(d)
+		if err != nil {
+			return err
+		}
+		s.Register(d.Mux)
+		return s.Run(ctx)
+	}},
 	{"recency", recency.Run},
 	{"scheduler", scheduler.Run},
 	{"anonymiser", anonymiser.Run},
