@@ -88,7 +88,14 @@ var targets = []struct {
 		s.Register(d.Mux)
 		return s.Run(ctx)
 	}},
-	{"recency", recency.Run},
+	{"recency", func(ctx context.Context, d platform.Deps) error {
+		s, err := recency.New(d)
+		if err != nil {
+			return err
+		}
+		s.Register(d.Mux)
+		return s.Run(ctx)
+	}},
 	{"scheduler", scheduler.Run},
 	{"anonymiser", anonymiser.Run},
 }
