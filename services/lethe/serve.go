@@ -96,7 +96,14 @@ var targets = []struct {
 		s.Register(d.Mux)
 		return s.Run(ctx)
 	}},
-	{"scheduler", scheduler.Run},
+	{"scheduler", func(ctx context.Context, d platform.Deps) error {
+		s, err := scheduler.New(d)
+		if err != nil {
+			return err
+		}
+		s.Register(d.Mux)
+		return s.Run(ctx)
+	}},
 	{"anonymiser", anonymiser.Run},
 }
 
