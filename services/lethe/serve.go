@@ -104,7 +104,14 @@ var targets = []struct {
 		s.Register(d.Mux)
 		return s.Run(ctx)
 	}},
-	{"anonymiser", anonymiser.Run},
+	{"anonymiser", func(ctx context.Context, d platform.Deps) error {
+		s, err := anonymiser.New(d)
+		if err != nil {
+			return err
+		}
+		s.Register(d.Mux)
+		return s.Run(ctx)
+	}},
 }
 
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
