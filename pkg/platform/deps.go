@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,9 +28,7 @@ type Deps struct {
 	Store          store.Store
 	Sealer         *seal.Sealer
 	Config         config.File
-	// Mux is the shared HTTP listener's router; a service registers its routes on it before
-	// it starts consuming. Auth wraps routes that need a bearer token.
-	Mux  *http.ServeMux
+	// Auth wraps the routes a service's Register adds: they need a bearer token.
 	Auth *httpapi.Authenticator
 }
 
