@@ -76,8 +76,12 @@ func (d Deps) Resolve(service string, required ...Dependency) (Deps, error) {
 			missing = append(missing, "Deps."+string(need))
 		}
 	}
-	if len(missing) > 0 {
-		return d, fmt.Errorf("%s: %w: %s is nil", service, ErrMissingDependency, strings.Join(missing, ", "))
+	switch len(missing) {
+	case 0:
+	case 1:
+		return d, fmt.Errorf("%s: %w: %s is nil", service, ErrMissingDependency, missing[0])
+	default:
+		return d, fmt.Errorf("%s: %w: %s are nil", service, ErrMissingDependency, strings.Join(missing, ", "))
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
