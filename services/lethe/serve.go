@@ -88,8 +88,8 @@ type service interface {
 
 // The services `--target` can name, in start-up order.
 var targets = []struct {
-	name string
-	new  func(platform.Deps) (service, error)
+	name  string
+	build func(platform.Deps) (service, error)
 }{
 	{"ingest", func(d platform.Deps) (service, error) { return ingest.New(d) }},
 	{"recency", func(d platform.Deps) (service, error) { return recency.New(d) }},
@@ -363,7 +363,7 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 		if !sel[t.name] {
 			continue
 		}
-		svc, err := t.new(deps.WithLogger(log.With("service", t.name)))
+		svc, err := t.build(deps.WithLogger(log.With("service", t.name)))
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}

@@ -380,7 +380,7 @@ func TestEveryServiceNamesItsMissingDependencies(t *testing.T) {
 		"anonymiser": {"Deps.JetStream", "Deps.Store", "Deps.Sealer", "Deps.Auth"},
 	}
 	for _, tg := range targets {
-		_, err := tg.new(platform.Deps{})
+		_, err := tg.build(platform.Deps{})
 		if !errors.Is(err, platform.ErrMissingDependency) || !strings.HasPrefix(err.Error(), tg.name+": ") {
 			t.Errorf("%s.New(Deps{}) = %v, want platform.ErrMissingDependency under the service's name", tg.name, err)
 			continue
