@@ -765,7 +765,7 @@ func waitFolded(t *testing.T, js jetstream.JetStream) {
 	ctx := context.Background()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		c, err := js.Consumer(ctx, bus.StreamActivity, "recency")
+		c, err := js.Consumer(ctx, bus.StreamActivity, bus.DurableRecency)
 		if err == nil {
 			if info, err := c.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
 				return

@@ -81,11 +81,11 @@ func TestRebuildEndsIdenticalToTheLiveProjection(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() {
-			done <- bus.ConsumeBatch(cctx, js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: Durable},
+			done <- bus.ConsumeBatch(cctx, js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: bus.DurableRecency},
 				batchHandler(NewRecordActivity(st.Contacts()), folded, noopHistogram()))
 		}()
 		eventually(t, "the live consumer to catch up", func() bool {
-			c, err := js.Consumer(ctx, bus.StreamActivity, Durable)
+			c, err := js.Consumer(ctx, bus.StreamActivity, bus.DurableRecency)
 			if err != nil {
 				return false
 			}
