@@ -22,7 +22,6 @@ import (
 // to [A-Za-z0-9_-]).
 func TestGoSDKProducerWithUpstreamIDs(t *testing.T) {
 	s := startServe(t, t.TempDir())
-	waitRoutes(t, s.http, "/v1/events")
 	const inst, contact, order = e2eInst, "crm:12345", "ORD/2022/001" // apiClient speaks for e2eInst
 	auth := cehttp.WithHeader("Authorization", "Bearer "+s.token)
 	target := cehttp.WithTarget(s.http + "/v1/events")
