@@ -276,7 +276,7 @@ func validToken(s string) bool {
 // validID: 1 to 256 characters, none a control character or a separator (Unicode categories
 // Cc and Z: spaces, line and paragraph separators), in valid UTF-8 — ids as upstream systems
 // write them. None of them names a subject; storage keys and headers take any such string.
-// The schemas say the same with the pattern ^[^\p{Cc}\p{Z}]{1,256}$.
+// The schemas say the same with a pattern excluding those characters one by one.
 func validID(s string) bool {
 	if s == "" || !utf8.ValidString(s) {
 		return false

@@ -58,8 +58,11 @@ func object_(required []string, props obj, extra ...kv) obj {
 }
 
 const (
-	patternID        = `^[^\p{Cc}\p{Z}]{1,256}$`
-	patternContactID = `^[^\p{Cc}\p{Z}/]{1,256}$`
+	// The characters of Unicode's Cc and Z categories, spelled out rather than as \p{Cc}\p{Z},
+	// which not every validator's regular expressions know (Python's do not).
+	notIDChars       = "\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+	patternID        = "^[^" + notIDChars + "]{1,256}$"
+	patternContactID = "^[^" + notIDChars + "/]{1,256}$"
 	patternToken     = `^[A-Za-z0-9_-]{1,64}$`
 	patternTimestamp = `^(19|[2-9][0-9])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
 	patternSealed    = `^sealed:v1:[\s\S]`
