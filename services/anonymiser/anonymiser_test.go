@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/audit"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
@@ -368,7 +369,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 			_ = bus.Consume(ctx, r.js, bus.ConsumerConfig{Stream: bus.StreamCommands, Durable: Durable}, commandHandler(r.svc))
 		}()
 
-		post := func(token, contact, body string) (int, RequestView) {
+		post := func(token, contact, body string) (int, api.RequestView) {
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/institutions/"+inst+"/contacts/"+contact+"/erasure", strings.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+token)
 			resp, err := http.DefaultClient.Do(req)
@@ -376,7 +377,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			var v RequestView
+			var v api.RequestView
 			_ = json.NewDecoder(resp.Body).Decode(&v)
 			return resp.StatusCode, v
 		}
@@ -420,7 +421,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 			ids[contact] = v.ID
 		}
 		for contact, id := range ids {
-			var v RequestView
+			var v api.RequestView
 			deadline := time.Now().Add(30 * time.Second)
 			for v.State != store.RequestCompleted {
 				if time.Now().After(deadline) {

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/lethe-gdpr/lethe/pkg/audit"
+	"github.com/lethe-gdpr/lethe/pkg/api"
 )
 
 // `lethe audit verify` asks a running server to walk its audit log and check the hash chain;
@@ -75,7 +75,7 @@ func auditCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	var rep audit.Report
+	var rep api.AuditReport
 	err = client.JSON(ctx, http.MethodGet, "/v1/audit/verify", nil, &rep)
 	var apiErr *APIError
 	if errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict && apiErr.Detail != "" {

@@ -12,8 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/store"
-	"github.com/lethe-gdpr/lethe/services/anonymiser"
 )
 
 // `lethe contacts show|export|erase` works on one contact of a running server: show prints
@@ -159,7 +159,7 @@ func eraseContact(ctx context.Context, cfg contactsConfig, client *Client, stdou
 	}
 	path := "/v1/institutions/" + cfg.Institution + "/contacts/" + cfg.Contact + "/erasure"
 	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	var req anonymiser.RequestView
+	var req api.RequestView
 	err := client.JSON(rctx, http.MethodPost, path, body, &req)
 	cancel()
 	var apiErr *APIError
@@ -183,7 +183,7 @@ func eraseContact(ctx context.Context, cfg contactsConfig, client *Client, stdou
 	if !cfg.Wait {
 		return nil
 	}
-	req, err = pollJSON(ctx, client, "/v1/requests/"+id, cfg.Timeout, func(r anonymiser.RequestView) bool {
+	req, err = pollJSON(ctx, client, "/v1/requests/"+id, cfg.Timeout, func(r api.RequestView) bool {
 		return r.State != store.RequestPending
 	})
 	if err != nil {

@@ -16,8 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/store"
-	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
 
 // `lethe runs start|list|show|items|apply` drives the scheduler's retention runs from a
@@ -49,8 +49,8 @@ Flags (each has an environment twin: --server is LETHE_SERVER, --token LETHE_TOK
 var itemFormats = map[string]string{
 	"table":  "application/json",
 	"json":   "application/json",
-	"csv":    scheduler.ContentTypeCSV,
-	"ndjson": scheduler.ContentTypeNDJSON,
+	"csv":    api.ContentTypeCSV,
+	"ndjson": api.ContentTypeNDJSON,
 }
 
 // runsConfig is every setting of `lethe runs`.
@@ -104,7 +104,7 @@ func parseRuns(sub string, args []string, getenv func(string) string, stderr io.
 	case "items":
 		fs.StringVar(&c.Format, "format", "table", "table, csv, ndjson or json")
 		fs.StringVar(&c.Output, "output", "", "write to this file (mode 0600, complete or not at all) instead of standard output")
-		fs.IntVar(&c.PageSize, "page-size", scheduler.MaxPageSize, "items per request for table and json")
+		fs.IntVar(&c.PageSize, "page-size", api.MaxPageSize, "items per request for table and json")
 	}
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), runsUsage)
@@ -138,10 +138,10 @@ func parseRuns(sub string, args []string, getenv func(string) string, stderr io.
 		return c, fmt.Errorf("--mode: want simulation or execute, not %q", c.Mode)
 	case c.InactivityMonths < 0:
 		return c, errors.New("--inactivity-months must not be negative")
-	case c.Limit < 0 || c.Limit > scheduler.MaxPageSize:
-		return c, fmt.Errorf("--limit must be between 0 and %d", scheduler.MaxPageSize)
-	case sub == "items" && (c.PageSize < 1 || c.PageSize > scheduler.MaxPageSize):
-		return c, fmt.Errorf("--page-size must be between 1 and %d", scheduler.MaxPageSize)
+	case c.Limit < 0 || c.Limit > api.MaxPageSize:
+		return c, fmt.Errorf("--limit must be between 0 and %d", api.MaxPageSize)
+	case sub == "items" && (c.PageSize < 1 || c.PageSize > api.MaxPageSize):
+		return c, fmt.Errorf("--page-size must be between 1 and %d", api.MaxPageSize)
 	}
 	if asOf != "" {
 		if c.AsOf, err = parseAsOf(asOf); err != nil {
@@ -208,7 +208,7 @@ func startRun(ctx context.Context, cfg runsConfig, client *Client, stdout io.Wri
 	}
 	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	var run scheduler.RunView
+	var run api.RunView
 	err := client.JSON(rctx, http.MethodPost, runsPath(cfg.Institution), body, &run)
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 		return fmt.Errorf("no answer within --timeout %s; a run the server started goes on (lethe runs list %s): %w",
@@ -223,7 +223,7 @@ func startRun(ctx context.Context, cfg runsConfig, client *Client, stdout io.Wri
 func applyRun(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writer) error {
 	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	var run scheduler.RunView
+	var run api.RunView
 	if err := client.JSON(rctx, http.MethodPost, runsPath(cfg.Institution)+"/"+cfg.Run+"/apply", nil, &run); err != nil {
 		return err
 	}
@@ -231,7 +231,7 @@ func applyRun(ctx context.Context, cfg runsConfig, client *Client, stdout io.Wri
 }
 
 // reportRun prints the id of a run just started, and with --wait its counts once finished.
-func reportRun(ctx context.Context, cfg runsConfig, client *Client, run scheduler.RunView, stdout io.Writer) error {
+func reportRun(ctx context.Context, cfg runsConfig, client *Client, run api.RunView, stdout io.Writer) error {
 	if checkSegment("run", run.ID) != nil {
 		return fmt.Errorf("the server answered with no usable run id (%q)", run.ID)
 	}
@@ -242,7 +242,7 @@ func reportRun(ctx context.Context, cfg runsConfig, client *Client, run schedule
 	id := run.ID
 	if !runFinished(run.State) {
 		var err error
-		run, err = pollJSON(ctx, client, runsPath(cfg.Institution)+"/"+id, cfg.Timeout, func(r scheduler.RunView) bool {
+		run, err = pollJSON(ctx, client, runsPath(cfg.Institution)+"/"+id, cfg.Timeout, func(r api.RunView) bool {
 			return runFinished(r.State)
 		})
 		if err != nil {
@@ -271,7 +271,7 @@ func showRun(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writ
 	if cfg.JSON {
 		return copyIndented(ctx, client, path, stdout)
 	}
-	var run scheduler.RunView
+	var run api.RunView
 	if err := client.JSON(ctx, http.MethodGet, path, nil, &run); err != nil {
 		return err
 	}
@@ -279,7 +279,7 @@ func showRun(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writ
 }
 
 // printRun is a run for a person: what it is, its state, and its counts.
-func printRun(w io.Writer, run scheduler.RunView) error {
+func printRun(w io.Writer, run api.RunView) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	line := func(k, v string) {
 		if v != "" {
@@ -375,7 +375,7 @@ func listRuns(ctx context.Context, cfg runsConfig, client *Client, stdout io.Wri
 	if cfg.JSON {
 		return copyIndented(ctx, client, path, stdout)
 	}
-	var list scheduler.RunsList
+	var list api.RunsList
 	if err := client.JSON(ctx, http.MethodGet, path, nil, &list); err != nil {
 		return err
 	}
@@ -489,7 +489,7 @@ func pageItems(ctx context.Context, cfg runsConfig, client *Client, w io.Writer)
 		}
 		for _, raw := range page.Items {
 			if tw != nil {
-				var it scheduler.ItemView
+				var it api.ItemView
 				if err := json.Unmarshal(raw, &it); err != nil {
 					return n, fmt.Errorf("an item of run %s: %w", cfg.Run, err)
 				}

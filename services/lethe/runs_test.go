@@ -21,7 +21,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/lethe-gdpr/lethe/events"
-	"github.com/lethe-gdpr/lethe/services/scheduler"
+	"github.com/lethe-gdpr/lethe/pkg/api"
 )
 
 // TestMain lets a test run the real main, exit code and all, in a child process: with
@@ -162,7 +162,7 @@ func TestRunsStartShowItemsApply(t *testing.T) {
 	if err != nil {
 		t.Fatalf("runs show --json: %v", err)
 	}
-	var rv scheduler.RunView
+	var rv api.RunView
 	if err := json.Unmarshal([]byte(out), &rv); err != nil {
 		t.Fatalf("runs show --json printed %q: %v", out, err)
 	}
@@ -198,7 +198,7 @@ func TestRunsStartShowItemsApply(t *testing.T) {
 	if err != nil {
 		t.Fatalf("runs items --format json: %v", err)
 	}
-	var items []scheduler.ItemView
+	var items []api.ItemView
 	if err := json.Unmarshal([]byte(out), &items); err != nil {
 		t.Fatalf("json items %q: %v", out, err)
 	}
@@ -305,7 +305,7 @@ func ndjsonItems(t *testing.T, file string) map[string]string {
 	got := map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var it scheduler.ItemView
+		var it api.ItemView
 		if err := json.Unmarshal(sc.Bytes(), &it); err != nil {
 			t.Fatalf("ndjson line %q: %v", sc.Text(), err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
@@ -184,7 +185,7 @@ func TestRegisterJSONIsTheDefault(t *testing.T) {
 		if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
 			t.Fatalf("Accept %q: %d %s %s", accept, r.status, r.header.Get("Content-Type"), r.body)
 		}
-		var v scheduler.RegisterView
+		var v api.RegisterView
 		if err := json.Unmarshal(r.body, &v); err != nil {
 			t.Fatal(err)
 		}
@@ -270,7 +271,7 @@ func TestRegisterDefaultForAnInstitutionThatDeclaresNone(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
-	var v scheduler.RegisterView
+	var v api.RegisterView
 	if err := json.Unmarshal(r.body, &v); err != nil {
 		t.Fatal(err)
 	}
