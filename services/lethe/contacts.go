@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/api"
+	"github.com/lethe-gdpr/lethe/pkg/atomicfile"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
@@ -122,7 +123,7 @@ func contactsCommand(ctx context.Context, args []string, getenv func(string) str
 		_, err := stdout.Write(out)
 		return err
 	}
-	if err := replaceFile(cfg.Output, func(w io.Writer) error { _, err := w.Write(out); return err }); err != nil {
+	if err := atomicfile.Replace(cfg.Output, func(w io.Writer) error { _, err := w.Write(out); return err }); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "exported contact %s of %s to %s (it holds personal data: keep it safe, delete it once delivered)\n",

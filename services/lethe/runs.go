@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/api"
+	"github.com/lethe-gdpr/lethe/pkg/atomicfile"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
@@ -412,7 +413,7 @@ func runItems(ctx context.Context, cfg runsConfig, client *Client, stdout io.Wri
 		return err
 	}
 	var n int
-	if err := replaceFile(cfg.Output, func(w io.Writer) (err error) {
+	if err := atomicfile.Replace(cfg.Output, func(w io.Writer) (err error) {
 		n, err = items(ctx, cfg, client, w)
 		return err
 	}); err != nil {

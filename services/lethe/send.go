@@ -26,6 +26,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/atomicfile"
 )
 
 // `lethe send` streams an institution's history into POST /v1/events. Its three promises
@@ -702,7 +703,7 @@ func saveCheckpoint(path string, cp *checkpoint) error {
 	if err != nil {
 		return err
 	}
-	return replaceFile(path, func(w io.Writer) error {
+	return atomicfile.Replace(path, func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	})
