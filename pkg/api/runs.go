@@ -6,11 +6,12 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
-// RunStart is the body of POST /v1/institutions/{inst}/runs; every field is optional.
+// RunStart is the body of POST /v1/institutions/{inst}/runs; every field is optional, and
+// one left out (nil) takes the institution's policy, or now for AsOf (RFC 3339).
 type RunStart struct {
-	Mode             *string `json:"mode"`
-	InactivityMonths *int    `json:"inactivity_months"`
-	AsOf             *string `json:"as_of"`
+	Mode             *string `json:"mode,omitempty"`
+	InactivityMonths *int    `json:"inactivity_months,omitempty"`
+	AsOf             *string `json:"as_of,omitempty"`
 }
 
 // RunView is a run as the API shows it.

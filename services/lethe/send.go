@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -17,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +24,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/atomicfile"
+	"github.com/lethe-gdpr/lethe/pkg/client"
 )
 
 // `lethe send` streams an institution's history into POST /v1/events. Its three promises
@@ -125,18 +125,6 @@ func parseSend(args []string, getenv func(string) string, stderr io.Writer) (sen
 	return c, nil
 }
 
-// flagError keeps `-h` quiet (the flag set printed the usage) and marks other flag errors as
-// usage errors, which the flag set already explained.
-func flagError(err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		return errUsage
-	}
-	if strings.HasPrefix(err.Error(), "LETHE_") {
-		return err
-	}
-	return errUsage
-}
-
 // sendCommand is `lethe send`: wire it as `case "send": return sendCommand(ctx, args[1:], …)`.
 func sendCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	cfg, err := parseSend(args, getenv, stderr)
@@ -144,9 +132,9 @@ func sendCommand(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	if cfg.Token == "" {
-		return ErrNoToken
+		return errNoToken
 	}
-	client, err := NewClient(cfg.Server, cfg.Token)
+	c, err := client.New(cfg.Server, cfg.Token, client.WithUserAgent("lethe/"+version))
 	if err != nil {
 		return err
 	}
@@ -155,7 +143,7 @@ func sendCommand(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer in.close()
-	s := newSender(cfg, client, stderr)
+	s := newSender(cfg, c, stderr)
 	res, err := s.send(ctx, in)
 	fmt.Fprintln(stdout, res.summary())
 	return err
@@ -881,7 +869,7 @@ func (t *tracker) snapshot(input string) (*checkpoint, bool) {
 
 type sender struct {
 	cfg    sendConfig
-	client *Client
+	client *client.Client
 	out    *meter
 	// sleep waits between retries; tests record the waits instead.
 	sleep func(context.Context, time.Duration) error
@@ -894,9 +882,9 @@ type sender struct {
 	isTerminal func(io.Writer) bool
 }
 
-func newSender(cfg sendConfig, client *Client, stderr io.Writer) *sender {
+func newSender(cfg sendConfig, c *client.Client, stderr io.Writer) *sender {
 	return &sender{
-		cfg: cfg, client: client, out: &meter{w: stderr},
+		cfg: cfg, client: c, out: &meter{w: stderr},
 		sleep: sleepCtx, backoff: expBackoff, grace: 10 * time.Second, isTerminal: isTerminal,
 	}
 }
@@ -1354,7 +1342,7 @@ func (r *sendRun) sendEvents(b *batch, idx []int) (int, []int, error) {
 		body = b.subset(idx)
 	}
 	err := r.post(body)
-	var apiErr *APIError
+	var apiErr *client.APIError
 	switch {
 	case err == nil:
 		return len(idx), nil, nil
@@ -1386,13 +1374,13 @@ func (r *sendRun) sendEvents(b *batch, idx []int) (int, []int, error) {
 }
 
 // namesEvents reports whether a problem points at events of the batch by index.
-func namesEvents(e *APIError) bool {
-	return slices.ContainsFunc(e.Errors, func(p ProblemParam) bool { return p.Index != nil })
+func namesEvents(e *client.APIError) bool {
+	return slices.ContainsFunc(e.Errors, func(p api.InvalidParam) bool { return p.Index != nil })
 }
 
 // rejectNamed reports the events a 400 or 413 names as rejected, by line, and sends the
 // others of idx again without them (without --keep-going, only those before the first).
-func (r *sendRun) rejectNamed(b *batch, idx []int, apiErr *APIError) (int, []int, error) {
+func (r *sendRun) rejectNamed(b *batch, idx []int, apiErr *client.APIError) (int, []int, error) {
 	bad := r.reportRejected(b, idx, apiErr)
 	if len(bad) == 0 { // indices outside the batch: nothing to single out
 		return 0, nil, apiErr
@@ -1417,7 +1405,7 @@ func (r *sendRun) rejectNamed(b *batch, idx []int, apiErr *APIError) (int, []int
 // reportRejected prints each rejected event's problems by input line and returns the
 // positions (in idx) of the rejected events, or nil when no problem names an event.
 // Pointers are into the event ("/data/role"), with the event's index beside them.
-func (r *sendRun) reportRejected(b *batch, idx []int, e *APIError) []bool {
+func (r *sendRun) reportRejected(b *batch, idx []int, e *client.APIError) []bool {
 	bad := make([]bool, len(idx))
 	found := false
 	type report struct {
@@ -1471,7 +1459,7 @@ func (b *batch) subset(idx []int) []byte {
 func (r *sendRun) post(body []byte) error {
 	for attempt := 0; ; attempt++ {
 		ctx, cancel := context.WithTimeout(r.reqCtx, r.s.cfg.Timeout)
-		resp, err := r.s.client.Do(ctx, Request{Method: http.MethodPost, Path: "/v1/events", ContentType: events.MediaTypeBatch, Body: body})
+		resp, err := r.s.client.Do(ctx, client.Request{Method: http.MethodPost, Path: "/v1/events", ContentType: events.MediaTypeBatch, Body: body})
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -1497,7 +1485,7 @@ func (r *sendRun) post(body []byte) error {
 }
 
 func (r *sendRun) retryAfter(err error, attempt int) (time.Duration, bool) {
-	var apiErr *APIError
+	var apiErr *client.APIError
 	switch {
 	case errors.As(err, &apiErr):
 		if !apiErr.Temporary() {
@@ -1507,7 +1495,7 @@ func (r *sendRun) retryAfter(err error, attempt int) (time.Duration, bool) {
 			return min(apiErr.RetryAfter, maxRetryAfter), true
 		}
 		return r.s.backoff(attempt), true
-	case errors.Is(err, ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, client.ErrUnreachable), errors.Is(err, context.DeadlineExceeded):
 		return r.s.backoff(attempt), true
 	}
 	return 0, false

@@ -8,15 +8,17 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lethe-gdpr/lethe/pkg/api"
 )
 
 // overPayload answers like ingest for an event over the bus's payload limit: 413 naming by
 // index every such event (here, the test double's "bad" ones), the batch rejected whole.
 func overPayload(_ int, w http.ResponseWriter, _ *http.Request, ids []string) bool {
-	var bad []ProblemParam
+	var bad []api.InvalidParam
 	for i, id := range ids {
 		if strings.HasPrefix(id, "bad:") {
-			bad = append(bad, ProblemParam{Index: &i, Pointer: "", Detail: fmt.Sprintf("event %q is 1500000 bytes sealed and encoded, over the bus's limit", strings.TrimPrefix(id, "bad:"))})
+			bad = append(bad, api.InvalidParam{Index: &i, Pointer: "", Detail: fmt.Sprintf("event %q is 1500000 bytes sealed and encoded, over the bus's limit", strings.TrimPrefix(id, "bad:"))})
 		}
 	}
 	if len(bad) > 0 {

@@ -25,8 +25,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
+	"github.com/lethe-gdpr/lethe/pkg/client"
 )
 
 // ---- the reader ----
@@ -455,7 +457,7 @@ func (f *fakeIngest) stored() []string {
 	return slices.Clone(f.ids)
 }
 
-func problem(w http.ResponseWriter, status int, retryAfter string, errs ...ProblemParam) {
+func problem(w http.ResponseWriter, status int, retryAfter string, errs ...api.InvalidParam) {
 	if retryAfter != "" {
 		w.Header().Set("Retry-After", retryAfter)
 	}
@@ -540,7 +542,7 @@ func testSend(ctx context.Context, t *testing.T, url, path string, cfg sendConfi
 		def.Progress = cfg.Progress
 	}
 	def.KeepGoing, def.Restart, def.State = cfg.KeepGoing, cfg.Restart, cfg.State
-	client, err := NewClient(def.Server, def.Token)
+	c, err := client.New(def.Server, def.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,7 +552,7 @@ func testSend(ctx context.Context, t *testing.T, url, path string, cfg sendConfi
 	}
 	defer in.close()
 	var stderr syncBuffer
-	s := newSender(def, client, &stderr)
+	s := newSender(def, c, &stderr)
 	if w == nil {
 		w = &waits{}
 	}
@@ -640,7 +642,7 @@ func TestSendStopsOnErrorsThatRetryingCannotFix(t *testing.T) {
 			})
 			path, _ := writeEvents(t, 5, nil)
 			_, _, err := testSend(context.Background(), t, f.srv.URL, path, sendConfig{Retries: tt.retries}, nil)
-			var apiErr *APIError
+			var apiErr *client.APIError
 			if !errors.As(err, &apiErr) || apiErr.Status != tt.status || !strings.Contains(err.Error(), tt.contains) {
 				t.Fatalf("err = %v, want the %d problem mentioning %q", err, tt.status, tt.contains)
 			}
@@ -676,10 +678,10 @@ func TestSendSplitsABatchTheServerFindsTooLarge(t *testing.T) {
 
 // rejecting answers like ingest: a 400 naming by index every event whose role is "nobody".
 func rejecting(n int, w http.ResponseWriter, r *http.Request, ids []string) bool {
-	var bad []ProblemParam
+	var bad []api.InvalidParam
 	for i, id := range ids {
 		if strings.HasPrefix(id, "bad:") {
-			bad = append(bad, ProblemParam{Index: &i, Pointer: "/data/role", Detail: "must be one of individual, relay, …"})
+			bad = append(bad, api.InvalidParam{Index: &i, Pointer: "/data/role", Detail: "must be one of individual, relay, …"})
 		}
 	}
 	if len(bad) > 0 {
@@ -878,10 +880,10 @@ func TestSendShowsProgressWhileSending(t *testing.T) {
 				return false
 			})
 			path, _ := writeEvents(t, 30, nil)
-			client, _ := NewClient(f.srv.URL, "tok")
+			c, _ := client.New(f.srv.URL, "tok")
 			in, _ := openSendInput(sendConfig{Input: path}, nil)
 			defer in.close()
-			s := newSender(sendConfig{Batch: 10, MaxBytes: defaultMaxBytes, Concurrency: 1, Progress: mode, Timeout: time.Minute}, client, &stderr)
+			s := newSender(sendConfig{Batch: 10, MaxBytes: defaultMaxBytes, Concurrency: 1, Progress: mode, Timeout: time.Minute}, c, &stderr)
 			s.out.interval = 20 * time.Millisecond
 			if _, err := s.send(context.Background(), in); err != nil {
 				t.Fatal(err)
@@ -914,35 +916,6 @@ func TestParseSend(t *testing.T) {
 	}
 	if _, err := parseSend([]string{"-"}, getenv, io.Discard); err != nil {
 		t.Fatalf("- for standard input: %v", err)
-	}
-}
-
-func TestClientDecodesProblems(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/prefix/v1/x" || r.URL.RawQuery != "a=1" {
-			http.NotFound(w, r)
-			return
-		}
-		i := 2
-		problem(w, http.StatusBadRequest, "", ProblemParam{Index: &i, Pointer: "/data/role", Detail: "is required"})
-	}))
-	defer srv.Close()
-	c, err := NewClient(srv.URL+"/prefix/", "tok")
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = c.JSON(context.Background(), http.MethodGet, "/v1/x?a=1", nil, nil)
-	var apiErr *APIError
-	if !errors.As(err, &apiErr) || apiErr.Status != 400 || len(apiErr.Errors) != 1 || *apiErr.Errors[0].Index != 2 ||
-		apiErr.Errors[0].Pointer != "/data/role" || err.Error() != "server answered 400 Bad Request: as the test says (1 invalid field)" {
-		t.Fatalf("err = %v (%+v)", err, apiErr)
-	}
-	if _, err := NewClient("localhost:8080", "t"); err == nil {
-		t.Fatal("a server without a scheme was accepted")
-	}
-	srv.Close()
-	if err := c.JSON(context.Background(), http.MethodGet, "/v1/x", nil, nil); !errors.Is(err, ErrUnreachable) {
-		t.Fatalf("closed server: err = %v, want ErrUnreachable", err)
 	}
 }
 
