@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -140,15 +138,4 @@ func checkSegment(what, id string) error {
 		return fmt.Errorf("%s id %q cannot be sent in a URL path (no /, ? or #)", what, id)
 	}
 	return nil
-}
-
-// indented is the JSON answer to GET path indented for a person; a script reads it just as
-// well.
-func indented(path string, body []byte) ([]byte, error) {
-	var out bytes.Buffer
-	if err := json.Indent(&out, bytes.TrimSpace(body), "", "  "); err != nil {
-		return nil, fmt.Errorf("the answer to GET %s is not JSON: %w", path, err)
-	}
-	out.WriteByte('\n')
-	return out.Bytes(), nil
 }

@@ -358,13 +358,6 @@ func printRun(w io.Writer, run api.RunView) error {
 	return tw.Flush()
 }
 
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
 // runItems is `runs items`: every item of the run to standard output, or into --output
 // complete or not at all.
 func runItems(ctx context.Context, cfg runsConfig, c *client.Client, stdout io.Writer) error {
