@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/audit"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/config"
@@ -357,7 +358,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 			_ = bus.Consume(ctx, r.js, bus.ConsumerConfig{Stream: bus.StreamCommands, Durable: bus.DurableCommands}, commandHandler(r.svc))
 		}()
 
-		post := func(token, contact, body string) (int, RequestView) {
+		post := func(token, contact, body string) (int, api.RequestView) {
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/institutions/"+inst+"/contacts/"+contact+"/erasure", strings.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+token)
 			resp, err := http.DefaultClient.Do(req)
@@ -365,7 +366,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			var v RequestView
+			var v api.RequestView
 			_ = json.NewDecoder(resp.Body).Decode(&v)
 			return resp.StatusCode, v
 		}
@@ -409,7 +410,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 			ids[contact] = v.ID
 		}
 		for contact, id := range ids {
-			var v RequestView
+			var v api.RequestView
 			deadline := time.Now().Add(30 * time.Second)
 			for v.State != store.RequestCompleted {
 				if time.Now().After(deadline) {
