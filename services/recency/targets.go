@@ -88,7 +88,8 @@ type Target struct {
 
 // MarketingConsent is the contact's consent to marketing on channel: refused when it said no
 // to marketing in general or on the channel, explicit when it said yes on the channel (or yes
-// in general and nothing on the channel), not_given otherwise.
+// in general and nothing on the channel), not_given otherwise. With no channel, the general
+// marketing authorisation alone decides.
 func MarketingConsent(c store.Contact, channel string) string {
 	general := c.Authorisations["marketing"].Value
 	onChannel := c.Authorisations["marketing."+channel].Value
@@ -110,7 +111,7 @@ func TargetOf(c store.Contact, q TargetQuery) (Target, bool) {
 		return Target{}, false
 	}
 	t := Target{ContactID: c.ID, Role: c.Role}
-	if q.Channel != "" {
+	if q.Channel != "" || q.Kind == KindMarketing {
 		t.Consent = MarketingConsent(c, q.Channel)
 	}
 	if q.Kind == KindMarketing {
@@ -219,14 +220,13 @@ func getTargets(l *ListTargets, cfg config.File, now func() time.Time, log *slog
 			streamTargets(w, r, l, inst, q, after, ct, log)
 			return
 		}
-		limit := DefaultTargetsPage
-		if v := r.URL.Query().Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > MaxTargetsPage {
-				httpapi.WriteProblem(w, r, badParam("limit", "must be an integer between 1 and "+strconv.Itoa(MaxTargetsPage)))
-				return
-			}
-			limit = n
+		limit, given, err := httpapi.QueryInt(r.URL.Query(), "limit", 1, MaxTargetsPage)
+		if err != nil {
+			httpapi.WriteProblem(w, r, err)
+			return
+		}
+		if !given {
+			limit = DefaultTargetsPage
 		}
 		targets, next, err := l.Page(r.Context(), inst, q, after, limit)
 		if err != nil {
@@ -268,10 +268,7 @@ func parseTargetQuery(r *http.Request, asOf time.Time, months int) (TargetQuery,
 	}
 	switch q.Channel {
 	case ChannelEmail, ChannelSMS, ChannelPost, ChannelPhone:
-	case "":
-		if q.Kind != KindTransactional {
-			bad("channel", "is required for a marketing campaign: email, sms, post or phone")
-		}
+	case "": // no channel: the general marketing authorisation decides
 	default:
 		bad("channel", "must be email, sms, post or phone")
 	}
