@@ -258,6 +258,16 @@ func parseTargetQuery(r *http.Request, asOf time.Time, months int) (TargetQuery,
 	bad := func(name, why string) {
 		problems = append(problems, httpapi.InvalidParam{Pointer: "/" + name, Detail: why})
 	}
+	// A parameter is left out or given once with a value: "channel=" or a second "kind"
+	// would otherwise silently mean the default or the first.
+	for _, name := range []string{"channel", "kind", "explicit_consent_only", "crossing_within", "after"} {
+		switch vs, ok := v[name]; {
+		case ok && len(vs) > 1:
+			bad(name, "must be given once")
+		case ok && vs[0] == "" && name != "after":
+			bad(name, "must not be empty: leave it out for the default")
+		}
+	}
 	if q.Kind == "" {
 		q.Kind = KindMarketing
 	}

@@ -256,6 +256,8 @@ func TestTargetsRefusals(t *testing.T) {
 		{"ingest scope only", tokenIngest, "channel=email", http.StatusForbidden, ""},
 		{"limit given twice", tokenRead, "channel=email&limit=1&limit=2", http.StatusBadRequest, "/limit"},
 		{"limit empty", tokenRead, "channel=email&limit=", http.StatusBadRequest, "/limit"},
+		{"channel empty", tokenRead, "channel=", http.StatusBadRequest, "/channel"},
+		{"kind given twice", tokenRead, "kind=marketing&kind=transactional", http.StatusBadRequest, "/kind"},
 		{"unknown channel", tokenRead, "channel=pigeon", http.StatusBadRequest, "/channel"},
 		{"unknown kind", tokenRead, "channel=email&kind=spam", http.StatusBadRequest, "/kind"},
 		{"explicit consent is for marketing", tokenRead, "kind=transactional&explicit_consent_only=true", http.StatusBadRequest, "/explicit_consent_only"},
