@@ -31,6 +31,9 @@ lint: ## go vet and staticcheck on every module
 bench: ## run the benchmarks and print a table
 	deploy/testing/bench.sh
 
+fuzz-api: ## the schema fuzzer (schemathesis) against a live lethe serve, FUZZ_TIME seconds
+	deploy/testing/schemathesis.sh
+
 fuzz: ## fuzz the event decoders for a while
 	cd events && $(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-60s} .
 

@@ -5,7 +5,8 @@
 # bus: publish pipeline, batch consumer, dead letters). Uses a real MongoDB when MONGODB_URI is
 # set; otherwise starts mongo-java-server on 127.0.0.1. GOTEST_FLAGS adds flags (e.g.
 # GOTEST_FLAGS=-v, or -run); RACE=all runs the whole suite under -race (what `make race` does),
-# RACE=0 skips the race step.
+# RACE=0 skips the race step; FUZZ_API=0 skips the schema fuzzer (deploy/testing/schemathesis.sh,
+# FUZZ_TIME seconds, default 60).
 #
 # Why not everything under -race in CI: a cold -race build of nats-server, Pebble and the Mongo
 # driver plus the race detector's slowdown (the send resume test: 75 s in a full -race run,
@@ -53,6 +54,10 @@ else
 	# pebblegozstd tag that does the same with cgo on, for the race runs and the binary.)
 	# shellcheck disable=SC2086
 	CGO_ENABLED=0 go test -count=1 -timeout 10m ${GOTEST_FLAGS:-} "${patterns[@]}" || status=1
+	if [ "${FUZZ_API:-1}" != 0 ]; then
+		step "schema fuzzer against a live lethe serve (${FUZZ_TIME:-60}s)"
+		deploy/testing/schemathesis.sh || status=1
+	fi
 	if [ "${RACE:-bus}" != 0 ]; then
 		step "go test -race ./pkg/bus/..."
 		# shellcheck disable=SC2086
