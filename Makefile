@@ -7,7 +7,7 @@ MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
 # Pure Go throughout: Pebble's zstd from klauspost/compress rather than cgo DataDog/zstd.
 export GOFLAGS := $(strip $(GOFLAGS) -tags=pebblegozstd)
 
-.PHONY: run test race chaos build lint bench fuzz mongo-start mongo-stop clean
+.PHONY: run test race chaos build lint bench fuzz fuzz-api mongo-start mongo-stop clean
 
 run: build ## start lethe serve with embedded NATS and the embedded store under ./lethe-data
 	./bin/lethe serve --data $(DATA)
