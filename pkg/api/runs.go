@@ -9,9 +9,9 @@ import (
 // RunStart is the body of POST /v1/institutions/{inst}/runs; every field is optional, and
 // one left out (nil) takes the institution's policy, or now for AsOf (RFC 3339).
 type RunStart struct {
-	Mode             *string `json:"mode,omitempty"`
+	Mode             *string  `json:"mode,omitempty"`
 	InactivityMonths *Integer `json:"inactivity_months,omitempty"`
-	AsOf             *string `json:"as_of,omitempty"`
+	AsOf             *string  `json:"as_of,omitempty"`
 }
 
 // RunView is a run as the API shows it.

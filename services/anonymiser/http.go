@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/lethe-gdpr/lethe/events"
-	"github.com/lethe-gdpr/lethe/pkg/audit"
 	"github.com/lethe-gdpr/lethe/pkg/api"
+	"github.com/lethe-gdpr/lethe/pkg/audit"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/store"

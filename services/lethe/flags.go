@@ -40,6 +40,43 @@ func parseWithEnv(fs *flag.FlagSet, args []string, getenv func(string) string) e
 	return fs.Parse(args)
 }
 
+// flagGiven reports whether the flag name was set on the command line or by its environment
+// twin, as opposed to left at its default.
+func flagGiven(fs *flag.FlagSet, name string, getenv func(string) string) bool {
+	given := getenv(envTwin(name)) != ""
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
+// globalFlags are the client flags that may also stand before the command, as in
+// `lethe --server URL runs list inst-a`.
+var globalFlags = []string{"server", "token", "timeout"}
+
+// hoistGlobalFlags moves the client flags written before the command to the end of its
+// arguments, where every client command parses flags among its positional arguments. A flag
+// before the command that is not one of globalFlags is an error naming it.
+func hoistGlobalFlags(args []string) ([]string, error) {
+	var flags []string
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "-" && args[0] != "-h" && args[0] != "--help" {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(args[0], "-"), "=")
+		if !slices.Contains(globalFlags, name) {
+			return nil, fmt.Errorf("lethe: %s before the command: only --server, --token and --timeout may stand there; put it after the command", args[0])
+		}
+		if !hasValue {
+			if len(args) < 2 {
+				return nil, fmt.Errorf("lethe: %s needs a value", args[0])
+			}
+			value, args = args[1], args[1:]
+		}
+		flags = append(flags, "--"+name+"="+value)
+		args = args[1:]
+	}
+	if len(flags) == 0 || len(args) == 0 {
+		return args, nil
+	}
+	return append(slices.Clone(args), flags...), nil
+}
+
 // flagError keeps `-h` quiet (the flag set printed the usage) and marks other flag errors as
 // usage errors, which the flag set already explained.
 func flagError(err error) error {

@@ -36,7 +36,7 @@ Usage:
   lethe contacts show|export INST CONTACT       export: right of access
   lethe contacts erase [--wait] INST CONTACT    on-demand erasure
   lethe audit verify [--server URL] [--token T]   check the audit log's hash chain
-  lethe register [--server URL] [--token T] --institution INST [--format json|markdown|csv]
+  lethe register [--format json|markdown|csv] INST   the register of processing
   lethe version
 
 Client commands (send, runs, contacts, audit, register) take --server URL and --token T.
@@ -47,6 +47,11 @@ so on. lethe COMMAND -h describes a command's flags.
 // run is main without the process: arguments, environment and streams are injected so tests
 // drive the real command.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	args, err := hoistGlobalFlags(args)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errUsage
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errUsage

@@ -14,14 +14,15 @@ import (
 // `lethe register` prints an institution's register of processing activities, as the
 // running server serves it from lethe.yaml: JSON, a Markdown table, or CSV.
 
-const registerUsage = `Usage: lethe register [flags]
+const registerUsage = `Usage: lethe register [flags] INST
 
   The institution's register of processing activities (category, purpose, legal basis,
   recipients, retention and how the engine enforces it), from the running server's
   lethe.yaml, or the default register when it declares none. It holds no personal data.
 
-Flags (each has an environment twin: --server is LETHE_SERVER, --institution
-LETHE_INSTITUTION, …):
+The institution is the argument, as in every command about one.
+
+Flags (each has an environment twin: --server is LETHE_SERVER, …):
 `
 
 // registerFormats maps --format to the media type asked for.
@@ -35,23 +36,15 @@ var registerFormats = map[string]string{
 // registerCommand is `lethe register`.
 func registerCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg clientFlags
-	var inst, format string
+	var format string
 	fs := newCommandFlags("register", registerUsage, stderr)
 	cfg.define(fs, "read scope on the institution", time.Minute, "bound on the request")
-	fs.StringVar(&inst, "institution", "", "the institution whose register to print (required)")
 	fs.StringVar(&format, "format", "json", "json, markdown or csv")
-	if err := parseWithEnv(fs, args, getenv); err != nil {
-		return flagError(err)
+	pos, err := parsePositional(fs, args, getenv, 1, "name the institution: lethe register INST")
+	if err != nil {
+		return err
 	}
-	if fs.NArg() > 0 || inst == "" {
-		if fs.NArg() > 0 {
-			fmt.Fprintf(stderr, "lethe register: unexpected argument %q\n", fs.Arg(0))
-		} else {
-			fmt.Fprintln(stderr, "lethe register: name the institution with --institution (or LETHE_INSTITUTION)")
-		}
-		fs.Usage()
-		return errUsage
-	}
+	inst := pos[0]
 	if err := checkSegment("institution", inst); err != nil {
 		return err
 	}

@@ -45,9 +45,9 @@ func TestRegisterCommandPrintsEveryFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := startServe(t, filepath.Join(dir, "data"), "--config", cfgPath)
-	env := map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": s.token, "LETHE_INSTITUTION": "inst-a"}
+	env := map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": s.token}
 
-	out, stderr, err := runRegister(t, env)
+	out, stderr, err := runRegister(t, env, "inst-a")
 	if err != nil {
 		t.Fatalf("lethe register: %v\n%s", err, stderr)
 	}
@@ -69,7 +69,7 @@ func TestRegisterCommandPrintsEveryFormat(t *testing.T) {
 	}
 
 	// Flags win over the environment.
-	out, _, err = runRegister(t, env, "--format", "markdown", "--institution", "inst-z")
+	out, _, err = runRegister(t, env, "--format", "markdown", "inst-z")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestRegisterCommandPrintsEveryFormat(t *testing.T) {
 		t.Errorf("markdown for an undeclared institution:\n%s", out)
 	}
 
-	out, _, err = runRegister(t, env, "--format", "csv")
+	out, _, err = runRegister(t, env, "inst-a", "--format", "csv")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,26 +90,30 @@ func TestRegisterCommandPrintsEveryFormat(t *testing.T) {
 
 func TestRegisterCommandRefusals(t *testing.T) {
 	env := map[string]string{"LETHE_SERVER": "http://127.0.0.1:1", "LETHE_TOKEN": "t"}
-	if _, stderr, err := runRegister(t, env); !errors.Is(err, errUsage) || !strings.Contains(stderr, "--institution") {
+	if _, stderr, err := runRegister(t, env); !errors.Is(err, errUsage) || !strings.Contains(stderr, "lethe register INST") {
 		t.Errorf("no institution: %v %q", err, stderr)
 	}
-	if _, _, err := runRegister(t, env, "--institution", "inst-a", "--format", "pdf"); err == nil || !strings.Contains(err.Error(), "pdf") {
+	// The institution is an argument everywhere; the old flag is refused, not taken.
+	if _, stderr, err := runRegister(t, env, "--institution", "inst-a"); !errors.Is(err, errUsage) || !strings.Contains(stderr, "-institution") {
+		t.Errorf("--institution: %v %q, want a usage error naming the flag", err, stderr)
+	}
+	if _, _, err := runRegister(t, env, "inst-a", "--format", "pdf"); err == nil || !strings.Contains(err.Error(), "pdf") {
 		t.Errorf("bad format: %v", err)
 	}
-	if _, _, err := runRegister(t, map[string]string{"LETHE_INSTITUTION": "inst-a"}); !errors.Is(err, errNoToken) {
+	if _, _, err := runRegister(t, map[string]string{}, "inst-a"); !errors.Is(err, errNoToken) {
 		t.Errorf("no token: %v", err)
 	}
-	if _, _, err := runRegister(t, env, "--institution", "a/b"); err == nil || !strings.Contains(err.Error(), "URL path") {
+	if _, _, err := runRegister(t, env, "a/b"); err == nil || !strings.Contains(err.Error(), "URL path") {
 		t.Errorf("an id that is not one path segment: %v", err)
 	}
-	if _, _, err := runRegister(t, env, "--institution", "inst-a"); !errors.Is(err, client.ErrUnreachable) {
+	if _, _, err := runRegister(t, env, "inst-a"); !errors.Is(err, client.ErrUnreachable) {
 		t.Errorf("no server: %v", err)
 	}
 }
 
 func TestRegisterCommandShowsTheServersProblem(t *testing.T) {
 	s := startServe(t, t.TempDir())
-	_, _, err := runRegister(t, map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": "not-a-token", "LETHE_INSTITUTION": "inst-a"})
+	_, _, err := runRegister(t, map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": "not-a-token"}, "inst-a")
 	var apiErr *client.APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != 401 || !strings.Contains(err.Error(), "unknown token") {
 		t.Fatalf("error %v, want the server's 401 problem", err)

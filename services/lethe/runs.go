@@ -126,8 +126,9 @@ func parseRuns(sub string, args []string, getenv func(string) string, stderr io.
 	switch {
 	case c.Mode != "" && c.Mode != store.ModeSimulation && c.Mode != store.ModeExecute:
 		return c, fmt.Errorf("--mode: want simulation or execute, not %q", c.Mode)
-	case c.InactivityMonths < 0:
-		return c, errors.New("--inactivity-months must not be negative")
+	case flagGiven(fs, "inactivity-months", getenv) && (c.InactivityMonths < 1 || c.InactivityMonths > 1200):
+		// 0 is not "the policy": leaving the flag out is.
+		return c, errors.New("--inactivity-months: want a whole number of months from 1 to 1200 (leave it out for the institution's policy)")
 	case c.Limit < 0 || c.Limit > api.MaxPageSize:
 		return c, fmt.Errorf("--limit must be between 0 and %d", api.MaxPageSize)
 	case sub == "items" && (c.PageSize < 1 || c.PageSize > api.MaxPageSize):
