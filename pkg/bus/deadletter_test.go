@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // assertDeadLetter checks a dead letter against the message it came from.
@@ -87,11 +88,11 @@ func TestPoisonMessagesReachTheDLQ(t *testing.T) {
 					return nil
 				})
 			})
-			waitFor(t, "a dead letter", func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
-			waitFor(t, "the others handled", func() bool { return c.succeeded() == 2 })
-			waitFor(t, "the consumer settled", func() bool {
+			testkit.Eventually(t, "a dead letter", func() error { return testkit.Equal("dead letters", streamMsgs(t, js, bus.StreamDLQ), 1) })
+			testkit.Eventually(t, "the others handled", func() error { return testkit.Equal("handled", c.succeeded(), 2) })
+			testkit.Eventually(t, "the consumer settled", func() error {
 				info := consumerInfo(t, js, bus.StreamActivity, "poison")
-				return info.NumAckPending == 0 && info.NumPending == 0
+				return testkit.Equal("pending and unacknowledged", [2]uint64{info.NumPending, uint64(info.NumAckPending)}, [2]uint64{0, 0})
 			})
 			if err := stop(); err != nil {
 				t.Fatal(err)
@@ -122,7 +123,7 @@ func TestUndecodableMessageIsDeadLettered(t *testing.T) {
 			return nil
 		})
 	})
-	waitFor(t, "a dead letter", func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
+	testkit.Eventually(t, "a dead letter", func() error { return testkit.Equal("dead letters", streamMsgs(t, js, bus.StreamDLQ), 1) })
 	_ = stop()
 	select {
 	case <-called:
@@ -174,9 +175,9 @@ func TestAdvisoryDeadLettersWhatACrashedConsumerLeft(t *testing.T) {
 		return bus.WatchDeadLetters(ctx, js, bus.StreamActivity, "crashy")
 	})
 	// The watcher subscribes asynchronously; wait for its interest before failing deliveries.
-	waitFor(t, "the watcher's subscriptions", func() bool { return js.Conn().NumSubscriptions() >= base+2 })
+	testkit.Eventually(t, "the watcher's subscriptions", func() error { return testkit.AtLeast("subscriptions", js.Conn().NumSubscriptions(), base+2) })
 	deliveries := 0
-	waitFor(t, "the dead letter", func() bool {
+	testkit.Eventually(t, "the dead letter", func() error {
 		// Each fetch that is never acked stands for a consumer that died holding the message;
 		// the fetch after the last delivery makes the server notice it is exhausted.
 		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(150*time.Millisecond))
@@ -185,7 +186,7 @@ func TestAdvisoryDeadLettersWhatACrashedConsumerLeft(t *testing.T) {
 				deliveries++
 			}
 		}
-		return streamMsgs(t, js, bus.StreamDLQ) == 1
+		return testkit.Equal("dead letters", streamMsgs(t, js, bus.StreamDLQ), 1)
 	})
 	if err := stopWatch(); err != nil {
 		t.Fatal(err)
@@ -212,7 +213,7 @@ func TestAdvisoryDeadLettersATerminatedMessage(t *testing.T) {
 	stopWatch := running(t, func(ctx context.Context) error {
 		return bus.WatchDeadLetters(ctx, js, bus.StreamActivity, "*")
 	})
-	waitFor(t, "the watcher's subscriptions", func() bool { return js.Conn().NumSubscriptions() >= base+2 })
+	testkit.Eventually(t, "the watcher's subscriptions", func() error { return testkit.AtLeast("subscriptions", js.Conn().NumSubscriptions(), base+2) })
 	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +223,7 @@ func TestAdvisoryDeadLettersATerminatedMessage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the dead letter", func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
+	testkit.Eventually(t, "the dead letter", func() error { return testkit.Equal("dead letters", streamMsgs(t, js, bus.StreamDLQ), 1) })
 	_ = stopWatch()
 	assertDeadLetter(t, dlqMessages(t, js)[0], originalMsg(t, js, 1), "raw", "terminated: schema mismatch", 1)
 }

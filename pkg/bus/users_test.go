@@ -18,6 +18,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 const servicePassword = "service-password-for-tests"
@@ -55,7 +56,7 @@ func refusedCall(t *testing.T, c *bustest.Client, subject string, call func(ctx 
 		<-done
 	}()
 	want := fmt.Sprintf("Permissions Violation for Publish to %q", subject)
-	bustest.Eventually(t, want, func() error {
+	testkit.Eventually(t, want, func() error {
 		select {
 		case err := <-done:
 			if err == nil {

@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"sync"
@@ -62,4 +63,21 @@ func eventually(t testing.TB, wait time.Duration, what string, check func() erro
 		}
 		time.Sleep(Interval)
 	}
+}
+
+// Equal is nil when got equals want, else an error that names both, for the checks of
+// Eventually that wait for a count or a state: "dead letters: 2, want 1".
+func Equal[V comparable](what string, got, want V) error {
+	if got == want {
+		return nil
+	}
+	return fmt.Errorf("%s: %v, want %v", what, got, want)
+}
+
+// AtLeast is nil once got reaches want, else an error that names both.
+func AtLeast[V cmp.Ordered](what string, got, want V) error {
+	if got >= want {
+		return nil
+	}
+	return fmt.Errorf("%s: %v, want at least %v", what, got, want)
 }

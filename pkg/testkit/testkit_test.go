@@ -121,3 +121,19 @@ func TestMongoURISkipsOnlyOutsideCI(t *testing.T) {
 		}
 	}
 }
+
+func TestChecksNameWhatTheySaw(t *testing.T) {
+	t.Parallel()
+	if err := Equal("dead letters", 1, 1); err != nil {
+		t.Errorf("Equal(1, 1) = %v", err)
+	}
+	if err := Equal("dead letters", uint64(2), 1); err == nil || err.Error() != "dead letters: 2, want 1" {
+		t.Errorf("Equal(2, 1) = %v", err)
+	}
+	if err := AtLeast("subscriptions", 3, 2); err != nil {
+		t.Errorf("AtLeast(3, 2) = %v", err)
+	}
+	if err := AtLeast("subscriptions", 1, 2); err == nil || err.Error() != "subscriptions: 1, want at least 2" {
+		t.Errorf("AtLeast(1, 2) = %v", err)
+	}
+}
