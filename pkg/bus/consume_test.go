@@ -66,6 +66,7 @@ func consumerInfo(t testing.TB, js jetstream.JetStream, stream, durable string) 
 }
 
 func TestConsumeRedeliversAfterHandlerError(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	ids := publishN(t, publisher(t, js), 10, "redeliver")
 	flaky := ids[3]
@@ -113,6 +114,7 @@ func TestConsumeRedeliversAfterHandlerError(t *testing.T) {
 }
 
 func TestConsumeDecodesBothContentModes(t *testing.T) {
+	t.Parallel()
 	js, nc := setup(t)
 	subject := bus.InboxSubject(testInst)
 	structured := `{"specversion":"1.0","id":"s-1","source":"/crm","type":"lethe.contact.updated.v1",` +
@@ -155,6 +157,7 @@ func TestConsumeDecodesBothContentModes(t *testing.T) {
 }
 
 func TestConsumeBatch(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	ids := publishN(t, publisher(t, js), 1200, "batch")
 	poison, flaky := ids[7], ids[900]
@@ -319,6 +322,7 @@ func TestConsumeKeepsRunningThroughServerRestart(t *testing.T) {
 }
 
 func TestConsumeRejectsBadConfig(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	h := func(context.Context, *bus.Message) error { return nil }
 	for _, tc := range []struct {
@@ -338,6 +342,7 @@ func TestConsumeRejectsBadConfig(t *testing.T) {
 }
 
 func TestHandlerPanicIsRetried(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	ids := publishN(t, publisher(t, js), 1, "panic")
 	c := newTally()
@@ -360,6 +365,7 @@ func TestHandlerPanicIsRetried(t *testing.T) {
 // A consumer stopped while it is still being set up stops cleanly, as one stopped later does:
 // a service shut down right after its start reports no error.
 func TestConsumeStoppedBeforeItStartedReturnsNil(t *testing.T) {
+	t.Parallel()
 	_, nc := bustest.RunServer(t)
 	js := newJS(t, nc)
 	if err := bus.EnsureStreams(context.Background(), js, bus.StreamsConfig{}); err != nil {

@@ -64,6 +64,7 @@ func originalMsg(t *testing.T, js jetstream.JetStream, seq uint64) *jetstream.Ra
 }
 
 func TestPoisonMessagesReachTheDLQ(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name       string
 		fail       func(call int) error
@@ -110,6 +111,7 @@ func TestPoisonMessagesReachTheDLQ(t *testing.T) {
 }
 
 func TestUndecodableMessageIsDeadLettered(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	subject := bus.ActivitySubject(testInst, "garbage")
 	m := &nats.Msg{Subject: subject, Header: nats.Header{"X-Origin": {"legacy"}}, Data: []byte("not a cloudevent")}
@@ -134,6 +136,7 @@ func TestUndecodableMessageIsDeadLettered(t *testing.T) {
 }
 
 func TestDeadLetterTwiceIsStoredOnce(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	l := bus.Letter{Stream: bus.StreamActivity, Subject: "lethe.activity.inst-a.x", Sequence: 42, Deliveries: 5,
 		Consumer: "recency", Header: nats.Header{"ce-id": {"e-1"}, "Nats-Expected-Stream": {"ELSEWHERE"}}, Data: []byte("{}")}
@@ -160,6 +163,7 @@ func TestDeadLetterTwiceIsStoredOnce(t *testing.T) {
 // A consumer that dies holding a message never acks it; once its deliveries run out, the
 // max-deliveries advisory brings it to the DLQ, fetched back from the stream by sequence.
 func TestAdvisoryDeadLettersWhatACrashedConsumerLeft(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	publishN(t, publisher(t, js), 1, "crash")
 	ctx := context.Background()
@@ -200,6 +204,7 @@ func TestAdvisoryDeadLettersWhatACrashedConsumerLeft(t *testing.T) {
 // A message terminated by code other than Consume (no dead letter of its own) is
 // dead-lettered from the terminated advisory.
 func TestAdvisoryDeadLettersATerminatedMessage(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	publishN(t, publisher(t, js), 1, "term")
 	ctx := context.Background()

@@ -81,6 +81,7 @@ func assertRedacted(t *testing.T, js jetstream.JetStream, consumer string) *jets
 }
 
 func TestRedactionRewritesEveryDeadLetterOfTheConsumer(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		data   []byte // nil: a decodable event
@@ -114,6 +115,7 @@ func TestRedactionRewritesEveryDeadLetterOfTheConsumer(t *testing.T) {
 // A redaction that cannot run now stores nothing: the message is redelivered and its dead
 // letter written once the redaction works.
 func TestRedactionFailureKeepsTheMessageForRedelivery(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	publishCanary(t, js, nil)
 	var calls atomic.Int64
@@ -132,6 +134,7 @@ func TestRedactionFailureKeepsTheMessageForRedelivery(t *testing.T) {
 // The advisory watcher of a consumer redacts what it dead-letters; when the redaction fails
 // it cannot retry, so it keeps the letter without body or headers.
 func TestAdvisoryDeadLettersAreRedacted(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		fail   bool

@@ -98,6 +98,7 @@ func subscribeRefused(t *testing.T, c *bustest.Client, subjects ...string) {
 }
 
 func TestBusRefusesConnectionsWithoutCredentials(t *testing.T) {
+	t.Parallel()
 	s, _ := authSetup(t, bustest.BusUser(t, "ticketing", config.RolePublisher, "pub-pw", "inst-a"))
 
 	// The finding: a plain connect used to succeed and could publish anywhere.
@@ -121,6 +122,7 @@ func TestBusRefusesConnectionsWithoutCredentials(t *testing.T) {
 }
 
 func TestPublisherReachesOnlyItsInstitutionsInbox(t *testing.T) {
+	t.Parallel()
 	s, svc := authSetup(t, bustest.BusUser(t, "ticketing", config.RolePublisher, "pub-pw", "inst-a", "inst-c"))
 	pub := connectAs(t, s, "ticketing", "pub-pw")
 	js := newJS(t, pub.Conn)
@@ -150,6 +152,7 @@ func TestPublisherReachesOnlyItsInstitutionsInbox(t *testing.T) {
 }
 
 func TestConsumerReadsOnlyItsDurablesOnResults(t *testing.T) {
+	t.Parallel()
 	s, svc := authSetup(t,
 		bustest.BusUser(t, "crm-a", config.RoleConsumer, "crm-pw", "inst-a"),
 		bustest.BusUser(t, "crm-b", config.RoleConsumer, "crm-b-pw", "inst-b"))
