@@ -34,6 +34,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/mongostore"
 	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // The end-to-end erasure test drives `lethe serve` as an operator would: events over HTTP,
@@ -130,13 +131,7 @@ func e2eInstitution(c *canaries) (erased, kept []e2eContact) {
 func TestErasureEndToEnd(t *testing.T) {
 	t.Run("pebble", func(t *testing.T) { erasureEndToEnd(t, nil) })
 	t.Run("mongo", func(t *testing.T) {
-		uri := os.Getenv("MONGODB_URI")
-		if uri == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("MONGODB_URI is not set: in CI the Mongo half of the tests must run (make test starts the harness)")
-			}
-			t.Skip("MONGODB_URI not set (make test starts the harness)")
-		}
+		uri := testkit.MongoURI(t)
 		db := "lethe_e2e_" + randomHex(6)
 		erasureEndToEnd(t, []string{"--mongo-uri", uri, "--mongo-database", db})
 	})

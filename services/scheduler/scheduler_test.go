@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -28,6 +27,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/mongostore"
 	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
 
@@ -47,13 +47,7 @@ func TestPebble(t *testing.T) { runSuite(t, openPebble) }
 // TestMongo runs the same suite on MongoDB when MONGODB_URI is set (`make test` sets it,
 // starting the harness if need be); in CI it must never be skipped.
 func TestMongo(t *testing.T) {
-	uri := os.Getenv("MONGODB_URI")
-	if uri == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("MONGODB_URI is not set in CI: the MongoDB suite must run")
-		}
-		t.Skip("MONGODB_URI is not set")
-	}
+	uri := testkit.MongoURI(t)
 	var n atomic.Int64
 	runSuite(t, func(t *testing.T) store.Store {
 		t.Helper()

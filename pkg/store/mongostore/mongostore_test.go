@@ -21,6 +21,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/mongostore"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 var day0 = time.Date(2024, time.March, 14, 9, 26, 53, 589_000_000, time.UTC)
@@ -280,7 +281,7 @@ func TestPutRefusesContactsWithoutKey(t *testing.T) {
 }
 
 func TestCloseIsIdempotentAndPingThenFails(t *testing.T) {
-	uri := mongoURI(t)
+	uri := testkit.MongoURI(t)
 	s, err := mongostore.Open(t.Context(), uri, freshName(t))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
