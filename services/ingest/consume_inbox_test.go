@@ -11,6 +11,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // publishInbox publishes e to subject as an upstream would, in binary or structured mode,
@@ -42,7 +43,7 @@ func TestInboxForwardsValidEventsSealedAndDeadLettersTheRest(t *testing.T) {
 	click := mustEvent(t, instA, "c-inbox", click("camp-9"))
 	publishInbox(t, s, bus.InboxSubject(instA), click, true)
 
-	waitFor(t, "two events forwarded to LETHE_ACTIVITY", func() bool { return len(s.activity()) == 2 })
+	testkit.Eventually(t, "two events forwarded to LETHE_ACTIVITY", func() error { return testkit.Equal("events", len(s.activity()), 2) })
 	got := s.activity()
 	byID := map[string]stored{got[0].event.ID(): got[0], got[1].event.ID(): got[1]}
 	g, ok := byID[valid.ID()]
@@ -76,7 +77,7 @@ func TestInboxForwardsValidEventsSealedAndDeadLettersTheRest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(s.streamMessages(bus.StreamDLQ))
 			publishInbox(t, s, tc.subject, tc.event, false)
-			waitFor(t, "a dead letter", func() bool { return len(s.streamMessages(bus.StreamDLQ)) == before+1 })
+			testkit.Eventually(t, "a dead letter", func() error { return testkit.Equal("dead letters", len(s.streamMessages(bus.StreamDLQ)), before+1) })
 			dl := s.streamMessages(bus.StreamDLQ)[before]
 			reason := dl.header.Get(bus.HeaderDLQReason)
 			if !strings.Contains(reason, tc.reason) {
@@ -104,7 +105,7 @@ func TestInboxEventForDestroyedContactIsForwardedWithoutPersonalFields(t *testin
 		t.Fatal(err)
 	}
 	publishInbox(t, s, bus.InboxSubject(instA), mustEvent(t, instA, "c-gone", profileCreated("late@mail.example", "Late", "Comer")), false)
-	waitFor(t, "the event forwarded", func() bool { return len(s.activity()) == 1 })
+	testkit.Eventually(t, "the event forwarded", func() error { return testkit.Equal("events", len(s.activity()), 1) })
 	if p := profileOf(t, s.activity()[0].event); p.Email != nil || p.LastName != nil || str(p.Company) != "ACME SARL" {
 		t.Errorf("email %s last name %s company %s", str(p.Email), str(p.LastName), str(p.Company))
 	}
@@ -119,7 +120,7 @@ func TestRunServesTheRouteAndTheInboxUntilCancelled(t *testing.T) {
 	go func() { done <- Run(ctx, d) }()
 
 	publishInbox(t, s, bus.InboxSubject(instA), mustEvent(t, instA, "c-run", click("camp-1")), false)
-	waitFor(t, "the inbox event forwarded by Run", func() bool { return len(s.activity()) == 1 })
+	testkit.Eventually(t, "the inbox event forwarded by Run", func() error { return testkit.Equal("events", len(s.activity()), 1) })
 
 	hs := httptestServer(t, d.Mux)
 	req, _ := http.NewRequest(http.MethodPost, hs+"/v1/events", strings.NewReader(""))

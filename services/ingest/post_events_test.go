@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // checkSealed asserts that every personal value of a stored created event is sealed, opens
@@ -297,7 +299,12 @@ func TestJetStreamDownAnswers503AndAcceptsNothing(t *testing.T) {
 		storeDir := bustest.StoreDir(s.ns) // read before Shutdown, which forgets it
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
-		waitFor(t, "the connection to notice", func() bool { return !s.nc.IsConnected() })
+		testkit.Eventually(t, "the connection to notice", func() error {
+			if s.nc.IsConnected() {
+				return errors.New("still connected")
+			}
+			return nil
+		})
 
 		es := []event.Event{mustEvent(t, instA, "c-1", click("camp-1")), mustEvent(t, instA, "c-2", click("camp-1"))}
 		r := s.postBatch(tokenA, es)
@@ -306,12 +313,12 @@ func TestJetStreamDownAnswers503AndAcceptsNothing(t *testing.T) {
 		}
 		// Bring JetStream back on the same store: the first event is there, none of the refused batch.
 		bustest.RunServerOn(t, storeDir, port)
-		waitFor(t, "JetStream to come back", func() bool {
-			if s.nc.Status() != nats.CONNECTED {
-				return false
+		testkit.Eventually(t, "JetStream to come back", func() error {
+			if err := testkit.Equal("connection", s.nc.Status(), nats.CONNECTED); err != nil {
+				return err
 			}
 			_, err := s.js.Stream(context.Background(), bus.StreamActivity)
-			return err == nil
+			return err
 		})
 		got := s.activity()
 		if len(got) != 1 || got[0].event.ID() != first.ID() {

@@ -15,6 +15,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // withRegisters gives the service the registers of cfg, as lethe.yaml would (the stack's
@@ -129,7 +130,7 @@ func TestTechnicalDataIsNotRecordedWithoutARequest(t *testing.T) {
 	// The inbox has no HTTP request: nothing to record, even for inst-a.
 	s := newStack(t, stackConfig{opts: []Option{withRegisters(technicalConfig(t))}})
 	publishInbox(t, s, bus.InboxSubject(instA), mustEvent(t, instA, "c-inbox", click("camp-1")), false)
-	waitFor(t, "the inbox event forwarded", func() bool { return len(s.activity()) == 1 })
+	testkit.Eventually(t, "the inbox event forwarded", func() error { return testkit.Equal("events", len(s.activity()), 1) })
 	for _, name := range events.TechnicalExtensions {
 		if _, ok := s.activity()[0].event.Extensions()[name]; ok {
 			t.Errorf("an inbox event carries %s", name)
@@ -157,7 +158,7 @@ func TestUpstreamTechnicalExtensionsAreRefused(t *testing.T) {
 			// Through the inbox it is dead-lettered with the reason.
 			before := len(s.streamMessages(bus.StreamDLQ))
 			publishInbox(t, s, bus.InboxSubject(instA), e, false)
-			waitFor(t, "a dead letter", func() bool { return len(s.streamMessages(bus.StreamDLQ)) == before+1 })
+			testkit.Eventually(t, "a dead letter", func() error { return testkit.Equal("dead letters", len(s.streamMessages(bus.StreamDLQ)), before+1) })
 			if reason := s.streamMessages(bus.StreamDLQ)[before].header.Get(bus.HeaderDLQReason); !strings.Contains(reason, "/"+name) {
 				t.Errorf("dead-letter reason %q does not name /%s", reason, name)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/seal"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // Canaries of the dead-letter tests: personal values an upstream sent in clear.
@@ -50,7 +51,7 @@ func nextDeadLetter(t *testing.T, s *stack, msg *nats.Msg) stored {
 	if _, err := s.js.PublishMsg(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a dead letter", func() bool { return len(s.streamMessages(bus.StreamDLQ)) == before+1 })
+	testkit.Eventually(t, "a dead letter", func() error { return testkit.Equal("dead letters", len(s.streamMessages(bus.StreamDLQ)), before+1) })
 	return s.streamMessages(bus.StreamDLQ)[before]
 }
 
@@ -214,19 +215,19 @@ func TestInboxAdvisoryDeadLetterIsSealed(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- bus.WatchDeadLetters(wctx, s.js, bus.StreamInbox, "crashy", s.svc.inboxOptions()...) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "the watcher's subscriptions", func() bool { return s.nc.NumSubscriptions() >= base+2 })
+	testkit.Eventually(t, "the watcher's subscriptions", func() error { return testkit.AtLeast("subscriptions", s.nc.NumSubscriptions(), base+2) })
 
 	// A valid event: only the crash makes it a dead letter.
 	e := mustEvent(t, instA, "c-crash", profileCreated(dlEmail, dlFirst, dlLast))
 	if _, err := s.js.PublishMsg(ctx, binaryMsg(t, bus.InboxSubject(instA), e)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the dead letter", func() bool {
+	testkit.Eventually(t, "the dead letter", func() error {
 		if batch, err := cons.Fetch(1, jetstream.FetchMaxWait(150*time.Millisecond)); err == nil {
 			for range batch.Messages() { // fetched, never acked: the consumer "crashed"
 			}
 		}
-		return len(s.streamMessages(bus.StreamDLQ)) == 1
+		return testkit.Equal("dead letters", len(s.streamMessages(bus.StreamDLQ)), 1)
 	})
 	dl := s.streamMessages(bus.StreamDLQ)[0]
 	assertNoCanary(t, dl)
