@@ -17,6 +17,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // publishHistories puts random histories of n contacts (with redelivered duplicates under
@@ -84,13 +85,16 @@ func TestRebuildEndsIdenticalToTheLiveProjection(t *testing.T) {
 			done <- bus.ConsumeBatch(cctx, js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: Durable},
 				batchHandler(NewRecordActivity(st.Contacts()), folded, noopHistogram()))
 		}()
-		eventually(t, "the live consumer to catch up", func() bool {
+		testkit.Eventually(t, "the live consumer to catch up", func() error {
 			c, err := js.Consumer(ctx, bus.StreamActivity, Durable)
 			if err != nil {
-				return false
+				return err
 			}
 			info, err := c.Info(ctx)
-			return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+			if err != nil {
+				return err
+			}
+			return testkit.Equal("pending and unacknowledged", [2]uint64{info.NumPending, uint64(info.NumAckPending)}, [2]uint64{0, 0})
 		})
 		cancel()
 		<-done
@@ -155,17 +159,5 @@ func TestRebuildRefusesATrimmedStream(t *testing.T) {
 	}
 	if _, err := st.Contacts().Get(ctx, "inst-a", "kept"); err != nil {
 		t.Fatalf("a refused rebuild cleared the projection: %v", err)
-	}
-}
-
-// eventually polls cond until it holds, failing the test after a deadline.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
