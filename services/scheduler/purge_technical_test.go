@@ -22,6 +22,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/seal"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
 
@@ -309,20 +310,13 @@ func TestRunPurgesTechnicalData(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- scheduler.Run(ctx, platform.Deps{JetStream: r.js, Store: st, Config: r.cfg}) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, "Run to purge", func() error {
 		got, err := st.Contacts().Get(t.Context(), "inst-a", "c-run")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got.Technical) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Run did not purge: %d records left", len(got.Technical))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return testkit.Equal("technical records left", len(got.Technical), 1)
+	})
 	cancel()
 	select {
 	case err := <-done:
