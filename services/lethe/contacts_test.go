@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // runContacts runs `lethe contacts …` as main would, with the given environment.
@@ -75,8 +77,7 @@ func TestContactsShowAndExport(t *testing.T) {
 
 	// show: the projection, with no personal value, once both events are folded.
 	var shown map[string]any
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, "the contact to become a customer", func() error {
 		out, _, err := runContacts(t, env, "show", "inst-a", "c-cli")
 		if err == nil {
 			if err := json.Unmarshal([]byte(out), &shown); err != nil {
@@ -89,16 +90,13 @@ func TestContactsShowAndExport(t *testing.T) {
 				if strings.Contains(out, email) || strings.Contains(out, first) {
 					t.Fatalf("show printed a personal value: %s", out)
 				}
-				break
+				return nil
 			}
 		} else if apiErr := (*APIError)(nil); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
 			t.Fatalf("show: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the contact never became a customer: %v", shown)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+		return fmt.Errorf("show = %v, %v", shown, err)
+	})
 	if shown["id"] != "c-cli" || shown["recency"] == nil {
 		t.Errorf("show = %v", shown)
 	}

@@ -11,9 +11,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // openAPIDoc is the part of the OpenAPI document the route tests read.
@@ -107,28 +107,26 @@ func TestOpenAPINamesOnlyRoutesTheServerHas(t *testing.T) {
 		}
 		url := s.http + routeParam.ReplaceAllString(path, "dummy-1")
 		// The services register their routes as they start, and /readyz is 503 until NATS
-		// and the store answer: poll until the expected status or a deadline.
-		var code int
+		// and the store answer: poll until the expected status.
 		var ct string
-		for deadline := time.Now().Add(30 * time.Second); ; {
+		testkit.Eventually(t, method+" "+path+" without a token", func() error {
 			req, _ := http.NewRequest(method, url, nil)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatalf("%s %s: %v", method, url, err)
 			}
-			code, ct = resp.StatusCode, resp.Header.Get("Content-Type")
+			code := resp.StatusCode
+			ct = resp.Header.Get("Content-Type")
 			resp.Body.Close()
-			if code == want || time.Now().After(deadline) {
-				break
+			switch {
+			case code == want:
+				return nil
+			case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:
+				return fmt.Errorf("%d: the spec names a route the server does not have", code)
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		switch {
-		case code == http.StatusNotFound || code == http.StatusMethodNotAllowed:
-			t.Errorf("%s %s = %d: the spec names a route the server does not have", method, path, code)
-		case code != want:
-			t.Errorf("%s %s without a token = %d, want %d (the spec's security says so)", method, path, code, want)
-		case want == http.StatusUnauthorized && ct != "application/problem+json":
+			return fmt.Errorf("%d, want %d (the spec's security says so)", code, want)
+		})
+		if want == http.StatusUnauthorized && ct != "application/problem+json" {
 			t.Errorf("%s %s: 401 is %q, want application/problem+json", method, path, ct)
 		}
 	}

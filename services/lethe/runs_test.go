@@ -21,6 +21,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
 
@@ -97,18 +98,13 @@ func seedRunsInstitution(t *testing.T, s served) {
 		"c-old-debtor":   func(v map[string]any) bool { b, _ := v["blockers"].([]any); return len(b) > 0 },
 		"c-recent":       func(v map[string]any) bool { return v["recency"] != nil },
 	}
-	deadline := time.Now().Add(30 * time.Second)
 	for contact, ok := range folded {
-		for {
-			code, v := get(t, s.http+"/v1/institutions/"+runsInst+"/contacts/"+contact, s.token)
-			if code == http.StatusOK && ok(v) {
-				break
+		testkit.Eventually(t, contact+" folded", func() error {
+			if code, v := get(t, s.http+"/v1/institutions/"+runsInst+"/contacts/"+contact, s.token); code != http.StatusOK || !ok(v) {
+				return fmt.Errorf("%d %v", code, v)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never folded: %d %v", contact, code, v)
-			}
-			time.Sleep(25 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // lineWriter collects a command's stdout so the test can wait for a line.
@@ -48,20 +50,19 @@ func (l *lineWriter) Write(p []byte) (int, error) { return l.pw.Write(p) }
 
 func (l *lineWriter) find(t *testing.T, re *regexp.Regexp) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	var found string
+	testkit.Eventually(t, "a line matching "+re.String(), func() error {
 		l.mu.Lock()
+		defer l.mu.Unlock()
 		for _, line := range l.lines {
 			if m := re.FindStringSubmatch(line); m != nil {
-				l.mu.Unlock()
-				return m[1]
+				found = m[1]
+				return nil
 			}
 		}
-		l.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no line matching %s in stdout", re)
-	return ""
+		return fmt.Errorf("none in the %d lines so far", len(l.lines))
+	})
+	return found
 }
 
 type served struct {
@@ -234,24 +235,12 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 func waitContact(t *testing.T, url, token string) map[string]any {
 	t.Helper()
 	var body map[string]any
-	waitUntil(t, "contact at "+url, func() bool {
+	testkit.Eventually(t, "contact at "+url, func() error {
 		var code int
 		code, body = get(t, url, token)
-		return code == http.StatusOK
+		return testkit.Equal("GET", code, http.StatusOK)
 	})
 	return body
-}
-
-// waitUntil polls cond until it holds, failing the test after a deadline.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: never happened within 30s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }
 
 // waitRoutes waits until the services registered every route of paths, since they register
@@ -260,13 +249,16 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func waitRoutes(t *testing.T, base string, paths ...string) {
 	t.Helper()
 	for _, p := range paths {
-		waitUntil(t, "route "+p, func() bool {
+		testkit.Eventually(t, "route "+p, func() error {
 			resp, err := http.Get(base + p)
 			if err != nil {
-				return false
+				return err
 			}
 			resp.Body.Close()
-			return resp.StatusCode != http.StatusNotFound
+			if resp.StatusCode == http.StatusNotFound {
+				return errors.New("404: not registered yet")
+			}
+			return nil
 		})
 	}
 }
