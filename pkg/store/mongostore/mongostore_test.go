@@ -32,6 +32,7 @@ func active(inst, id string, recency time.Time) store.Contact {
 }
 
 func TestOpenRejectsInvalidArguments(t *testing.T) {
+	t.Parallel()
 	// Refused before any connection is made, so these run without a server.
 	for _, tc := range []struct {
 		name string
@@ -55,6 +56,7 @@ func TestOpenRejectsInvalidArguments(t *testing.T) {
 }
 
 func TestOpenCreatesUniqueIndexesIdempotently(t *testing.T) {
+	t.Parallel()
 	db := freshName(t)
 	s := openDB(t, db)
 	openDB(t, db) // a second replica opening the same database
@@ -92,6 +94,7 @@ func TestOpenCreatesUniqueIndexesIdempotently(t *testing.T) {
 }
 
 func TestInactiveStreamsInCursorBatches(t *testing.T) {
+	t.Parallel()
 	var getMores atomic.Int64
 	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
 		if e.CommandName == "getMore" {
@@ -128,6 +131,7 @@ func TestInactiveStreamsInCursorBatches(t *testing.T) {
 }
 
 func TestPutReturnsWhatGetReads(t *testing.T) {
+	t.Parallel()
 	// BSON dates keep milliseconds and no zone: the copy Put returns must already be that.
 	s := openTest(t)
 	paris := time.FixedZone("CET", 3600)
@@ -158,6 +162,7 @@ func TestPutReturnsWhatGetReads(t *testing.T) {
 }
 
 func TestStoredDocumentShape(t *testing.T) {
+	t.Parallel()
 	// Operators and other tools query these collections: the field names and types are the
 	// port's BSON tags, and the recency is a BSON date the range scan can use.
 	s := openTest(t)
@@ -180,6 +185,7 @@ func TestStoredDocumentShape(t *testing.T) {
 }
 
 func TestDestroyErasesTheWrappedKeyBytes(t *testing.T) {
+	t.Parallel()
 	// Crypto-shredding holds only if the key's bytes are gone from the document, not hidden
 	// behind a flag.
 	s := openTest(t)
@@ -213,6 +219,7 @@ func TestDestroyErasesTheWrappedKeyBytes(t *testing.T) {
 }
 
 func TestDestroyRacingCreatesEndsDestroyed(t *testing.T) {
+	t.Parallel()
 	s := openTest(t)
 	const racers = 8
 	var wg sync.WaitGroup
@@ -247,6 +254,7 @@ func TestDestroyRacingCreatesEndsDestroyed(t *testing.T) {
 }
 
 func TestRunItemsRacingUpsertsOfNewItems(t *testing.T) {
+	t.Parallel()
 	s := openTest(t)
 	var items []store.RunItem
 	for i := range 50 {
@@ -272,6 +280,7 @@ func TestRunItemsRacingUpsertsOfNewItems(t *testing.T) {
 }
 
 func TestPutRefusesContactsWithoutKey(t *testing.T) {
+	t.Parallel()
 	s := openTest(t)
 	for _, c := range []store.Contact{{ID: "c1"}, {Institution: "inst-1"}, {Institution: "inst-1", ID: "c1", Version: -1}} {
 		if _, err := s.Contacts().Put(t.Context(), c); !errors.Is(err, mongostore.ErrInvalid) {
@@ -281,6 +290,7 @@ func TestPutRefusesContactsWithoutKey(t *testing.T) {
 }
 
 func TestCloseIsIdempotentAndPingThenFails(t *testing.T) {
+	t.Parallel()
 	uri := testkit.MongoURI(t)
 	s, err := mongostore.Open(t.Context(), uri, freshName(t))
 	if err != nil {
@@ -300,6 +310,7 @@ func TestCloseIsIdempotentAndPingThenFails(t *testing.T) {
 }
 
 func TestSpansMarkFailuresNotAnswers(t *testing.T) {
+	t.Parallel()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	s := openTest(t, mongostore.WithTracerProvider(tp))
