@@ -156,6 +156,7 @@ func (r *rig) auditEntries() []store.AuditEntry {
 }
 
 func TestEachStepIsIdempotentAcrossCrashes(t *testing.T) {
+	t.Parallel()
 	steps := []string{"erased", "key_destroyed", "audited", "published"}
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st)
@@ -236,6 +237,7 @@ func TestEachStepIsIdempotentAcrossCrashes(t *testing.T) {
 }
 
 func TestRecheckAtExecution(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st)
 		ctx := context.Background()
@@ -319,6 +321,7 @@ func (rc *racingContacts) Put(ctx context.Context, c store.Contact) (store.Conta
 }
 
 func TestContactActiveBetweenCheckAndWriteIsNeverErased(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st)
 		ctx := context.Background()
@@ -342,6 +345,7 @@ func TestContactActiveBetweenCheckAndWriteIsNeverErased(t *testing.T) {
 }
 
 func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st)
 		ctx, cancel := context.WithCancel(context.Background())

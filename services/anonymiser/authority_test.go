@@ -22,6 +22,7 @@ import (
 // contact stays, nothing goes out on LETHE_RESULTS, the audit trail says refused, and the
 // command sits in LETHE_DLQ with the reason.
 func TestCommandsThatMatchNothingDecidedAreRefused(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -126,6 +127,7 @@ func TestCommandsThatMatchNothingDecidedAreRefused(t *testing.T) {
 // A command that names a real item executes what was decided, not what the command says: the
 // stored run's as_of and period, and the item's planned outcome.
 func TestCommandDataIsNotTrustedOverTheStore(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st)
 		ctx := context.Background()

@@ -35,6 +35,7 @@ func publishInbox(t *testing.T, s *stack, subject string, e event.Event, structu
 }
 
 func TestInboxForwardsValidEventsSealedAndDeadLettersTheRest(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	const email = "inbox-canary-2f7d@mail.example"
 
@@ -100,6 +101,7 @@ func TestInboxForwardsValidEventsSealedAndDeadLettersTheRest(t *testing.T) {
 }
 
 func TestInboxEventForDestroyedContactIsForwardedWithoutPersonalFields(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	if err := s.sealer.Destroy(context.Background(), instA, "c-gone"); err != nil {
 		t.Fatal(err)
@@ -112,6 +114,7 @@ func TestInboxEventForDestroyedContactIsForwardedWithoutPersonalFields(t *testin
 }
 
 func TestRunServesTheRouteAndTheInboxUntilCancelled(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{noInbox: true})
 	d := s.deps
 	d.Mux = http.NewServeMux()

@@ -55,6 +55,7 @@ func checkSealed(t *testing.T, s *stack, got stored, inst, contact, email, first
 }
 
 func TestPostEventsEveryModeIsAcceptedSealedOnItsSubject(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	cases := []struct {
 		name string
@@ -105,6 +106,7 @@ func TestPostEventsEveryModeIsAcceptedSealedOnItsSubject(t *testing.T) {
 }
 
 func TestPostEventsRefusalsAnswerProblemsAndPublishNothing(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{maxBody: 4 << 10})
 	good := mustEvent(t, instA, "c-1", click("camp-1"))
 	goodBody, _ := events.MarshalStructured(good)
@@ -177,6 +179,7 @@ func TestPostEventsRefusalsAnswerProblemsAndPublishNothing(t *testing.T) {
 }
 
 func TestPostBatchWithTwoBadEventsListsBothAndPublishesNothing(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	canary := "batch-canary-5c1e@mail.example"
 	es := make([]event.Event, 6)
@@ -217,6 +220,7 @@ func TestPostBatchWithTwoBadEventsListsBothAndPublishesNothing(t *testing.T) {
 }
 
 func TestPostBatchNeedsEveryInstitutionCovered(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	es := []event.Event{
 		mustEvent(t, instA, "c-1", click("camp-1")),
@@ -241,6 +245,7 @@ func TestPostBatchNeedsEveryInstitutionCovered(t *testing.T) {
 }
 
 func TestCloudEventsSDKClientIsAccepted(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	c, err := cloudevents.NewClientHTTP(
 		cehttp.WithTarget(s.http.URL+"/v1/events"),

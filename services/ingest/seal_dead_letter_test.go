@@ -87,6 +87,7 @@ func sealedProfile(t *testing.T, dl stored) events.Profile {
 }
 
 func TestInboxDeadLetterIsSealedWithTheContactsKeyAndErasedWithIt(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	ctx := context.Background()
 	// Invalid (no such role) but readable: institution, contact and type are known.
@@ -137,6 +138,7 @@ func TestInboxDeadLetterIsSealedWithTheContactsKeyAndErasedWithIt(t *testing.T) 
 
 // What cannot be read far enough to know whose key to use loses its body and headers.
 func TestInboxDeadLetterThatCannotBeSealedIsDropped(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	profile := map[string]any{"email": dlEmail, "first_name": dlFirst, "last_name": dlLast}
 	undecodable := &nats.Msg{Subject: bus.InboxSubject(instA), Header: nats.Header{
@@ -182,6 +184,7 @@ func TestInboxDeadLetterThatCannotBeSealedIsDropped(t *testing.T) {
 
 // A pointer names a member by its key, and an upstream can put anything in a custom field's key.
 func TestInboxDeadLetterReasonMasksKeysThatAreNotNames(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	bad := rawEvent("bad-key", events.TypeContactCreated, instA, "c-key", map[string]any{
 		"role": "individual", "created_at": baseTime.Format(time.RFC3339),
@@ -202,6 +205,7 @@ func TestInboxDeadLetterReasonMasksKeysThatAreNotNames(t *testing.T) {
 // A message the inbox's consumers gave up on without dead-lettering it (a crash holding it,
 // deliveries exhausted) goes through the same sealing from the max-deliveries advisory.
 func TestInboxAdvisoryDeadLetterIsSealed(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{noInbox: true})
 	ctx := context.Background()
 	cons, err := s.js.CreateOrUpdateConsumer(ctx, bus.StreamInbox, jetstream.ConsumerConfig{

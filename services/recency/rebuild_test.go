@@ -68,6 +68,7 @@ func snapshot(t *testing.T, st store.Store) map[string]store.Contact {
 }
 
 func TestRebuildEndsIdenticalToTheLiveProjection(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		_, nc := bustest.RunServer(t)
 		js := bustest.JetStream(t, nc)
@@ -138,6 +139,7 @@ func TestRebuildEndsIdenticalToTheLiveProjection(t *testing.T) {
 }
 
 func TestRebuildRefusesATrimmedStream(t *testing.T) {
+	t.Parallel()
 	st := backendtest.Pebble(t)
 	_, nc := bustest.RunServer(t)
 	js := bustest.JetStream(t, nc)

@@ -117,6 +117,7 @@ func (r *purgeRig) put(t *testing.T, c store.Contact) store.Contact {
 }
 
 func TestPurgeTechnicalRemovesWhatIsPastItsWindowAndKeepsTheRest(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newPurgeRig(t, st)
 		ctx := t.Context()
@@ -229,6 +230,7 @@ func TestPurgeTechnicalRemovesWhatIsPastItsWindowAndKeepsTheRest(t *testing.T) {
 // The purge and the projection write the same contacts: compare-and-swap on both sides
 // means no fresh record is lost and no expired record survives.
 func TestPurgeTechnicalRacesWithFoldsWithoutLosingData(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newPurgeRig(t, st)
 		ctx := t.Context()
@@ -302,6 +304,7 @@ func TestPurgeTechnicalRacesWithFoldsWithoutLosingData(t *testing.T) {
 
 // Run purges on its own cadence, starting at once.
 func TestRunPurgesTechnicalData(t *testing.T) {
+	t.Parallel()
 	st := backendtest.Pebble(t)
 	r := newPurgeRig(t, st)
 	c := store.Contact{Institution: "inst-a", ID: "c-run", Status: store.StatusActive,

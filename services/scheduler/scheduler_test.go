@@ -42,11 +42,15 @@ func openPebble(t *testing.T) store.Store {
 }
 
 // TestPebble runs the scheduler's behaviour suite on the embedded store.
-func TestPebble(t *testing.T) { runSuite(t, openPebble) }
+func TestPebble(t *testing.T) {
+	t.Parallel()
+	runSuite(t, openPebble)
+}
 
 // TestMongo runs the same suite on MongoDB when MONGODB_URI is set (`make test` sets it,
 // starting the harness if need be); in CI it must never be skipped.
 func TestMongo(t *testing.T) {
+	t.Parallel()
 	uri := testkit.MongoURI(t)
 	var n atomic.Int64
 	runSuite(t, func(t *testing.T) store.Store {
