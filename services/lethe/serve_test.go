@@ -113,6 +113,9 @@ func startServeTokens(t *testing.T, dir string, devToken bool, extra ...string) 
 		return err
 	}
 	t.Cleanup(func() { _ = s.stop() })
+	// The services register their routes as they start, which may be after serve listens:
+	// wait for the last route each registers, or a test's first request can meet a 404.
+	waitRoutes(t, s.http, "/v1/events", "/v1/institutions/inst-a/targets", "/v1/institutions/inst-a/register", "/v1/audit/verify")
 	return s
 }
 
