@@ -75,8 +75,8 @@ func (d *ContactSkipped) outcome() (string, string)    { return d.Institution, d
 // common fields so the three types share one table shape.
 func outcomeFields[T any](get func(*T) (inst, contact, run, request *string, at *time.Time)) []field[T] {
 	return []field[T]{
-		{name: "institution", required: true, read: func(r *reader, p *path, d *T) { i, _, _, _, _ := get(d); *i = r.id(p) }},
-		{name: "contact_id", required: true, read: func(r *reader, p *path, d *T) { _, c, _, _, _ := get(d); *c = r.id(p) }},
+		{name: "institution", required: true, read: func(r *reader, p *path, d *T) { i, _, _, _, _ := get(d); *i = r.token(p) }},
+		{name: "contact_id", required: true, read: func(r *reader, p *path, d *T) { _, c, _, _, _ := get(d); *c = r.contactID(p) }},
 		{name: "run_id", read: func(r *reader, p *path, d *T) { _, _, run, _, _ := get(d); *run = r.id(p) }},
 		{name: "request_id", read: func(r *reader, p *path, d *T) { _, _, _, req, _ := get(d); *req = r.id(p) }},
 		{name: "at", required: true, read: func(r *reader, p *path, d *T) { _, _, _, _, at := get(d); *at = r.timestamp(p) }},
@@ -144,7 +144,7 @@ var runCountsFields = []field[RunCounts]{
 }
 
 var runCompletedFields = []field[RunCompleted]{
-	{name: "institution", required: true, read: func(r *reader, p *path, d *RunCompleted) { d.Institution = r.id(p) }},
+	{name: "institution", required: true, read: func(r *reader, p *path, d *RunCompleted) { d.Institution = r.token(p) }},
 	{name: "run_id", required: true, read: func(r *reader, p *path, d *RunCompleted) { d.RunID = r.id(p) }},
 	{name: "mode", required: true, read: func(r *reader, p *path, d *RunCompleted) { d.Mode = r.enum(p, runModes) }},
 	{name: "at", required: true, read: func(r *reader, p *path, d *RunCompleted) { d.At = r.timestamp(p) }},

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -89,10 +90,16 @@ func (r *reader) personalText(p *path) string {
 	return ""
 }
 
-func (r *reader) id(p *path) string {
+func (r *reader) id(p *path) string { return r.checked(p, validID, reasonID) }
+
+func (r *reader) contactID(p *path) string { return r.checked(p, validContactID, reasonContactID) }
+
+func (r *reader) token(p *path) string { return r.checked(p, validToken, reasonToken) }
+
+func (r *reader) checked(p *path, valid func(string) bool, reason string) string {
 	v, ok := r.str(p)
-	if ok && !validID(v) {
-		r.add(p, reasonID)
+	if ok && !valid(v) {
+		r.add(p, reason)
 		return ""
 	}
 	return v
@@ -217,12 +224,17 @@ func has[T any](seen uint32, fields []field[T], name string) bool {
 
 // Shared limits and reasons; schemagen_test.go writes the same rules into the schemas.
 const (
-	maxID   = 128
-	maxText = 1024
-	maxName = 128
+	maxID    = 256
+	maxToken = 64
+	maxText  = 1024
+	maxName  = 128
 
-	reasonID = "must be 1 to 128 characters from A-Z, a-z, 0-9, _ and - " +
-		"(ids and institutions are used in NATS subjects and storage keys)"
+	reasonID = "must be 1 to 256 printable characters without whitespace " +
+		"(ids as upstream systems write them: urn:uuid:…, crm:12345, ORD/2022/001)"
+	reasonContactID = "must be 1 to 256 printable characters without whitespace or / " +
+		"(a contact id stands in URL paths)"
+	reasonToken = "must be 1 to 64 characters from A-Z, a-z, 0-9, _ and - " +
+		"(institutions and organisations are NATS subject tokens)"
 	reasonTimestamp = "must be an RFC 3339 timestamp such as 2024-05-01T12:00:00Z " +
 		"(upper-case T and Z, seconds 00-59, offset Z or ±hh:mm, year 1900 or later)"
 	reasonInteger   = "must be a whole number within the signed 64-bit range"
@@ -247,9 +259,10 @@ func idChar(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
 
-// validID: [A-Za-z0-9_-]{1,128}, safe as a NATS subject token and a storage key.
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > maxID {
+// validToken: [A-Za-z0-9_-]{1,64}, safe as a NATS subject token: institutions and
+// organisations, which name subjects (lethe.inbox.<institution>).
+func validToken(s string) bool {
+	if len(s) == 0 || len(s) > maxToken {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -259,6 +272,26 @@ func validID(s string) bool {
 	}
 	return true
 }
+
+// validID: 1 to 256 characters, none a control character or a separator (Unicode categories
+// Cc and Z: spaces, line and paragraph separators), in valid UTF-8 — ids as upstream systems
+// write them. None of them names a subject; storage keys and headers take any such string.
+// The schemas say the same with a pattern excluding those characters one by one.
+func validID(s string) bool {
+	if s == "" || !utf8.ValidString(s) {
+		return false
+	}
+	n := 0
+	for _, c := range s {
+		if n++; n > maxID || unicode.Is(unicode.Cc, c) || unicode.Is(unicode.Z, c) {
+			return false
+		}
+	}
+	return true
+}
+
+// validContactID is validID without "/": the contact id is a segment of the API's paths.
+func validContactID(s string) bool { return validID(s) && !strings.Contains(s, "/") }
 
 // validName: id-like parts joined by dots (authorisation names such as marketing.email,
 // criteria, erased field paths), at most 128 characters.
@@ -284,7 +317,7 @@ func validName(s string) bool {
 }
 
 // validCustomName: [A-Za-z0-9_-]{1,64}; no dots, so "profile.custom.<name>" stays unambiguous.
-func validCustomName(s string) bool { return len(s) <= 64 && validID(s) }
+func validCustomName(s string) bool { return validToken(s) }
 
 func validCurrency(s string) bool {
 	return len(s) == 3 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] >= 'A' && s[2] <= 'Z'
@@ -401,3 +434,10 @@ func parseTimestamp(s string) (time.Time, bool) {
 // an event id: 1 to 128 characters of A-Z, a-z, 0-9, _ and -, safe as a NATS subject token and
 // a storage key. Services check path parameters with it, so the API and the events agree.
 func ValidID(s string) bool { return validID(s) }
+
+// ValidInstitution reports whether s may name an institution or an organisation: a NATS
+// subject token of 1 to 64 characters from A-Z, a-z, 0-9, _ and -.
+func ValidInstitution(s string) bool { return validToken(s) }
+
+// ValidContactID reports whether s may be a contact id: an id without "/".
+func ValidContactID(s string) bool { return validContactID(s) }

@@ -58,7 +58,12 @@ func object_(required []string, props obj, extra ...kv) obj {
 }
 
 const (
-	patternID        = `^[A-Za-z0-9_-]{1,128}$`
+	// The characters of Unicode's Cc and Z categories, spelled out rather than as \p{Cc}\p{Z},
+	// which not every validator's regular expressions know (Python's do not).
+	notIDChars       = "\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+	patternID        = "^[^" + notIDChars + "]{1,256}$"
+	patternContactID = "^[^" + notIDChars + "/]{1,256}$"
+	patternToken     = `^[A-Za-z0-9_-]{1,64}$`
 	patternTimestamp = `^(19|[2-9][0-9])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$`
 	patternSealed    = `^sealed:v1:[\s\S]`
 	patternEmail     = `^[^@\t\n\f\r ]+@[^@\t\n\f\r ]+$`
@@ -72,8 +77,12 @@ const (
 func commonDefs() obj {
 	emptyOrSealed := []any{obj{{"const", ""}}, ref("sealed")}
 	return obj{
-		{"id", desc("An id: safe in NATS subjects and storage keys.",
+		{"id", desc("An id as upstream systems write them: 1 to 256 characters, no control character or whitespace.",
 			obj{{"type", "string"}, {"pattern", patternID}})},
+		{"contact_id", desc("A contact id: an id without / (it stands in URL paths).",
+			obj{{"type", "string"}, {"pattern", patternContactID}})},
+		{"token", desc("An institution or organisation: a NATS subject token.",
+			obj{{"type", "string"}, {"pattern", patternToken}})},
 		{"timestamp", desc("RFC 3339, upper-case T and Z, no leap second, year 1900 or later.",
 			obj{{"type", "string"}, {"format", "date-time"}, {"pattern", patternTimestamp}})},
 		{"sealed", desc("A personal value sealed by Lethe's ingest (AES-GCM under the contact's key).",
@@ -134,8 +143,8 @@ func itemDefs() obj {
 
 func outcomeProps(extra ...kv) obj {
 	return append(obj{
-		{"institution", ref("id")},
-		{"contact_id", desc("Equals the event's subject.", ref("id"))},
+		{"institution", ref("token")},
+		{"contact_id", desc("Equals the event's subject.", ref("contact_id"))},
 		{"run_id", ref("id")},
 		{"request_id", ref("id")},
 		{"at", ref("timestamp")},
@@ -242,7 +251,7 @@ func schemaSpecs() []schemaSpec {
 		{typ: TypeRunCompleted, doc: "A retention run finished. data.institution equals the institution extension.",
 			noSubject: true,
 			data: object_([]string{"institution", "run_id", "mode", "at", "counts"}, obj{
-				{"institution", ref("id")},
+				{"institution", ref("token")},
 				{"run_id", ref("id")},
 				{"mode", obj{{"enum", runModes}}},
 				{"at", ts},
@@ -264,11 +273,12 @@ func absentOr(s obj) obj {
 }
 
 func buildSchema(s schemaSpec) obj {
-	required := []string{"specversion", "id", "source", "type", "time", "subject", "institution", "data"}
-	subject := desc("The contact id.", ref("id"))
+	// time is optional, as in the CloudEvents spec: the dates that count are in data.
+	required := []string{"specversion", "id", "source", "type", "subject", "institution", "data"}
+	subject := desc("The contact id.", ref("contact_id"))
 	if s.noSubject {
-		required = []string{"specversion", "id", "source", "type", "time", "institution", "data"}
-		subject = absentOr(ref("id"))
+		required = []string{"specversion", "id", "source", "type", "institution", "data"}
+		subject = absentOr(ref("contact_id"))
 	}
 	defs := commonDefs()
 	defs = append(defs, s.defs...)
@@ -287,13 +297,13 @@ func buildSchema(s schemaSpec) obj {
 			{"id", ref("id")},
 			{"source", obj{{"type", "string"}, {"minLength", 1}, {"format", "uri-reference"}}},
 			{"type", obj{{"const", s.typ}}},
-			{"time", ref("timestamp")},
+			{"time", absentOr(ref("timestamp"))},
 			{"subject", subject},
 			{"datacontenttype", absentOr(obj{{"type", "string"}, {"pattern", `^application/json(;[\s\S]*)?$`}})},
 			{"dataschema", obj{{"type", []string{"string", "null"}}}},
-			{"institution", desc("The tenant id (extension attribute).", ref("id"))},
+			{"institution", desc("The tenant id (extension attribute).", ref("token"))},
 			{"organisation", desc("The organisation within the institution (extension attribute).",
-				obj{{"anyOf", []any{obj{{"type", "null"}}, ref("id")}}})},
+				obj{{"anyOf", []any{obj{{"type", "null"}}, ref("token")}}})},
 			{"data", ref("data")},
 		}},
 		{"additionalProperties", desc("Other extension attributes, as the CloudEvents SDK accepts them.",

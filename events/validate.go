@@ -116,9 +116,8 @@ func decodePartial(e event.Event) (Data, error) {
 	case d == nil:
 		r.add(top("type"), "must be a lethe type this module knows: "+strings.Join(Types(), ", "))
 	}
-	if t := e.Time(); t.IsZero() {
-		r.add(top("time"), "is required")
-	} else if t.Year() < 1900 {
+	// time is optional, as in the CloudEvents spec: the dates that count are in data.
+	if t := e.Time(); !t.IsZero() && t.Year() < 1900 {
 		r.add(top("time"), reasonTimestamp)
 	}
 	subject := e.Subject()
@@ -126,8 +125,8 @@ func decodePartial(e event.Event) (Data, error) {
 		if typ != TypeRunCompleted {
 			r.add(top("subject"), "is required: the contact id")
 		}
-	} else if !validID(subject) {
-		r.add(top("subject"), reasonID)
+	} else if !validContactID(subject) {
+		r.add(top("subject"), reasonContactID)
 	}
 	if ct := e.DataContentType(); !isJSONContentType(ct) {
 		r.add(top("datacontenttype"), `must be "application/json"`)
@@ -138,14 +137,14 @@ func decodePartial(e event.Event) (Data, error) {
 		r.add(top(ExtInstitution), "is required: the tenant id")
 	case !isString(v):
 		r.add(top(ExtInstitution), "must be a string")
-	case !validID(v.(string)):
-		r.add(top(ExtInstitution), reasonID)
+	case !validToken(v.(string)):
+		r.add(top(ExtInstitution), reasonToken)
 	}
 	if v, ok := exts[ExtOrganisation]; ok {
 		if !isString(v) {
 			r.add(top(ExtOrganisation), "must be a string")
-		} else if !validID(v.(string)) {
-			r.add(top(ExtOrganisation), reasonID)
+		} else if !validToken(v.(string)) {
+			r.add(top(ExtOrganisation), reasonToken)
 		}
 	}
 	if e.DataBase64 {

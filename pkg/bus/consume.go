@@ -166,12 +166,13 @@ func (c ConsumerConfig) backoff(deliveries uint64) time.Duration {
 
 // runner holds what one Consume or ConsumeBatch call shares between its goroutines.
 type runner struct {
-	js     jetstream.JetStream
-	cfg    ConsumerConfig
-	tr     tracing
-	log    *slog.Logger
-	cons   jetstream.Consumer
-	redact Redaction
+	js      jetstream.JetStream
+	cfg     ConsumerConfig
+	tr      tracing
+	log     *slog.Logger
+	cons    jetstream.Consumer
+	redact  Redaction
+	started func()
 }
 
 func newRunner(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, batch bool, opts []Option) (*runner, func(), error) {
@@ -192,7 +193,7 @@ func newRunner(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, 
 	if err != nil {
 		return nil, nil, err
 	}
-	return &runner{js: js, cfg: cfg, tr: newTracing(o.tp), log: log, cons: cons, redact: o.redact}, stop, nil
+	return &runner{js: js, cfg: cfg, tr: newTracing(o.tp), log: log, cons: cons, redact: o.redact, started: o.started}, stop, nil
 }
 
 // unlessStopped is err, or nil when ctx ended: a consumer stopped while it was still being
@@ -308,6 +309,9 @@ func (r *runner) messages(buffer int) (jetstream.MessagesContext, error) {
 	)
 	if err != nil {
 		return nil, fmt.Errorf("bus: consume %s on %s: %w", r.cfg.Durable, r.cfg.Stream, err)
+	}
+	if r.started != nil {
+		r.started()
 	}
 	return it, nil
 }

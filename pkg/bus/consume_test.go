@@ -382,3 +382,58 @@ func TestConsumeStoppedBeforeItStartedReturnsNil(t *testing.T) {
 		t.Fatalf("ConsumeBatch: %v, want nil", err)
 	}
 }
+
+// WithStarted is what readiness rests on: it fires once, when the durable exists on the
+// server and pulls, before any message is handled, and never for a consumer that could not
+// be created.
+func TestConsumeReportsStartedOnceTheDurableExists(t *testing.T) {
+	t.Parallel()
+	js, _ := setup(t)
+	publishN(t, publisher(t, js), 3, "started")
+	for _, tc := range []struct {
+		name    string
+		consume func(ctx context.Context, cfg bus.ConsumerConfig, handled func(), opts ...bus.Option) error
+	}{
+		{"Consume", func(ctx context.Context, cfg bus.ConsumerConfig, handled func(), opts ...bus.Option) error {
+			return bus.Consume(ctx, js, cfg, func(context.Context, *bus.Message) error { handled(); return nil }, opts...)
+		}},
+		{"ConsumeBatch", func(ctx context.Context, cfg bus.ConsumerConfig, handled func(), opts ...bus.Option) error {
+			return bus.ConsumeBatch(ctx, js, cfg, func(_ context.Context, msgs []*bus.Message) []error { handled(); return nil }, opts...)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			durable := "started-" + strings.ToLower(tc.name)
+			var starts, handledBefore atomic.Int32
+			var handled atomic.Int32
+			started := bus.WithStarted(func() {
+				starts.Add(1)
+				handledBefore.Store(handled.Load())
+				if _, err := js.Consumer(context.Background(), bus.StreamActivity, durable); err != nil {
+					t.Errorf("started before the durable exists: %v", err)
+				}
+			})
+			stop := running(t, func(ctx context.Context) error {
+				return tc.consume(ctx, fastConsumer(durable), func() { handled.Add(1) }, started)
+			})
+			testkit.Eventually(t, "the messages handled", func() error { return testkit.AtLeast("handled", handled.Load(), 1) })
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if starts.Load() != 1 || handledBefore.Load() != 0 {
+				t.Fatalf("started called %d times, after %d handled messages; want once, before any", starts.Load(), handledBefore.Load())
+			}
+
+			// A consumer that cannot be created never says it started.
+			bad := fastConsumer(durable + "-bad")
+			bad.Stream = "NO_SUCH_STREAM"
+			var badStarts atomic.Int32
+			err := tc.consume(context.Background(), bad, func() {}, bus.WithStarted(func() { badStarts.Add(1) }))
+			if err == nil || badStarts.Load() != 0 {
+				t.Fatalf("consumer on a missing stream: err %v, started %d times; want an error and no start", err, badStarts.Load())
+			}
+		})
+	}
+	if _, err := bus.NewPublisher(js, bus.WithStarted(nil)); err == nil {
+		t.Fatal("WithStarted(nil) accepted")
+	}
+}

@@ -18,6 +18,7 @@ type options struct {
 	window     int
 	ackTimeout time.Duration
 	redact     Redaction
+	started    func()
 }
 
 // WithLogger sets the logger (default: discard). Log lines carry ids, subjects and reasons,
@@ -79,6 +80,19 @@ func WithDeadLetterRedaction(redact Redaction) Option {
 			return fmt.Errorf("%w: nil dead-letter redaction", ErrInvalidConfig)
 		}
 		o.redact = redact
+		return nil
+	}
+}
+
+// WithStarted has Consume and ConsumeBatch call started once their durable consumer exists on
+// the server and they pull from it (before the first message is handled), so that a service
+// reports ready only when its consumers run. Publishers and watchers ignore it.
+func WithStarted(started func()) Option {
+	return func(o *options) error {
+		if started == nil {
+			return fmt.Errorf("%w: nil started callback", ErrInvalidConfig)
+		}
+		o.started = started
 		return nil
 	}
 }

@@ -18,6 +18,21 @@ const (
 	StreamDLQ      = "LETHE_DLQ"
 )
 
+// Durable consumer names of the services, the only place they are written: replicas of a
+// service share its durable, and a service that waits on another's progress (the anonymiser
+// on the projection) reads that one's durable by the same name.
+const (
+	// DurableInbox is ingest's consumer on LETHE_INBOX, forwarding to LETHE_ACTIVITY.
+	DurableInbox = "ingest-inbox"
+	// DurableRecency is recency's consumer on LETHE_ACTIVITY, folding into the projection.
+	DurableRecency = "recency"
+	// DurableCommands is the anonymiser's consumer on LETHE_COMMANDS (a work queue).
+	DurableCommands = "anonymiser"
+	// DurableErasureRequests is the anonymiser's consumer of lethe.erasure.requested.v1 on
+	// LETHE_ACTIVITY, turning requests into commands.
+	DurableErasureRequests = "anonymiser-requests"
+)
+
 // Subject roots; every stream captures "<root>.>".
 const (
 	subjectInbox    = "lethe.inbox"

@@ -78,7 +78,7 @@ func (b Bus) validate(add func(line int, format string, args ...any)) {
 		}
 		for _, in := range u.Institutions {
 			if !idPattern.MatchString(in) {
-				add(u.lineOf("institutions"), "%s: institution %q must be an institution id (1-128 characters of A-Z a-z 0-9 _ -)", where, in)
+				add(u.lineOf("institutions"), "%s: institution %q must be an institution id (1-64 characters of A-Z a-z 0-9 _ -)", where, in)
 			}
 		}
 		if u.PasswordBcrypt == "" {

@@ -153,7 +153,8 @@ type Retention struct {
 	UntilEvent        string `yaml:"until_event" json:"until_event,omitempty"`
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+// idPattern is an institution's id: a NATS subject token (docs/contract.md, "Events in").
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Parse reads lethe.yaml, rejecting unknown keys so a typo is an error, not a silent default.
 // Its errors are an *Error naming the line of each problem as "lethe.yaml:14: …".
@@ -307,7 +308,7 @@ func (f File) Validate() error {
 	for i, in := range f.Institutions {
 		where := fmt.Sprintf("institutions[%d] (%s)", i, in.ID)
 		if !idPattern.MatchString(in.ID) {
-			add(in.lineOf("id"), "%s: id must be 1-128 characters of A-Z a-z 0-9 _ -", where)
+			add(in.lineOf("id"), "%s: id must be 1-64 characters of A-Z a-z 0-9 _ -", where)
 		}
 		if ids[in.ID] {
 			add(in.lineOf("id"), "%s: institution declared twice", where)

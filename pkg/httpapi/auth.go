@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 )
 
@@ -83,11 +84,18 @@ func (a *Authenticator) Authenticate(next http.Handler) http.Handler {
 }
 
 // Require returns nil if the caller holds scope for institution, else the 403 problem.
-// An empty institution checks the scope alone.
+// An empty institution checks the scope alone. An institution that is not one (it names NATS
+// subjects, so 1 to 64 of A-Z a-z 0-9 _ -) is a 400 pointing at /path/inst, whatever the
+// token covers: every route with {inst} checks it here, before anything reads or writes.
 func Require(ctx context.Context, scope, institution string) error {
 	p, ok := PrincipalFrom(ctx)
 	if !ok {
 		return NewProblem(http.StatusUnauthorized, "a bearer token is required")
+	}
+	if institution != "" && !events.ValidInstitution(institution) {
+		pr := NewProblem(http.StatusBadRequest, "invalid institution in the path")
+		pr.Errors = []InvalidParam{{Pointer: "/path/inst", Detail: "an institution is 1 to 64 characters of A-Z, a-z, 0-9, _ and -"}}
+		return pr
 	}
 	if !p.Has(scope) {
 		return NewProblem(http.StatusForbidden, "the token lacks the "+scope+" scope")

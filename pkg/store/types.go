@@ -110,11 +110,13 @@ type Contact struct {
 	Role      string    `json:"role,omitempty" bson:"role,omitempty"`
 	CreatedAt time.Time `json:"created_at,omitzero" bson:"created_at,omitempty"`
 
-	// CreatedSource is the created event; CreatedAt is the recency baseline.
+	// CreatedSource is the created event; CreatedAt is the recency of a contact with no activity
+	// that counts (the fallback, not a floor).
 	CreatedSource Source `json:"created_source,omitzero" bson:"created_source,omitempty"`
 
 	// Recency is the GDPR recency; RecencySource the event that set it. Both are derived:
-	// the latest of the creation date, Activity and the consent changes that count.
+	// the latest of Activity and the consent changes that count, or the creation date
+	// when there is none.
 	Recency       time.Time `json:"recency,omitzero" bson:"recency,omitempty"`
 	RecencySource Source    `json:"recency_source" bson:"recency_source"`
 	// Activity is the latest activity that sets recency other than creation and consent

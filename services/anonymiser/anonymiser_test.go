@@ -1,7 +1,6 @@
 package anonymiser
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,9 +21,8 @@ import (
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/audit"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
-	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
-	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
 	"github.com/lethe-gdpr/lethe/pkg/seal"
 	"github.com/lethe-gdpr/lethe/pkg/store"
@@ -49,26 +47,23 @@ type rig struct {
 	svc    *Service
 }
 
+// rigTokens are the bearer tokens the rig's routes accept.
+var rigTokens = []config.Token{
+	{Name: "dpo", SHA256: sha256hex("dpo-token"), Institutions: []string{inst}, Scopes: []string{config.ScopeErase, config.ScopeRead}},
+	{Name: "reader", SHA256: sha256hex("read-token"), Institutions: []string{inst}, Scopes: []string{config.ScopeRead}},
+	{Name: "other", SHA256: sha256hex("other-token"), Institutions: []string{"inst-b"}, Scopes: []string{config.ScopeErase, config.ScopeRead}},
+	{Name: "everywhere", SHA256: sha256hex("all-token"), Institutions: []string{config.AnyInstitution}, Scopes: []string{config.ScopeErase}},
+}
+
 func newRig(t *testing.T, st store.Store) *rig {
 	t.Helper()
-	_, nc := bustest.RunServer(t)
-	js := bustest.JetStream(t, nc)
-	if err := bus.EnsureStreams(context.Background(), js, bus.StreamsConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := seal.New(st.Keys(), bytes.Repeat([]byte{9}, seal.MasterKeySize))
+	_, js := platformtest.Bus(t)
+	d := platformtest.Deps(t, js, st, config.File{Tokens: rigTokens})
+	svc, err := New(d, WithClock(func() time.Time { return now }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, err := bus.NewPublisher(js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := New(st, sealer, audit.New(st.Audit()), pub, WithClock(func() time.Time { return now }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rig{t: t, st: st, sealer: sealer, js: js, svc: svc}
+	return &rig{t: t, st: st, sealer: d.Sealer, js: js, svc: svc}
 }
 
 // contact stores a contact in scope, inactive since 2019, with a sealed e-mail; customer makes
@@ -358,19 +353,13 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 			c.Activity, c.Recency, c.RecencySource = s, s.At, s
 		})
 
-		tokens := []config.Token{
-			{Name: "dpo", SHA256: sha256hex("dpo-token"), Institutions: []string{inst}, Scopes: []string{config.ScopeErase, config.ScopeRead}},
-			{Name: "reader", SHA256: sha256hex("read-token"), Institutions: []string{inst}, Scopes: []string{config.ScopeRead}},
-			{Name: "other", SHA256: sha256hex("other-token"), Institutions: []string{"inst-b"}, Scopes: []string{config.ScopeErase, config.ScopeRead}},
-			{Name: "everywhere", SHA256: sha256hex("all-token"), Institutions: []string{config.AnyInstitution}, Scopes: []string{config.ScopeErase}},
-		}
 		mux := http.NewServeMux()
-		r.svc.Register(mux, httpapi.NewAuthenticator(tokens))
+		r.svc.Register(mux)
 		srv := httptest.NewServer(mux)
 		defer srv.Close()
 
 		go func() {
-			_ = bus.Consume(ctx, r.js, bus.ConsumerConfig{Stream: bus.StreamCommands, Durable: Durable}, commandHandler(r.svc))
+			_ = bus.Consume(ctx, r.js, bus.ConsumerConfig{Stream: bus.StreamCommands, Durable: bus.DurableCommands}, commandHandler(r.svc))
 		}()
 
 		post := func(token, contact, body string) (int, RequestView) {
@@ -398,7 +387,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 		// for a token good for every institution.
 		for _, tc := range []struct{ path, pointer string }{
 			{"/v1/institutions/in.st/contacts/c-req/erasure", "/path/inst"},
-			{"/v1/institutions/" + inst + "/contacts/c.req/erasure", "/path/id"},
+			{"/v1/institutions/" + inst + "/contacts/c%20req/erasure", "/path/id"},
 		} {
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+tc.path, nil)
 			req.Header.Set("Authorization", "Bearer all-token")
@@ -457,12 +446,12 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 		if err := pub.Publish(ctx, bus.ActivitySubject(inst, ev.Type()), ev); err != nil {
 			t.Fatal(err)
 		}
-		projection, err := r.js.CreateOrUpdateConsumer(ctx, bus.StreamActivity, jetstream.ConsumerConfig{Durable: projectionDurable, AckPolicy: jetstream.AckExplicitPolicy})
+		projection, err := r.js.CreateOrUpdateConsumer(ctx, bus.StreamActivity, jetstream.ConsumerConfig{Durable: bus.DurableRecency, AckPolicy: jetstream.AckExplicitPolicy})
 		if err != nil {
 			t.Fatal(err)
 		}
 		go func() {
-			_ = bus.Consume(ctx, r.js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: RequestsDurable,
+			_ = bus.Consume(ctx, r.js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: bus.DurableErasureRequests,
 				FilterSubjects: []string{bus.ActivitySubject("*", requestsFilterToken)}}, requestHandler(r.svc, r.js, 200*time.Millisecond))
 		}()
 		reqID := requestIDOfEvent(inst, "/crm", "er-1")
@@ -470,7 +459,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 		// or acknowledged. Only then does "not erased" say the handler waited for the
 		// projection, rather than that the consumer had not started yet.
 		testkit.Eventually(t, "the first delivery of the request handled", func() error {
-			c, err := r.js.Consumer(ctx, bus.StreamActivity, RequestsDurable)
+			c, err := r.js.Consumer(ctx, bus.StreamActivity, bus.DurableErasureRequests)
 			if err != nil {
 				return err
 			}

@@ -55,7 +55,7 @@ func TestCommandsThatMatchNothingDecidedAreRefused(t *testing.T) {
 		}
 
 		go func() {
-			_ = bus.Consume(ctx, r.js, bus.ConsumerConfig{Stream: bus.StreamCommands, Durable: Durable}, commandHandler(r.svc))
+			_ = bus.Consume(ctx, r.js, bus.ConsumerConfig{Stream: bus.StreamCommands, Durable: bus.DurableCommands}, commandHandler(r.svc))
 		}()
 		forged := []struct {
 			name string

@@ -14,10 +14,6 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
-// projectionDurable is the recency service's consumer on LETHE_ACTIVITY (recency.Durable).
-// An erasure requested by event waits until the projection has folded every event before it.
-const projectionDurable = "recency"
-
 // commandHandler is the port from LETHE_COMMANDS to Execute: a malformed command is dead-
 // lettered with its reason, a refused one audited and dead-lettered, a store or bus failure
 // naked for a later retry.
@@ -73,14 +69,15 @@ func requestHandler(s *Service, js jetstream.JetStream, wait time.Duration) bus.
 	}
 }
 
-// projectionCaughtUp waits up to wait for the recency consumer's ack floor to reach seq: every
-// activity event up to the request is then folded into the projection.
+// projectionCaughtUp waits up to wait for the recency consumer's (bus.DurableRecency) ack
+// floor to reach seq: every activity event up to the request is then folded into the
+// projection, so an erasure requested by event is decided on the facts before it.
 func projectionCaughtUp(ctx context.Context, js jetstream.JetStream, seq uint64, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	var projection jetstream.Consumer
 	for {
 		if projection == nil { // looked up once it exists, then only its info is read
-			projection, _ = js.Consumer(ctx, bus.StreamActivity, projectionDurable)
+			projection, _ = js.Consumer(ctx, bus.StreamActivity, bus.DurableRecency)
 		}
 		if projection != nil {
 			if info, err := projection.Info(ctx); err == nil && info.AckFloor.Stream >= seq {

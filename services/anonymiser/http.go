@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/audit"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/store"
@@ -41,13 +42,16 @@ func viewRequest(r store.Request) RequestView {
 	return v
 }
 
-// Register adds the anonymiser's routes to mux, behind auth:
+// Register adds the anonymiser's routes to mux, behind the Deps' authenticator:
 //
 //	POST /v1/institutions/{inst}/contacts/{id}/erasure   on-demand erasure (erase scope); 202 with the request
 //	GET  /v1/requests/{id}                               the request's state and outcome (read or erase scope)
-func (s *Service) Register(mux *http.ServeMux, auth *httpapi.Authenticator) {
+//	GET  /v1/audit/verify                                the audit trail's hash chain checked (admin scope)
+func (s *Service) Register(mux *http.ServeMux) {
+	auth := s.auth
 	mux.Handle("POST /v1/institutions/{inst}/contacts/{id}/erasure", auth.Authenticate(http.HandlerFunc(s.postErasure)))
 	mux.Handle("GET /v1/requests/{id}", auth.Authenticate(http.HandlerFunc(s.getRequest)))
+	mux.Handle("GET /v1/audit/verify", auth.Authenticate(adminOnly(audit.VerifyHandler(s.trail))))
 }
 
 func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
@@ -79,11 +83,11 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 	// Both ids go into a NATS subject and the store's keys: a dot or a wildcard in the
 	// institution (possible with a token for every institution) would address other subjects.
 	var bad []httpapi.InvalidParam
-	if !events.ValidID(inst) {
-		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/inst", Detail: "the institution id must be 1 to 128 characters of A-Z, a-z, 0-9, _ and -"})
+	if !events.ValidInstitution(inst) {
+		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/inst", Detail: "the institution id must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -"})
 	}
-	if !events.ValidID(contact) {
-		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/id", Detail: "the contact id must be 1 to 128 characters of A-Z, a-z, 0-9, _ and -"})
+	if !events.ValidContactID(contact) {
+		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/id", Detail: "the contact id must be 1 to 256 printable characters without whitespace or /"})
 	}
 	if len(bad) > 0 {
 		p := httpapi.NewProblem(http.StatusBadRequest, "invalid ids in the path")

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
-	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
@@ -27,9 +26,8 @@ func TestErasureOfUnknownOrErasedContactIsRefusedBeforeAnyRequest(t *testing.T) 
 		r.contact("c-gone", false, func(c *store.Contact) {
 			c.Status, c.ErasedAt, c.ErasedBy = store.StatusDeleted, now, "request:req-1"
 		})
-		tokens := []config.Token{{Name: "dpo", SHA256: sha256hex("dpo-token"), Institutions: []string{inst}, Scopes: []string{config.ScopeErase}}}
 		mux := http.NewServeMux()
-		r.svc.Register(mux, httpapi.NewAuthenticator(tokens))
+		r.svc.Register(mux) // dpo-token: erase on inst (rigTokens)
 		srv := httptest.NewServer(mux)
 		defer srv.Close()
 

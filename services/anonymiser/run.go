@@ -10,7 +10,6 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/audit"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/config"
-	"github.com/lethe-gdpr/lethe/pkg/platform"
 )
 
 // Consumer settings. Commands run a few at a time: each is a handful of store round trips and
@@ -24,48 +23,42 @@ const (
 	requestsFilterToken = "lethe.erasure.requested.v1"
 )
 
-// Run registers the erasure routes, executes LETHE_COMMANDS, turns erasure request events
-// into commands and purges the audit trail past its retention, until ctx is done.
-func Run(ctx context.Context, d platform.Deps) error {
-	pub, err := bus.NewPublisher(d.JetStream, bus.WithLogger(d.Logger), bus.WithTracerProvider(d.TracerProvider))
-	if err != nil {
-		return err
-	}
-	trail := audit.New(d.Store.Audit())
-	s, err := New(d.Store, d.Sealer, trail, pub, WithLogger(d.Logger), WithMeterProvider(d.MeterProvider))
-	if err != nil {
-		return err
-	}
-	if d.Mux != nil {
-		s.Register(d.Mux, d.Auth)
-		d.Mux.Handle("GET /v1/audit/verify", d.Auth.Authenticate(adminOnly(audit.VerifyHandler(d.Store.Audit()))))
-	}
-	opts := []bus.Option{bus.WithLogger(d.Logger), bus.WithTracerProvider(d.TracerProvider)}
+// Run executes LETHE_COMMANDS, turns erasure request events into commands and purges the
+// audit trail past its retention, until ctx is done; the routes are Register's.
+func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		err := bus.Consume(ctx, d.JetStream, bus.ConsumerConfig{
-			Stream: bus.StreamCommands, Durable: Durable, Concurrency: commandConcurrency,
-		}, commandHandler(s), opts...)
+		err := s.consume(ctx, bus.ConsumerConfig{
+			Stream: bus.StreamCommands, Durable: bus.DurableCommands, Concurrency: commandConcurrency,
+		}, commandHandler(s))
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("anonymiser commands consumer: %w", err)
 		}
 		return nil
 	})
 	g.Go(func() error {
-		err := bus.Consume(ctx, d.JetStream, bus.ConsumerConfig{
-			Stream: bus.StreamActivity, Durable: RequestsDurable, MaxDeliver: requestMaxDeliver,
+		err := s.consume(ctx, bus.ConsumerConfig{
+			Stream: bus.StreamActivity, Durable: bus.DurableErasureRequests, MaxDeliver: requestMaxDeliver,
 			FilterSubjects: []string{bus.ActivitySubject("*", requestsFilterToken)},
-		}, requestHandler(s, d.JetStream, projectionWait), opts...)
+		}, requestHandler(s, s.js, projectionWait))
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("anonymiser requests consumer: %w", err)
 		}
 		return nil
 	})
 	g.Go(func() error {
-		purgeAuditLoop(ctx, s, trail, d.Config.AuditRetention())
+		purgeAuditLoop(ctx, s, s.auditLog, s.retention)
 		return nil
 	})
 	return g.Wait()
+}
+
+// consume runs one of the service's consumers, marked running in its readiness (by its
+// durable name) while it pulls.
+func (s *Service) consume(ctx context.Context, cfg bus.ConsumerConfig, h bus.Handler) error {
+	defer s.ready.Stopped(cfg.Durable)
+	return bus.Consume(ctx, s.js, cfg, h, bus.WithLogger(s.log), bus.WithTracerProvider(s.tp),
+		bus.WithStarted(func() { s.ready.Running(cfg.Durable) }))
 }
 
 // purgeAuditLoop removes audit entries older than the retention, at start and then daily;

@@ -9,10 +9,15 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/lethe-gdpr/lethe/pkg/audit"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/platform"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
@@ -20,14 +25,6 @@ import (
 // the Nats-Msg-Id (bus.MsgID), so it must never change: a redelivered command republishes
 // its outcome under it and JetStream drops the copy.
 const Source = "/lethe/anonymiser"
-
-// Durable names of the anonymiser's consumers; replicas share them.
-const (
-	// Durable executes LETHE_COMMANDS (a work queue).
-	Durable = "anonymiser"
-	// RequestsDurable turns lethe.erasure.requested.v1 on LETHE_ACTIVITY into commands.
-	RequestsDurable = "anonymiser-requests"
-)
 
 // Outcomes as published on LETHE_RESULTS (lethe.result.<institution>.<outcome>) and recorded in
 // the audit trail.
@@ -65,7 +62,14 @@ type Auditor interface {
 	Record(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
 }
 
-// Service executes erasure commands and on-demand erasure requests.
+// Service executes erasure commands and on-demand erasure requests: the consumers and the
+// audit purge (consume.go, run.go: Run) and the erasure routes (http.go, Register). Its use
+// cases, one file each:
+//
+//	Execute          erase_contact.go       one command: re-checked, deleted or anonymised, key destroyed, audited, published
+//	authorise        authorise_command.go   a command runs only if it matches a stored apply or execute item, or a request
+//	RequestErasure   request_erasure.go     an on-demand erasure recorded and its command queued (HTTP, or an event)
+//	purgeAuditLoop   run.go                 audit entries past their retention removed, the chain kept verifiable
 type Service struct {
 	contacts store.Contacts
 	runItems store.RunItems
@@ -77,8 +81,14 @@ type Service struct {
 	pub      Publisher
 	log      *slog.Logger
 	now      func() time.Time
-	meter    metric.MeterProvider
 	outcomes metric.Int64Counter
+	// What Run and Register need beyond the use cases.
+	js        jetstream.JetStream
+	tp        trace.TracerProvider
+	auth      *httpapi.Authenticator
+	auditLog  *audit.Log
+	retention config.Period
+	ready     *platform.Readiness
 	// runs caches the runs commands are checked against (authorise).
 	runsMu sync.Mutex
 	runs   map[string]store.Run
@@ -89,17 +99,6 @@ type Service struct {
 
 // Option configures a Service.
 type Option func(*Service) error
-
-// WithLogger sets the logger (default: discard).
-func WithLogger(l *slog.Logger) Option {
-	return func(s *Service) error {
-		if l == nil {
-			return fmt.Errorf("anonymiser: nil logger")
-		}
-		s.log = l
-		return nil
-	}
-}
 
 // WithClock sets the clock that dates outcomes (default time.Now).
 func WithClock(now func() time.Time) Option {
@@ -112,41 +111,43 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithMeterProvider sets where the outcome counter goes (default: nowhere).
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(s *Service) error {
-		if mp == nil {
-			return fmt.Errorf("anonymiser: nil meter provider")
-		}
-		s.meter = mp
-		return nil
+// New builds the service from d: d.JetStream (commands in, outcomes out), d.Store (the
+// audit trail is d.Store's), d.Sealer (it destroys the contacts' keys) and d.Auth are
+// required.
+func New(d platform.Deps, opts ...Option) (*Service, error) {
+	d, err := d.Resolve("anonymiser", platform.NeedJetStream, platform.NeedStore, platform.NeedSealer, platform.NeedAuth)
+	if err != nil {
+		return nil, err
 	}
-}
-
-// New builds the service over the store, the key destroyer, the audit trail and the bus.
-func New(st store.Store, keys KeyDestroyer, audit Auditor, pub Publisher, opts ...Option) (*Service, error) {
-	if st == nil || keys == nil || audit == nil || pub == nil {
-		return nil, fmt.Errorf("anonymiser: store, keys, audit and publisher are required")
+	pub, err := bus.NewPublisher(d.JetStream, bus.WithLogger(d.Logger), bus.WithTracerProvider(d.TracerProvider))
+	if err != nil {
+		return nil, fmt.Errorf("anonymiser: %w", err)
 	}
+	st := d.Store
+	trail := audit.New(st.Audit())
 	s := &Service{
 		contacts: st.Contacts(), runItems: st.RunItems(), runStore: st.Runs(), requests: st.Requests(), trail: st.Audit(),
 		runs: map[string]store.Run{},
-		keys: keys, audit: audit, pub: pub,
-		log: slog.New(slog.DiscardHandler), now: time.Now, meter: metricnoop.NewMeterProvider(),
+		keys: d.Sealer, audit: trail, pub: pub,
+		log: d.Logger, now: time.Now,
+		js: d.JetStream, tp: d.TracerProvider, auth: d.Auth, auditLog: trail, retention: d.Config.AuditRetention(),
+		ready: platform.NewReadiness(bus.DurableCommands, bus.DurableErasureRequests),
 	}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
 		}
 	}
-	var err error
-	s.outcomes, err = s.meter.Meter("lethe/anonymiser").Int64Counter("lethe.anonymiser.outcomes",
+	s.outcomes, err = d.MeterProvider.Meter("lethe/anonymiser").Int64Counter("lethe.anonymiser.outcomes",
 		metric.WithDescription("erasure commands executed, by outcome and skip reason"))
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
+
+// NotRunning lists the consumers of the service that do not run yet (or any more).
+func (s *Service) NotRunning() []string { return s.ready.NotRunning() }
 
 func (s *Service) step(name, cmdID string) error {
 	if s.failAfter == nil {

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"go.opentelemetry.io/otel/propagation"
@@ -11,15 +12,25 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 )
 
+// Run forwards LETHE_INBOX to LETHE_ACTIVITY until ctx is done; the route is Register's.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.ConsumeInbox(ctx); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("ingest inbox consumer: %w", err)
+	}
+	return nil
+}
+
 // ConsumeInbox forwards LETHE_INBOX to LETHE_ACTIVITY with the durable consumer
-// InboxDurable until ctx ends. Messages that can never be accepted are dead-lettered to
+// bus.DurableInbox until ctx ends. Messages that can never be accepted are dead-lettered to
 // LETHE_DLQ with the reason (their pointers and rules, never their values), their personal
 // values sealed or dropped (SealDeadLetter) on every dead-letter path.
 func (s *Service) ConsumeInbox(ctx context.Context) error {
+	defer s.ready.Stopped(bus.DurableInbox)
+	started := bus.WithStarted(func() { s.ready.Running(bus.DurableInbox) })
 	return bus.ConsumeBatch(ctx, s.js, bus.ConsumerConfig{
 		Stream:  bus.StreamInbox,
-		Durable: InboxDurable,
-	}, s.inboxHandler(), s.inboxOptions()...)
+		Durable: bus.DurableInbox,
+	}, s.inboxHandler(), append(s.inboxOptions(), started)...)
 }
 
 // inboxOptions are the bus options of the inbox consumer and of its dead letters.

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -113,19 +114,18 @@ func TestInboxEventForDestroyedContactIsForwardedWithoutPersonalFields(t *testin
 	}
 }
 
-func TestRunServesTheRouteAndTheInboxUntilCancelled(t *testing.T) {
+// Routes are Register's alone (before anything runs); Run forwards the inbox, says so once
+// its consumer pulls, and says it no longer runs once cancelled.
+func TestRunForwardsTheInboxUntilCancelledAndRegisterServesTheRoute(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackConfig{noInbox: true})
-	d := s.deps
-	d.Mux = http.NewServeMux()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, d) }()
-
-	publishInbox(t, s, bus.InboxSubject(instA), mustEvent(t, instA, "c-run", click("camp-1")), false)
-	testkit.Eventually(t, "the inbox event forwarded by Run", func() error { return testkit.Equal("events", len(s.activity()), 1) })
-
-	hs := httptestServer(t, d.Mux)
+	svc, err := New(s.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	svc.Register(mux)
+	hs := httptestServer(t, mux)
 	req, _ := http.NewRequest(http.MethodPost, hs+"/v1/events", strings.NewReader(""))
 	req.Header.Set("Content-Type", events.MediaTypeBatch)
 	resp, err := http.DefaultClient.Do(req)
@@ -134,10 +134,25 @@ func TestRunServesTheRouteAndTheInboxUntilCancelled(t *testing.T) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("POST /v1/events without a token through Run's route: %d, want 401", resp.StatusCode)
+		t.Errorf("POST /v1/events without a token through Register's route, before Run: %d, want 401", resp.StatusCode)
+	}
+	if got := svc.NotRunning(); !slices.Equal(got, []string{bus.DurableInbox}) {
+		t.Errorf("before Run, NotRunning = %v, want the inbox consumer", got)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	publishInbox(t, s, bus.InboxSubject(instA), mustEvent(t, instA, "c-run", click("camp-1")), false)
+	testkit.Eventually(t, "the inbox event forwarded by Run", func() error { return testkit.Equal("events", len(s.activity()), 1) })
+	if got := svc.NotRunning(); len(got) != 0 {
+		t.Errorf("while Run forwards, NotRunning = %v, want none", got)
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run returned %v after cancel, want nil", err)
+	}
+	if got := svc.NotRunning(); !slices.Equal(got, []string{bus.DurableInbox}) {
+		t.Errorf("after Run, NotRunning = %v, want the inbox consumer", got)
 	}
 }

@@ -27,10 +27,10 @@ import (
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
-	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/platform"
+	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/seal"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
@@ -82,27 +82,15 @@ type stackConfig struct {
 
 func newStack(t testing.TB, sc stackConfig) *stack {
 	t.Helper()
-	ns, nc := bustest.RunServer(t)
-	js := bustest.JetStream(t, nc)
+	ns, js := platformtest.Bus(t)
+	nc := js.Conn()
 	ctx := context.Background()
-	if err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{}); err != nil {
-		t.Fatalf("EnsureStreams: %v", err)
-	}
 	storeDir := filepath.Join(t.TempDir(), "store")
 	st, err := pebblestore.Open(storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close(context.Background()) }) // ErrClosed after closeStore
-	master := bytes.Repeat([]byte{7}, seal.MasterKeySize)
-	var keys store.Keys = st.Keys()
-	if sc.keys != nil {
-		keys = sc.keys(keys)
-	}
-	sealer, err := seal.New(keys, master)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &testkit.SyncBuffer{}
 	var logger *slog.Logger
 	if sc.quiet {
@@ -117,22 +105,21 @@ func newStack(t testing.TB, sc stackConfig) *stack {
 		{Name: "reader-a", SHA256: hashOf(tokenRead), Institutions: []string{instA}, Scopes: []string{config.ScopeRead}},
 		{Name: "all", SHA256: hashOf(tokenAll), Institutions: []string{config.AnyInstitution}, Scopes: []string{config.ScopeIngest}},
 	}
-	mux := http.NewServeMux()
-	d := platform.Deps{
-		Logger:         logger,
-		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)),
-		MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)),
-		JetStream:      js,
-		Store:          st,
-		Sealer:         sealer,
-		Config:         config.File{Tokens: tokens, MaxBodyBytes: sc.maxBody},
-		Mux:            mux,
-		Auth:           httpapi.NewAuthenticator(tokens),
+	d := platformtest.Deps(t, js, st, config.File{Tokens: tokens, MaxBodyBytes: sc.maxBody})
+	d.Logger = logger
+	d.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	d.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	if sc.keys != nil {
+		if d.Sealer, err = seal.New(sc.keys(st.Keys()), platformtest.MasterKey); err != nil {
+			t.Fatal(err)
+		}
 	}
+	sealer := d.Sealer
 	svc, err := New(d, sc.opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	mux := http.NewServeMux()
 	svc.Register(mux)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)

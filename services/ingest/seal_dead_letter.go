@@ -27,7 +27,7 @@ func (uc *ForwardInbox) SealDeadLetter(ctx context.Context, l bus.Letter, reason
 		return l.Dropped("not a CloudEvent"), reason, nil
 	}
 	inst, contact := events.Institution(e), e.Subject()
-	if !events.ValidID(inst) || !events.ValidID(contact) {
+	if !events.ValidInstitution(inst) || !events.ValidContactID(contact) {
 		return l.Dropped("its institution or its contact could not be read"), reason, nil
 	}
 	if l.Subject != bus.InboxSubject(inst) {

@@ -153,7 +153,7 @@ func TestInboxDeadLetterThatCannotBeSealedIsDropped(t *testing.T) {
 		{"unknown type", binaryMsg(t, bus.InboxSubject(instA),
 			rawEvent("u-2", "lethe.contact.teleported.v1", instA, "c-1", map[string]any{"profile": profile})), "/type", "type Lethe knows"},
 		{"the contact is not an id", binaryMsg(t, bus.InboxSubject(instA),
-			rawEvent("u-3", events.TypeContactCreated, instA, dlFirst+" "+dlLast, map[string]any{"role": "individual", "profile": profile})),
+			rawEvent("u-3", events.TypeContactCreated, instA, dlFirst+"/"+dlLast, map[string]any{"role": "individual", "profile": profile})),
 			"/subject", "contact could not be read"},
 		{"another institution's subject", binaryMsg(t, bus.InboxSubject(instB),
 			mustEvent(t, instA, "c-1", profileCreated(dlEmail, dlFirst, dlLast))), "institution", "differs from its inbox subject"},

@@ -21,7 +21,6 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
-	"github.com/lethe-gdpr/lethe/services/anonymiser"
 )
 
 // busUsersYAML is a lethe.yaml declaring an upstream publisher and a downstream consumer.
@@ -131,7 +130,7 @@ func TestServeBusRefusesForgedCommandsAndUnsealedActivity(t *testing.T) {
 	if st := streamState(t, js, bus.StreamCommands); st.Msgs != 0 {
 		t.Fatalf("LETHE_COMMANDS holds %d messages, want none", st.Msgs)
 	}
-	if cons, err := js.Consumer(ctx, bus.StreamCommands, anonymiser.Durable); err == nil && cons.CachedInfo().Delivered.Stream != 0 {
+	if cons, err := js.Consumer(ctx, bus.StreamCommands, bus.DurableCommands); err == nil && cons.CachedInfo().Delivered.Stream != 0 {
 		t.Fatalf("the anonymiser was delivered %d commands, want none", cons.CachedInfo().Delivered.Stream)
 	} else if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		t.Fatal(err)

@@ -269,7 +269,7 @@ func TestContactsErase(t *testing.T) {
 	}
 
 	// The server's refusal, in its words: a contact id outside the id rule.
-	out, _, err = runContacts(t, env, "erase", runsInst, "c.1", "--wait")
+	out, _, err = runContacts(t, env, "erase", runsInst, "c 1", "--wait")
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || !strings.Contains(err.Error(), "the contact id must be") || out != "" {
 		t.Errorf("erase of an invalid id = %v, stdout %q", err, out)

@@ -756,7 +756,7 @@ func waitFolded(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
 	ctx := context.Background()
 	testkit.Eventually(t, "the projection to fold the late event", func() error {
-		c, err := js.Consumer(ctx, bus.StreamActivity, "recency")
+		c, err := js.Consumer(ctx, bus.StreamActivity, bus.DurableRecency)
 		if err != nil {
 			return err
 		}

@@ -73,17 +73,34 @@ type serveConfig struct {
 
 	// spans, when set (tests), receives every span besides the OTLP export.
 	spans telemetry.SpanExporter
+	// holdRuns, when set (tests), holds every service's Run until it is closed: the listener
+	// then serves every route while no consumer runs yet.
+	holdRuns <-chan struct{}
+}
+
+// service is the shape of every target: built by New, its routes registered, then run;
+// NotRunning names its consumers and loops that do not run (yet), for /readyz.
+type service interface {
+	Register(mux *http.ServeMux)
+	Run(ctx context.Context) error
+	NotRunning() []string
 }
 
 // The services `--target` can name, in start-up order.
 var targets = []struct {
-	name string
-	run  func(context.Context, platform.Deps) error
+	name  string
+	build func(platform.Deps) (service, error)
 }{
-	{"ingest", ingest.Run},
-	{"recency", recency.Run},
-	{"scheduler", scheduler.Run},
-	{"anonymiser", anonymiser.Run},
+	{"ingest", func(d platform.Deps) (service, error) { return ingest.New(d) }},
+	{"recency", func(d platform.Deps) (service, error) { return recency.New(d) }},
+	{"scheduler", func(d platform.Deps) (service, error) { return scheduler.New(d) }},
+	{"anonymiser", func(d platform.Deps) (service, error) { return anonymiser.New(d) }},
+}
+
+// selected is one service `lethe serve` runs, under its target's name.
+type selected struct {
+	name string
+	svc  service
 }
 
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
@@ -184,7 +201,9 @@ func newLogger(c serveConfig, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// serve runs until ctx is cancelled, then stops in order: intake first (HTTP), then the
+// serve starts in two phases: it builds every selected service and registers every route,
+// then starts every service's Run, then listens; /readyz answers 200 once every consumer
+// runs. It runs until ctx is cancelled, then stops in order: intake first (HTTP), then the
 // consumers drain, then the bus and the store close, and telemetry flushes last.
 func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 	log := newLogger(c, stderr)
@@ -313,7 +332,6 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", readyz(nc, js, st))
 	mux.Handle("GET /metrics", tel.Metrics)
 	mux.Handle("GET /v1/openapi.json", httpapi.OpenAPI())
 
@@ -325,7 +343,6 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 		Store:          st,
 		Sealer:         sealer,
 		Config:         file,
-		Mux:            mux,
 		Auth:           httpapi.NewAuthenticator(file.Tokens),
 	}
 
@@ -339,19 +356,38 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "projection rebuilt: %d events of %d institutions folded in %s\n", stats.Events, stats.Institutions, stats.Duration.Round(time.Millisecond))
 	}
 
-	// Services run under their own context so that intake stops before consumers drain.
-	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopServices()
-	services, svcCtx := errgroup.WithContext(svcCtx)
+	// Phase one: every selected service built and every route registered, before anything
+	// runs or listens, so that no request ever meets a route that is not there yet.
+	var built []selected
 	for _, t := range targets {
 		if !sel[t.name] {
 			continue
 		}
-		run := t.run
-		name := t.name
+		svc, err := t.build(deps.WithLogger(log.With("service", t.name)))
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		svc.Register(mux)
+		built = append(built, selected{t.name, svc})
+	}
+	mux.HandleFunc("GET /readyz", readyz(nc, js, st, built))
+
+	// Phase two: every Run started, under a context of its own so that intake stops before
+	// consumers drain.
+	svcCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServices()
+	services, svcCtx := errgroup.WithContext(svcCtx)
+	for _, b := range built {
 		services.Go(func() error {
-			if err := run(svcCtx, deps.WithLogger(log.With("service", name))); err != nil && !errors.Is(err, context.Canceled) {
-				return fmt.Errorf("%s: %w", name, err)
+			if c.holdRuns != nil {
+				select {
+				case <-c.holdRuns:
+				case <-svcCtx.Done():
+					return nil
+				}
+			}
+			if err := b.svc.Run(svcCtx); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("%s: %w", b.name, err)
 			}
 			return nil
 		})
@@ -404,21 +440,40 @@ func serve(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
 	return runErr
 }
 
-func readyz(nc *nats.Conn, js jetstream.JetStream, st store.Store) http.HandlerFunc {
+// readiness is the body of /readyz (the Readiness schema of the OpenAPI document).
+type readiness struct {
+	NATS      string `json:"nats"`
+	Store     string `json:"store"`
+	Consumers string `json:"consumers"`
+	// NotRunning names each consumer or loop that does not run, as service/part.
+	NotRunning []string `json:"not_running,omitempty"`
+}
+
+// readyz is 200 when NATS and the store answer and every consumer and loop of every selected
+// service runs; otherwise 503, saying which check failed and what does not run yet.
+func readyz(nc *nats.Conn, js jetstream.JetStream, st store.Store, services []selected) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		checks := map[string]string{"nats": "ok", "store": "ok"}
+		body := readiness{NATS: "ok", Store: "ok", Consumers: "running"}
 		status := http.StatusOK
 		if !nc.IsConnected() {
-			checks["nats"], status = "disconnected", http.StatusServiceUnavailable
+			body.NATS, status = "disconnected", http.StatusServiceUnavailable
 		} else if _, err := js.AccountInfo(ctx); err != nil {
-			checks["nats"], status = "jetstream unavailable", http.StatusServiceUnavailable
+			body.NATS, status = "jetstream unavailable", http.StatusServiceUnavailable
 		}
 		if err := st.Ping(ctx); err != nil {
-			checks["store"], status = "unreachable", http.StatusServiceUnavailable
+			body.Store, status = "unreachable", http.StatusServiceUnavailable
 		}
-		httpapi.WriteJSON(w, status, checks)
+		for _, s := range services {
+			for _, part := range s.svc.NotRunning() {
+				body.NotRunning = append(body.NotRunning, s.name+"/"+part)
+			}
+		}
+		if len(body.NotRunning) > 0 {
+			body.Consumers, status = "not running", http.StatusServiceUnavailable
+		}
+		httpapi.WriteJSON(w, status, body)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
+	"github.com/lethe-gdpr/lethe/pkg/platform"
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
@@ -88,12 +89,31 @@ func startServe(t *testing.T, dir string, extra ...string) served {
 // no development token (devToken false) and the served token is empty.
 func startServeTokens(t *testing.T, dir string, devToken bool, extra ...string) served {
 	t.Helper()
+	return startServeAs(t, dir, devToken, nil, extra...)
+}
+
+// startServeAs is startServeTokens with the parsed configuration changed by edit, when set,
+// before serve starts: how a test sets serveConfig's test hooks.
+func startServeAs(t *testing.T, dir string, devToken bool, edit func(*serveConfig), extra ...string) served {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := newLineWriter()
 	done := make(chan error, 1)
 	args := append([]string{"serve", "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--data", dir}, extra...)
 	getenv := func(string) string { return "" }
-	go func() { done <- run(ctx, args, getenv, strings.NewReader(""), out, io.Discard) }()
+	go func() {
+		if edit == nil {
+			done <- run(ctx, args, getenv, strings.NewReader(""), out, io.Discard)
+			return
+		}
+		c, err := parseServe(args[1:], getenv, io.Discard)
+		if err != nil {
+			done <- err
+			return
+		}
+		edit(&c)
+		done <- serve(ctx, c, out, io.Discard)
+	}()
 	s := served{http: out.find(t, reHTTP), nats: out.find(t, reNATS)}
 	if devToken {
 		s.token = out.find(t, reToken)
@@ -113,9 +133,6 @@ func startServeTokens(t *testing.T, dir string, devToken bool, extra ...string) 
 		return err
 	}
 	t.Cleanup(func() { _ = s.stop() })
-	// The services register their routes as they start, which may be after serve listens:
-	// wait for the last route each registers, or a test's first request can meet a 404.
-	waitRoutes(t, s.http, "/v1/events", "/v1/institutions/inst-a/targets", "/v1/institutions/inst-a/register", "/v1/audit/verify")
 	return s
 }
 
@@ -157,11 +174,10 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 	dir := t.TempDir()
 	s := startServe(t, dir)
 
-	for _, path := range []string{"/healthz", "/readyz"} {
-		if code, body := get(t, s.http+path, ""); code != http.StatusOK {
-			t.Fatalf("%s = %d %v, want 200", path, code, body)
-		}
+	if code, body := get(t, s.http+"/healthz", ""); code != http.StatusOK {
+		t.Fatalf("/healthz = %d %v, want 200", code, body)
 	}
+	waitContact(t, s.http+"/readyz", "") // 503 until the consumers run
 	resp, err := http.Get(s.http + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -246,23 +262,127 @@ func waitContact(t *testing.T, url, token string) map[string]any {
 	return body
 }
 
-// waitRoutes waits until the services registered every route of paths, since they register
-// their routes as they start. Asked without a token, a registered route answers 401, 405 or
-// its open answer; only a missing one answers 404.
-func waitRoutes(t *testing.T, base string, paths ...string) {
+// Every consumer of the four services, with its stream: what /readyz's 200 promises runs.
+var serviceConsumers = []struct{ stream, durable, part string }{
+	{bus.StreamInbox, bus.DurableInbox, "ingest/" + bus.DurableInbox},
+	{bus.StreamActivity, bus.DurableRecency, "recency/" + bus.DurableRecency},
+	{bus.StreamCommands, bus.DurableCommands, "anonymiser/" + bus.DurableCommands},
+	{bus.StreamActivity, bus.DurableErasureRequests, "anonymiser/" + bus.DurableErasureRequests},
+}
+
+// assertEveryRouteAnswers makes each request of the OpenAPI document once, without a token
+// and without waiting: a route that is not registered answers 404 (or 405 for its method).
+func assertEveryRouteAnswers(t *testing.T, base, when string) {
 	t.Helper()
-	for _, p := range paths {
-		testkit.Eventually(t, "route "+p, func() error {
-			resp, err := http.Get(base + p)
-			if err != nil {
-				return err
+	_, _, names := specRoutes(t, fetchSpec(t, base))
+	for _, mp := range names {
+		method, path := mp[0], routeParam.ReplaceAllString(mp[1], "dummy-1")
+		req, _ := http.NewRequest(method, base+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+			t.Errorf("%s: %s %s = %d, want the route registered", when, method, mp[1], resp.StatusCode)
+		}
+	}
+}
+
+// The two-phase start: with every service's Run held, the listener already serves every
+// route of the document, and /readyz is 503 naming each consumer that does not run, only the
+// selected services' ones; once the Runs start, it turns 200 and says the consumers run.
+func TestServeRegistersEveryRouteBeforeAnythingRunsAndReadyzWaitsForConsumers(t *testing.T) {
+	everything := []string{"ingest/" + bus.DurableInbox, "recency/" + bus.DurableRecency, "scheduler/runs",
+		"anonymiser/" + bus.DurableCommands, "anonymiser/" + bus.DurableErasureRequests}
+	for _, tc := range []struct {
+		target string
+		want   []string
+	}{
+		{"all", everything},
+		{"recency,scheduler", []string{"recency/" + bus.DurableRecency, "scheduler/runs"}},
+	} {
+		t.Run(tc.target, func(t *testing.T) {
+			hold := make(chan struct{})
+			s := startServeAs(t, t.TempDir(), true, func(c *serveConfig) { c.holdRuns = hold }, "--target", tc.target)
+			code, body := get(t, s.http+"/readyz", "")
+			if code != http.StatusServiceUnavailable || body["consumers"] != "not running" || fmt.Sprint(body["not_running"]) != fmt.Sprint(tc.want) {
+				t.Errorf("/readyz with no Run started = %d %v, want 503, consumers not running, not_running %v", code, body, tc.want)
 			}
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusNotFound {
-				return errors.New("404: not registered yet")
+			if body["nats"] != "ok" || body["store"] != "ok" {
+				t.Errorf("/readyz = %v, want nats and store ok: only the consumers are missing", body)
 			}
-			return nil
+			if tc.target == "all" {
+				assertEveryRouteAnswers(t, s.http, "before any Run")
+			}
+
+			close(hold)
+			body = waitContact(t, s.http+"/readyz", "")
+			if body["consumers"] != "running" || body["not_running"] != nil {
+				t.Errorf("/readyz 200 = %v, want consumers running and nothing listed", body)
+			}
 		})
+	}
+}
+
+// Without any hook, as `make run` starts it: from its first answer /readyz is 503 or 200, and
+// at its first 200 every consumer exists on the bus and every route answers. A fresh clone's
+// first `make test` once met POST /v1/events = 404 here, the routes being registered by
+// goroutines that started after the listener.
+func TestServeIsReadyOnlyOnceEveryConsumerExists(t *testing.T) {
+	s := startServe(t, t.TempDir())
+	var body map[string]any
+	testkit.Eventually(t, "/readyz 200", func() error {
+		var code int
+		code, body = get(t, s.http+"/readyz", "")
+		if code != http.StatusOK && code != http.StatusServiceUnavailable {
+			t.Fatalf("/readyz = %d %v, want 200 or 503", code, body)
+		}
+		return testkit.Equal("/readyz", code, http.StatusOK)
+	})
+	if body["consumers"] != "running" {
+		t.Errorf("/readyz 200 = %v, want consumers running", body)
+	}
+	nc, err := nats.Connect(s.bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js := bustest.JetStream(t, nc)
+	for _, c := range serviceConsumers {
+		if _, err := js.Consumer(context.Background(), c.stream, c.durable); err != nil {
+			t.Errorf("ready, but %s (%s on %s): %v", c.part, c.durable, c.stream, err)
+		}
+	}
+	assertEveryRouteAnswers(t, s.http, "as /readyz turned 200")
+}
+
+// One rule for every service: New with nothing required set fails with platform's error,
+// naming the service and each required field, and never panics; telemetry is never
+// required.
+func TestEveryServiceNamesItsMissingDependencies(t *testing.T) {
+	want := map[string][]string{
+		"ingest":     {"Deps.JetStream", "Deps.Sealer", "Deps.Auth"},
+		"recency":    {"Deps.JetStream", "Deps.Store", "Deps.Sealer", "Deps.Auth"},
+		"scheduler":  {"Deps.JetStream", "Deps.Store", "Deps.Auth"},
+		"anonymiser": {"Deps.JetStream", "Deps.Store", "Deps.Sealer", "Deps.Auth"},
+	}
+	for _, tg := range targets {
+		_, err := tg.build(platform.Deps{})
+		if !errors.Is(err, platform.ErrMissingDependency) || !strings.HasPrefix(err.Error(), tg.name+": ") {
+			t.Errorf("%s.New(Deps{}) = %v, want platform.ErrMissingDependency under the service's name", tg.name, err)
+			continue
+		}
+		for _, field := range want[tg.name] {
+			if !strings.Contains(err.Error(), field) {
+				t.Errorf("%s: %q does not name %s", tg.name, err, field)
+			}
+		}
+		for _, optional := range []string{"Logger", "TracerProvider", "MeterProvider"} {
+			if strings.Contains(err.Error(), optional) {
+				t.Errorf("%s: %q requires %s, which has a default", tg.name, err, optional)
+			}
+		}
 	}
 }
 

@@ -17,15 +17,11 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go/jetstream"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
-	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
-	"github.com/lethe-gdpr/lethe/pkg/httpapi"
-	"github.com/lethe-gdpr/lethe/pkg/platform"
+	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/seal"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
@@ -68,19 +64,8 @@ type apiStack struct {
 // newAPIStack runs ingest and recency on an embedded JetStream and st, behind one listener.
 func newAPIStack(t *testing.T, st store.Store) *apiStack {
 	t.Helper()
-	_, nc := bustest.RunServer(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := platformtest.Bus(t)
 	ctx := context.Background()
-	if err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{}); err != nil {
-		t.Fatalf("EnsureStreams: %v", err)
-	}
-	sealer, err := seal.New(st.Keys(), bytes.Repeat([]byte{9}, seal.MasterKeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
 	tokens := []config.Token{
 		{Name: "ticketing-a", SHA256: hashOf(tokenIngest), Institutions: []string{instA}, Scopes: []string{config.ScopeIngest}},
 		{Name: readerName, SHA256: hashOf(tokenRead), Institutions: []string{instA}, Scopes: []string{config.ScopeRead, config.ScopeExport}},
@@ -97,36 +82,32 @@ func newAPIStack(t *testing.T, st store.Store) *apiStack {
 		},
 	}}}
 	logs := &testkit.SyncBuffer{}
-	mux := http.NewServeMux()
-	d := platform.Deps{
-		Logger:        slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		MeterProvider: metricnoop.NewMeterProvider(), TracerProvider: tracenoop.NewTracerProvider(),
-		JetStream: js, Store: st, Sealer: sealer, Config: cfg, Mux: mux, Auth: httpapi.NewAuthenticator(tokens),
-	}
+	d := platformtest.Deps(t, js, st, cfg)
+	d.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	in, err := ingest.New(d)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec, err := recency.New(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
 	in.Register(mux)
+	rec.Register(mux)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- recency.Run(rctx, d) }()
+	go func() { done <- rec.Run(rctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("recency.Run: %v", err)
+			t.Errorf("recency Run: %v", err)
 		}
 	})
-	s := &apiStack{t: t, js: js, store: st, sealer: sealer, url: hs.URL, logs: logs}
-	// Run registers its routes before it consumes: wait until they answer (401 without a token).
-	testkit.Eventually(t, "the recency routes", func() error {
-		code, _, _ := s.get("", "/v1/institutions/"+instA+"/targets", "")
-		return testkit.Equal("GET …/targets without a token", code, http.StatusUnauthorized)
-	})
-	return s
+	return &apiStack{t: t, js: js, store: st, sealer: d.Sealer, url: hs.URL, logs: logs}
 }
 
 // send posts the events as one batch through ingest and waits until the projection has
@@ -188,7 +169,7 @@ func (s *apiStack) caughtUp() {
 		if err != nil {
 			return err
 		}
-		c, err := s.js.Consumer(ctx, bus.StreamActivity, recency.Durable)
+		c, err := s.js.Consumer(ctx, bus.StreamActivity, bus.DurableRecency)
 		if err != nil {
 			return err
 		}

@@ -12,9 +12,6 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 )
 
-// Durable is the recency service's consumer on LETHE_ACTIVITY; replicas share it.
-const Durable = "recency"
-
 // activityFrom turns a delivered event into an Activity. An event that no longer validates
 // can never be folded: it is a permanent error and goes to the dead letters.
 func activityFrom(m *bus.Message) (Activity, error) {

@@ -190,12 +190,13 @@ func foldConsent(c *store.Contact, ch store.ConsentChange) {
 }
 
 // derive recomputes everything that depends on more than one event: current authorisations
-// and recency with its source.
+// and recency with its source. Recency is the latest activity that counts; the creation date
+// is only the fallback of a contact with none (docs/contract.md, "Events in"; the ticketing
+// seed: "si le contact n'a effectué aucune des actions ci-dessus, on considère sa date de
+// création"), so a contact created after its history — a migration, a CRM import — dates from
+// its last activity, not from its import.
 func derive(c *store.Contact) {
-	best := c.CreatedSource
-	if !c.Created {
-		best = store.Source{}
-	}
+	var best store.Source
 	consider := func(s store.Source) {
 		if s.EventID != "" && (best.EventID == "" || best.Before(s)) {
 			best = s
@@ -221,6 +222,9 @@ func derive(c *store.Contact) {
 		c.Authorisations = auth
 	} else {
 		c.Authorisations = nil
+	}
+	if best.EventID == "" && c.Created {
+		best = c.CreatedSource
 	}
 	c.Recency, c.RecencySource = best.At, best
 }

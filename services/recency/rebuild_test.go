@@ -83,11 +83,11 @@ func TestRebuildEndsIdenticalToTheLiveProjection(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() {
-			done <- bus.ConsumeBatch(cctx, js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: Durable},
+			done <- bus.ConsumeBatch(cctx, js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: bus.DurableRecency},
 				batchHandler(NewRecordActivity(st.Contacts()), folded, noopHistogram()))
 		}()
 		testkit.Eventually(t, "the live consumer to catch up", func() error {
-			c, err := js.Consumer(ctx, bus.StreamActivity, Durable)
+			c, err := js.Consumer(ctx, bus.StreamActivity, bus.DurableRecency)
 			if err != nil {
 				return err
 			}

@@ -218,5 +218,17 @@ func ruleCases() []ruleCase {
 			),
 			recency: "2020-01-01", source: "o-early", customer: true,
 		},
+		{
+			// A migration: the CRM import creates the contact in 2024 with its history of
+			// 2019-2020. The creation date is only the fallback of a contact with no activity
+			// (DESIGN.md, the ticketing seed), so the last activity dates it.
+			name: "a contact created after its history dates from its last activity",
+			events: activities("c1",
+				order("o-2019", "2019-05-01", "buyer", undated("x")),
+				order("o-2020", "2020-02-01", "attendee", undated("y")),
+				created("e-imported", "2024-06-01", "individual"),
+			),
+			recency: "2020-02-01", source: "o-2020", customer: true,
+		},
 	}
 }

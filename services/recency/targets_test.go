@@ -299,8 +299,8 @@ func TestRenewalListsContactsCrossingWithinTheHorizon(t *testing.T) {
 				// A refusal leaves no "yes": it does not move recency.
 				evs = append(evs, ev(t, id, consent(at.AddDate(0, 0, 1), map[string]string{"marketing": "no"})))
 			case "r-explicit":
-				// Consent given before the creation date keeps the creation date as recency.
-				evs = append(evs, ev(t, id, consent(at.AddDate(0, 0, -1), map[string]string{"marketing.email": "yes"})))
+				// The consent is its only activity, given when it was created: recency stays at.
+				evs = append(evs, ev(t, id, consent(at, map[string]string{"marketing.email": "yes"})))
 			}
 			all = append(all, evs...)
 		}

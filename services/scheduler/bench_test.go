@@ -15,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lethe-gdpr/lethe/pkg/bus"
-	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
 	"github.com/lethe-gdpr/lethe/services/scheduler"
@@ -59,17 +58,9 @@ func BenchmarkSimulation1M(b *testing.B) {
 		}
 	}
 
-	_, nc := bustest.RunServer(b)
-	js := bustest.JetStream(b, nc)
-	if err := bus.EnsureStreams(ctx, js, bus.StreamsConfig{}); err != nil {
-		b.Fatal(err)
-	}
-	pub, err := bus.NewPublisher(js)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, js := platformtest.Bus(b)
 	cfg := config.File{Institutions: []config.Institution{{ID: inst, InactivityMonths: 36, Mode: store.ModeSimulation}}}
-	svc, err := scheduler.New(st, pub, cfg, scheduler.WithClock(func() time.Time { return asOf }))
+	svc, err := scheduler.New(platformtest.Deps(b, js, st, cfg), scheduler.WithClock(func() time.Time { return asOf }))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,9 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
-	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
-	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
@@ -78,11 +77,8 @@ func newHarness(t *testing.T, open func(t *testing.T) store.Store, opts ...sched
 func newBareHarness(t *testing.T, open func(t *testing.T) store.Store, opts ...scheduler.Option) *harness {
 	t.Helper()
 	h := &harness{store: open(t), cfg: testConfig()}
-	_, h.nc = bustest.RunServer(t)
-	h.js = bustest.JetStream(t, h.nc)
-	if err := bus.EnsureStreams(t.Context(), h.js, bus.StreamsConfig{}); err != nil {
-		t.Fatal(err)
-	}
+	_, h.js = platformtest.Bus(t)
+	h.nc = h.js.Conn()
 	h.svc, h.srv = h.serve(t, opts...)
 	return h
 }
@@ -139,18 +135,14 @@ func setResult(t *testing.T, st store.Store, runID, contact, result string) {
 // serve starts another scheduler over the harness's store and bus, with its own listener.
 func (h *harness) serve(t *testing.T, opts ...scheduler.Option) (*scheduler.Service, *httptest.Server) {
 	t.Helper()
-	pub, err := bus.NewPublisher(h.js)
-	if err != nil {
-		t.Fatal(err)
-	}
 	all := append([]scheduler.Option{scheduler.WithClock(func() time.Time { return asOf }), scheduler.WithBatchSize(4)}, opts...)
-	svc, err := scheduler.New(h.store, pub, h.cfg, all...)
+	svc, err := scheduler.New(platformtest.Deps(t, h.js, h.store, h.cfg), all...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
 	mux := http.NewServeMux()
-	svc.Register(mux, httpapi.NewAuthenticator(h.cfg.Tokens))
+	svc.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return svc, srv

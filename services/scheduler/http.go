@@ -28,7 +28,7 @@ const (
 	MaxPageSize     = 1000
 )
 
-// Register adds the run and register routes to mux, each behind auth:
+// Register adds the run and register routes to mux, each behind the Deps' authenticator:
 //
 //	POST /v1/institutions/{inst}/runs               start a run (admin; execute: erase)
 //	GET  /v1/institutions/{inst}/runs               the institution's runs, newest first (read)
@@ -36,7 +36,8 @@ const (
 //	GET  /v1/institutions/{inst}/runs/{run}/items   its items: JSON pages, or every item as CSV or NDJSON (read)
 //	POST /v1/institutions/{inst}/runs/{run}/apply   execute a simulation's plan (erase)
 //	GET  /v1/institutions/{inst}/register           the register of processing: JSON, Markdown or CSV (read)
-func (s *Service) Register(mux *http.ServeMux, auth *httpapi.Authenticator) {
+func (s *Service) Register(mux *http.ServeMux) {
+	auth := s.auth
 	mux.Handle("POST /v1/institutions/{inst}/runs", auth.Authenticate(http.HandlerFunc(s.postRun)))
 	mux.Handle("GET /v1/institutions/{inst}/runs", auth.Authenticate(http.HandlerFunc(s.getRuns)))
 	mux.Handle("GET /v1/institutions/{inst}/runs/{run}", auth.Authenticate(http.HandlerFunc(s.getRun)))

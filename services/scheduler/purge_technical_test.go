@@ -15,10 +15,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lethe-gdpr/lethe/events"
-	"github.com/lethe-gdpr/lethe/pkg/bus"
-	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
-	"github.com/lethe-gdpr/lethe/pkg/platform"
+	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/seal"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
@@ -59,29 +57,15 @@ type purgeRig struct {
 
 func newPurgeRig(t *testing.T, st store.Store) *purgeRig {
 	t.Helper()
-	_, nc := bustest.RunServer(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bus.EnsureStreams(t.Context(), js, bus.StreamsConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := bus.NewPublisher(js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := seal.New(st.Keys(), bytes.Repeat([]byte{9}, seal.MasterKeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := platformtest.Bus(t)
 	cfg := purgeConfig(t)
-	svc, err := scheduler.New(st, pub, cfg, scheduler.WithClock(func() time.Time { return purgeNow }), scheduler.WithBatchSize(4))
+	d := platformtest.Deps(t, js, st, cfg)
+	svc, err := scheduler.New(d, scheduler.WithClock(func() time.Time { return purgeNow }), scheduler.WithBatchSize(4))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
-	return &purgeRig{st: st, js: js, sealer: sealer, svc: svc, cfg: cfg}
+	return &purgeRig{st: st, js: js, sealer: d.Sealer, svc: svc, cfg: cfg}
 }
 
 // clearIP is the address a record of contact id holds, in clear; it never reaches the store.
@@ -312,7 +296,11 @@ func TestRunPurgesTechnicalData(t *testing.T) {
 	r.put(t, c)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- scheduler.Run(ctx, platform.Deps{JetStream: r.js, Store: st, Config: r.cfg}) }()
+	svc, err := scheduler.New(platformtest.Deps(t, r.js, st, r.cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- svc.Run(ctx) }()
 	testkit.Eventually(t, "Run to purge", func() error {
 		got, err := st.Contacts().Get(t.Context(), "inst-a", "c-run")
 		if err != nil {

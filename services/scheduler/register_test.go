@@ -15,12 +15,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/lethe-gdpr/lethe/pkg/bus"
-	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
 	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
@@ -106,22 +103,14 @@ func regServer(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatalf("lethe.yaml: %v", err)
 	}
-	_, nc := bustest.RunServer(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := bus.NewPublisher(js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := scheduler.New(backendtest.Pebble(t), pub, cfg)
+	_, js := platformtest.Bus(t)
+	svc, err := scheduler.New(platformtest.Deps(t, js, backendtest.Pebble(t), cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
 	mux := http.NewServeMux()
-	svc.Register(mux, httpapi.NewAuthenticator(cfg.Tokens))
+	svc.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv

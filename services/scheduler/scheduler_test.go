@@ -22,7 +22,7 @@ import (
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
-	"github.com/lethe-gdpr/lethe/pkg/platform"
+	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/mongostore"
@@ -419,15 +419,25 @@ func testResume(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 
 	// A new process starts: Run resumes the run from its cursor and serves the routes.
+	next, err := scheduler.New(platformtest.Deps(t, h.js, h.store, h.cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
+	next.Register(mux)
+	if got := next.NotRunning(); len(got) != 1 {
+		t.Fatalf("before Run the scheduler says %v does not run, want its runs", got)
+	}
 	ctx, cancel := contextWithCancel(t)
 	exited := make(chan error, 1)
-	go func() {
-		exited <- scheduler.Run(ctx, platform.Deps{
-			JetStream: h.js, Store: h.store, Config: h.cfg, Mux: mux, Auth: httpapi.NewAuthenticator(h.cfg.Tokens),
-		})
-	}()
+	go func() { exited <- next.Run(ctx) }()
 	awaitRun(t, h.store, run.ID, store.RunCompleted)
+	testkit.Eventually(t, "the scheduler running", func() error {
+		if got := next.NotRunning(); len(got) != 0 {
+			return fmt.Errorf("not running: %v", got)
+		}
+		return nil
+	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	var view scheduler.RunView
@@ -464,6 +474,9 @@ func testResume(t *testing.T, open func(t *testing.T) store.Store) {
 	cancel()
 	if err := <-exited; err != nil {
 		t.Fatalf("Run returned %v", err)
+	}
+	if got := next.NotRunning(); len(got) != 1 {
+		t.Fatalf("after Run the scheduler says only %v does not run, want its runs", got)
 	}
 }
 

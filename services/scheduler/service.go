@@ -13,12 +13,12 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/robfig/cron/v3"
 	"go.opentelemetry.io/otel/metric"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/platform"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
@@ -80,18 +80,32 @@ type Publisher interface {
 var _ Publisher = (*bus.Publisher)(nil)
 
 // Service is the scheduler: it plans runs into reports, publishes their commands, fires the
-// institutions' schedules and serves the runs over HTTP. Runs are driven in the background,
-// under the service's own lifetime, so a client that disconnects does not stop one.
+// institutions' schedules (run.go, Run) and serves the runs over HTTP (http.go, Register).
+// Runs are driven in the background, under the service's own lifetime, so a client that
+// disconnects does not stop one. Its use cases, one file each:
+//
+//	StartRun          start_run.go        a run on request: validated, recorded, then driven
+//	plan              plan_run.go         the report: one item per inactive contact in scope, by an index range scan
+//	ApplyRun          apply_run.go        execute exactly the set a simulation planned, once
+//	publish           publish_run.go      one command per item to LETHE_COMMANDS, resumable from a cursor
+//	complete          complete_run.go     every item's result, then lethe.run.completed.v1
+//	drive             drive_run.go        a run through its states, each a compare-and-swap
+//	Resume            resume_runs.go      the runs a stopped scheduler left unfinished, driven on
+//	FireScheduled     fire_schedule.go    the institutions' cron schedules, one winner per occurrence
+//	GetRun, Items     read_runs.go        runs and their items as stored
+//	RegisterOf        register.go         the register of processing as JSON, Markdown or CSV
+//	PurgeTechnical    purge_technical.go  technical data past the register's after_collection window
 type Service struct {
 	store store.Store
 	pub   Publisher
 	cfg   config.File
+	auth  *httpapi.Authenticator
 	now   func() time.Time
 	sleep func(ctx context.Context, until time.Time) error
 	log   *slog.Logger
 	tp    trace.TracerProvider
-	mp    metric.MeterProvider
 	batch int
+	ready *platform.Readiness
 
 	tracer    trace.Tracer
 	planned   metric.Int64Counter
@@ -147,37 +161,6 @@ func WithSleep(sleep func(ctx context.Context, until time.Time) error) Option {
 	}
 }
 
-// WithLogger sets the logger (default: discarded).
-func WithLogger(l *slog.Logger) Option {
-	return func(s *Service) error {
-		if l == nil {
-			return errors.New("scheduler: nil logger")
-		}
-		s.log = l
-		return nil
-	}
-}
-
-// WithTracerProvider sets where run spans go (default: no-op).
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(s *Service) error {
-		if tp != nil {
-			s.tp = tp
-		}
-		return nil
-	}
-}
-
-// WithMeterProvider sets where the run metrics go (default: no-op).
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(s *Service) error {
-		if mp != nil {
-			s.mp = mp
-		}
-		return nil
-	}
-}
-
 // WithBatchSize sets how many items a store write and a publish batch carry (default 1000).
 // It is also the granularity of the resume cursor.
 func WithBatchSize(n int) Option {
@@ -190,19 +173,30 @@ func WithBatchSize(n int) Option {
 	}
 }
 
-// New returns the scheduler over the store and the bus. Every institution's schedule in cfg
-// is parsed here, so a bad cron expression stops start-up instead of never firing.
-func New(st store.Store, pub Publisher, cfg config.File, opts ...Option) (*Service, error) {
-	if st == nil || pub == nil {
-		return nil, errors.New("scheduler: a store and a publisher are required")
+// partRuns is the scheduler's part in readiness: it runs once the runs a previous process
+// left unfinished are resumed and the schedules are armed.
+const partRuns = "runs"
+
+// New returns the scheduler over d.Store and d.JetStream (both required, with d.Auth for
+// the routes). Every institution's schedule in d.Config is parsed here, so a bad cron
+// expression stops start-up instead of never firing.
+func New(d platform.Deps, opts ...Option) (*Service, error) {
+	d, err := d.Resolve("scheduler", platform.NeedJetStream, platform.NeedStore, platform.NeedAuth)
+	if err != nil {
+		return nil, err
 	}
+	pub, err := bus.NewPublisher(d.JetStream, bus.WithLogger(d.Logger), bus.WithTracerProvider(d.TracerProvider))
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	cfg := d.Config
 	s := &Service{
-		store: st, pub: pub, cfg: cfg,
+		store: d.Store, pub: pub, cfg: cfg, auth: d.Auth,
 		now:     time.Now,
-		log:     slog.New(slog.DiscardHandler),
-		tp:      tracenoop.NewTracerProvider(),
-		mp:      metricnoop.NewMeterProvider(),
+		log:     d.Logger,
+		tp:      d.TracerProvider,
 		batch:   DefaultBatchSize,
+		ready:   platform.NewReadiness(partRuns),
 		driving: map[runKey]chan struct{}{},
 	}
 	s.sleep = s.sleepUntil
@@ -212,8 +206,7 @@ func New(st store.Store, pub Publisher, cfg config.File, opts ...Option) (*Servi
 		}
 	}
 	s.tracer = s.tp.Tracer("github.com/lethe-gdpr/lethe/services/scheduler")
-	meter := s.mp.Meter("github.com/lethe-gdpr/lethe/services/scheduler")
-	var err error
+	meter := d.MeterProvider.Meter("github.com/lethe-gdpr/lethe/services/scheduler")
 	if s.planned, err = meter.Int64Counter("lethe.scheduler.items_planned",
 		metric.WithDescription("run items planned, by mode, outcome and skip reason")); err != nil {
 		return nil, err
@@ -245,6 +238,10 @@ func New(st store.Store, pub Publisher, cfg config.File, opts ...Option) (*Servi
 	s.life, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
+
+// NotRunning lists what of the scheduler does not run yet (or any more): "runs" until Run has
+// resumed the unfinished runs and armed the schedules.
+func (s *Service) NotRunning() []string { return s.ready.NotRunning() }
 
 // Close stops the runs in progress where they stand (they resume at the next start, from
 // their cursor) and waits for them to let go. It is safe to call more than once.

@@ -55,8 +55,8 @@ func (s *Service) startRun(ctx context.Context, req RunRequest, id string) (stor
 // newRun validates req and fills in the institution's policy.
 func (s *Service) newRun(req RunRequest, id string) (store.Run, error) {
 	var bad []FieldError
-	if !events.ValidID(req.Institution) {
-		bad = append(bad, FieldError{"/institution", "must be 1-128 characters of A-Z a-z 0-9 _ -"})
+	if !events.ValidInstitution(req.Institution) {
+		bad = append(bad, FieldError{"/institution", "must be 1-64 characters of A-Z a-z 0-9 _ -"})
 	}
 	switch req.Mode {
 	case "":

@@ -89,6 +89,28 @@ func runContacts(t *testing.T, open func(t *testing.T) store.Store) {
 		mustEqual(t, "Get after Put", mustGet(t, s, "inst-1", "c1"), want)
 	})
 
+	t.Run("IDsAsUpstreamsWriteThemRoundTrip", func(t *testing.T) {
+		// docs/contract.md, "Events in": any printable id without whitespace, as map keys
+		// too (orders, subscriptions), where MongoDB gives dots and dollars a meaning.
+		s := open(t)
+		want := fullContact("inst-1", "crm:12345")
+		for _, id := range []string{"ORD/2022/001", "ord.2022.1", "$ord", "urn:uuid:6f1c2b7e"} {
+			want.Orders[id] = store.Order{ID: id, Kind: "order", Role: "buyer", Items: []store.Item{{ProductID: "ticketing:product:" + id}}}
+		}
+		want.Subscriptions["sub.1$x"] = store.Subscription{Status: "terminated"}
+		got := mustPut(t, s, want)
+		want.Version = 1
+		mustEqual(t, "Put result", got, want)
+		mustEqual(t, "Get after Put", mustGet(t, s, "inst-1", "crm:12345"), want)
+		var scanned []string
+		if err := s.Contacts().Scan(t.Context(), "inst-1", "", func(c store.Contact) error {
+			scanned = append(scanned, c.ID)
+			return nil
+		}); err != nil || len(scanned) != 1 || scanned[0] != "crm:12345" {
+			t.Fatalf("Scan = %q, %v", scanned, err)
+		}
+	})
+
 	t.Run("PutGetRoundTripsMinimalContact", func(t *testing.T) {
 		s := open(t)
 		want := store.Contact{Institution: "inst-1", ID: "bare", Status: store.StatusActive}

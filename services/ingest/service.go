@@ -1,8 +1,6 @@
 package ingest
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,17 +8,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/trace"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/platform"
 )
-
-// InboxDurable is ingest's consumer on LETHE_INBOX; replicas share it.
-const InboxDurable = "ingest-inbox"
 
 // Defaults of the options.
 const (
@@ -29,7 +22,14 @@ const (
 	DefaultRetryAfter     = 5 * time.Second
 )
 
-// Service is ingest wired to its dependencies: the HTTP route and the inbox consumer.
+// Service is ingest wired to its dependencies: the HTTP route (post_events.go, Register) and
+// the inbox consumer (consume_inbox.go, Run). Its use cases, one file each:
+//
+//	AcceptEvents     accept_events.go      POST /v1/events: a request's events validated, authorised, sealed and published together
+//	ForwardInbox     forward_inbox.go      lethe.inbox.<institution>: the same checks, event by event, on to LETHE_ACTIVITY
+//	SealDeadLetter   seal_dead_letter.go   an inbox dead letter keeps no personal value in clear
+//	sealPersonal     seal_personal.go      personal values sealed with the contact's key, dropped once it is erased
+//	technical data   record_technical.go   the request's IP address and user agent, sealed, where the register declares them
 type Service struct {
 	log     *slog.Logger
 	tp      trace.TracerProvider
@@ -39,6 +39,7 @@ type Service struct {
 	auth    *httpapi.Authenticator
 	accept  *AcceptEvents
 	forward *ForwardInbox
+	ready   *platform.Readiness
 
 	maxBody        int64
 	publishTimeout time.Duration
@@ -80,8 +81,9 @@ func WithRetryAfter(d time.Duration) Option {
 // New builds the service from d: d.JetStream, d.Sealer and d.Auth are required; the body
 // limit is d.Config.MaxBodyBytes (DefaultMaxBodyBytes when 0).
 func New(d platform.Deps, opts ...Option) (*Service, error) {
-	if d.JetStream == nil || d.Sealer == nil || d.Auth == nil {
-		return nil, errors.New("ingest: JetStream, Sealer and Auth are required")
+	d, err := d.Resolve("ingest", platform.NeedJetStream, platform.NeedSealer, platform.NeedAuth)
+	if err != nil {
+		return nil, err
 	}
 	s := &Service{
 		log:            d.Logger,
@@ -94,27 +96,17 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 		technical:      recordsTechnical(d.Config),
 		proxies:        d.Config.TrustedProxyPrefixes(),
 		now:            time.Now,
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.tp == nil {
-		s.tp = tracenoop.NewTracerProvider()
+		ready:          platform.NewReadiness(bus.DurableInbox),
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
-	}
-	mp := d.MeterProvider
-	if mp == nil {
-		mp = metricnoop.NewMeterProvider()
 	}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
 		}
 	}
-	var err error
-	if s.metrics, err = newMetrics(mp); err != nil {
+	if s.metrics, err = newMetrics(d.MeterProvider); err != nil {
 		return nil, fmt.Errorf("ingest: metrics: %w", err)
 	}
 	s.tracer = s.tp.Tracer("github.com/lethe-gdpr/lethe/services/ingest")
@@ -138,17 +130,5 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.Handle(Route, s.auth.Authenticate(s.Handler()))
 }
 
-// Run registers POST /v1/events on d.Mux and forwards LETHE_INBOX until ctx is done.
-func Run(ctx context.Context, d platform.Deps) error {
-	s, err := New(d)
-	if err != nil {
-		return err
-	}
-	if d.Mux != nil {
-		s.Register(d.Mux)
-	}
-	if err := s.ConsumeInbox(ctx); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("ingest inbox consumer: %w", err)
-	}
-	return nil
-}
+// NotRunning lists the consumers of the service that do not run yet (or any more).
+func (s *Service) NotRunning() []string { return s.ready.NotRunning() }
