@@ -9,19 +9,14 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/lethe-gdpr/lethe/pkg/api"
 )
 
-// Media types of a listing route (run items, campaign targets): JSON pages by default, or
-// every row streamed as NDJSON or CSV when Accept asks for one.
-const (
-	MediaTypeJSON   = "application/json"
-	MediaTypeNDJSON = "application/x-ndjson"
-	MediaTypeCSV    = "text/csv"
-)
-
-// NegotiateListing picks a listing's representation from Accept: the first of CSV, NDJSON
-// (also as application/ndjson or application/jsonl) or JSON that it names, q values not
-// weighed; JSON when it names none of them.
+// NegotiateListing picks the representation of a listing route (run items, campaign
+// targets) from Accept: api.ContentTypeCSV, api.ContentTypeNDJSON (also asked for as
+// application/ndjson or application/jsonl) or api.ContentTypeJSON, JSON pages, whichever it
+// names first, q values not weighed; JSON when it names none of them.
 func NegotiateListing(accept string) string {
 	for part := range strings.SplitSeq(accept, ",") {
 		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
@@ -29,15 +24,15 @@ func NegotiateListing(accept string) string {
 			continue
 		}
 		switch mt {
-		case MediaTypeCSV:
-			return MediaTypeCSV
-		case MediaTypeNDJSON, "application/ndjson", "application/jsonl":
-			return MediaTypeNDJSON
-		case MediaTypeJSON, "*/*":
-			return MediaTypeJSON
+		case api.ContentTypeCSV:
+			return api.ContentTypeCSV
+		case api.ContentTypeNDJSON, "application/ndjson", "application/jsonl":
+			return api.ContentTypeNDJSON
+		case api.ContentTypeJSON, "*/*":
+			return api.ContentTypeJSON
 		}
 	}
-	return MediaTypeJSON
+	return api.ContentTypeJSON
 }
 
 // FlushEvery is how many rows a stream sends between two flushes to the client: rows arrive
@@ -61,8 +56,8 @@ type Rows[T any] struct {
 	Log *slog.Logger
 }
 
-// StreamRows answers 200 with every row that each emits, as mediaType (MediaTypeNDJSON or
-// MediaTypeCSV, whose first line is the header), in constant memory: through a bounded
+// StreamRows answers 200 with every row that each emits, as mediaType (api.ContentTypeNDJSON
+// or api.ContentTypeCSV, whose first line is the header), in constant memory: through a bounded
 // buffer, flushed every FlushEvery rows and at the end. each returns emit's error when it
 // gets one. An error once the status is sent can only cut the response: StreamRows aborts it
 // (http.ErrAbortHandler), so that the client sees a broken transfer rather than a short
@@ -70,14 +65,14 @@ type Rows[T any] struct {
 func StreamRows[T any](w http.ResponseWriter, r *http.Request, mediaType string, rows Rows[T], each func(emit func(T) error) error) {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", mediaType+"; charset=utf-8")
-	if mediaType == MediaTypeCSV {
+	if mediaType == api.ContentTypeCSV {
 		w.Header().Set("Content-Disposition", `attachment; filename="`+rows.Filename+`"`)
 	}
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, streamBuffer)
 	var cw *csv.Writer
 	enc := json.NewEncoder(bw)
-	if mediaType == MediaTypeCSV {
+	if mediaType == api.ContentTypeCSV {
 		cw = csv.NewWriter(bw)
 	}
 	write := func(row T) error {

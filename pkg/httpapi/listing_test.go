@@ -12,26 +12,27 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 )
 
 func TestNegotiateListingTakesTheFirstFormatNamed(t *testing.T) {
 	t.Parallel()
 	for accept, want := range map[string]string{
-		"":                                       httpapi.MediaTypeJSON,
-		"application/json":                       httpapi.MediaTypeJSON,
-		"*/*":                                    httpapi.MediaTypeJSON,
-		"text/html":                              httpapi.MediaTypeJSON,
-		"not a media type":                       httpapi.MediaTypeJSON,
-		"text/csv":                               httpapi.MediaTypeCSV,
-		"text/csv; charset=utf-8":                httpapi.MediaTypeCSV,
-		"application/x-ndjson":                   httpapi.MediaTypeNDJSON,
-		"application/ndjson":                     httpapi.MediaTypeNDJSON,
-		"application/jsonl":                      httpapi.MediaTypeNDJSON,
-		"text/html, text/csv":                    httpapi.MediaTypeCSV,
-		"text/csv;q=0.1, application/json":       httpapi.MediaTypeCSV, // q values are not weighed
-		"application/json, application/x-ndjson": httpapi.MediaTypeJSON,
-		"*/*, text/csv":                          httpapi.MediaTypeJSON,
+		"":                                       api.ContentTypeJSON,
+		"application/json":                       api.ContentTypeJSON,
+		"*/*":                                    api.ContentTypeJSON,
+		"text/html":                              api.ContentTypeJSON,
+		"not a media type":                       api.ContentTypeJSON,
+		"text/csv":                               api.ContentTypeCSV,
+		"text/csv; charset=utf-8":                api.ContentTypeCSV,
+		"application/x-ndjson":                   api.ContentTypeNDJSON,
+		"application/ndjson":                     api.ContentTypeNDJSON,
+		"application/jsonl":                      api.ContentTypeNDJSON,
+		"text/html, text/csv":                    api.ContentTypeCSV,
+		"text/csv;q=0.1, application/json":       api.ContentTypeCSV, // q values are not weighed
+		"application/json, application/x-ndjson": api.ContentTypeJSON,
+		"*/*, text/csv":                          api.ContentTypeJSON,
 	} {
 		if got := httpapi.NegotiateListing(accept); got != want {
 			t.Errorf("NegotiateListing(%q) = %s, want %s", accept, got, want)
@@ -81,8 +82,8 @@ func TestStreamRowsFlushesEveryFlushEveryRowsAndAtTheEnd(t *testing.T) {
 		header    int // lines before the first row
 		first     string
 	}{
-		{httpapi.MediaTypeNDJSON, 0, `{"id":"c-0000","n":0}`},
-		{httpapi.MediaTypeCSV, 1, "id,n"},
+		{api.ContentTypeNDJSON, 0, `{"id":"c-0000","n":0}`},
+		{api.ContentTypeCSV, 1, "id,n"},
 	} {
 		t.Run(tc.mediaType, func(t *testing.T) {
 			w := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
@@ -99,7 +100,7 @@ func TestStreamRowsFlushesEveryFlushEveryRowsAndAtTheEnd(t *testing.T) {
 				t.Errorf("%d lines starting %q, want %d starting %q", len(lines), lines[0], tc.header+n, tc.first)
 			}
 			disposition := w.Header().Get("Content-Disposition")
-			if (tc.mediaType == httpapi.MediaTypeCSV) != (disposition == `attachment; filename="rows.csv"`) {
+			if (tc.mediaType == api.ContentTypeCSV) != (disposition == `attachment; filename="rows.csv"`) {
 				t.Errorf("Content-Disposition %q", disposition)
 			}
 		})
@@ -111,7 +112,7 @@ func TestStreamRowsEncodesWhatJSONSays(t *testing.T) {
 	rows := testRows
 	rows.JSON = func(r row) any { return map[string]string{"contact_id": r.ID} }
 	w := httptest.NewRecorder()
-	httpapi.StreamRows(w, httptest.NewRequest(http.MethodGet, "/rows", nil), httpapi.MediaTypeNDJSON, rows, emitN(2))
+	httpapi.StreamRows(w, httptest.NewRequest(http.MethodGet, "/rows", nil), api.ContentTypeNDJSON, rows, emitN(2))
 	if got := w.Body.String(); got != "{\"contact_id\":\"c-0000\"}\n{\"contact_id\":\"c-0001\"}\n" {
 		t.Fatalf("body %q", got)
 	}
@@ -122,7 +123,7 @@ func TestStreamRowsWithoutFlusher(t *testing.T) {
 	t.Parallel()
 	rec := httptest.NewRecorder()
 	w := struct{ http.ResponseWriter }{rec} // hides the recorder's Flush
-	httpapi.StreamRows(w, httptest.NewRequest(http.MethodGet, "/rows", nil), httpapi.MediaTypeCSV, testRows, emitN(httpapi.FlushEvery+1))
+	httpapi.StreamRows(w, httptest.NewRequest(http.MethodGet, "/rows", nil), api.ContentTypeCSV, testRows, emitN(httpapi.FlushEvery+1))
 	if got := strings.Count(rec.Body.String(), "\n"); got != httpapi.FlushEvery+2 {
 		t.Fatalf("%d lines, want the header and %d rows", got, httpapi.FlushEvery+1)
 	}
@@ -150,7 +151,7 @@ func TestStreamRowsAbortsOnAFailureMidway(t *testing.T) {
 		}
 		aborted := func() (a bool) {
 			defer func() { a = recover() == http.ErrAbortHandler }()
-			httpapi.StreamRows(httptest.NewRecorder(), r, httpapi.MediaTypeNDJSON, rows, failing)
+			httpapi.StreamRows(httptest.NewRecorder(), r, api.ContentTypeNDJSON, rows, failing)
 			return false
 		}()
 		cancel()

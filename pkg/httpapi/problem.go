@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+
+	"github.com/lethe-gdpr/lethe/pkg/api"
 )
 
 // Problem is an RFC 9457 problem detail. Detail and every invalid-param reason must never
@@ -23,13 +25,9 @@ type Problem struct {
 	RetryAfter int `json:"-"`
 }
 
-// InvalidParam points at one bad field (a JSON pointer) and says why. Index is set in batch
-// requests: the position of the event the pointer refers to.
-type InvalidParam struct {
-	Index   *int   `json:"index,omitempty"`
-	Pointer string `json:"pointer"`
-	Detail  string `json:"detail"`
-}
+// InvalidParam points at one bad field (a JSON pointer) and says why; it is declared with the
+// API's shapes, which the CLI decodes too.
+type InvalidParam = api.InvalidParam
 
 func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/audit"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/config"
@@ -362,7 +363,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 			_ = bus.Consume(ctx, r.js, bus.ConsumerConfig{Stream: bus.StreamCommands, Durable: bus.DurableCommands}, commandHandler(r.svc))
 		}()
 
-		post := func(token, contact, body string) (int, RequestView) {
+		post := func(token, contact, body string) (int, api.RequestView) {
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v1/institutions/"+inst+"/contacts/"+contact+"/erasure", strings.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+token)
 			resp, err := http.DefaultClient.Do(req)
@@ -370,7 +371,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer resp.Body.Close()
-			var v RequestView
+			var v api.RequestView
 			_ = json.NewDecoder(resp.Body).Decode(&v)
 			return resp.StatusCode, v
 		}
@@ -414,7 +415,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 			ids[contact] = v.ID
 		}
 		for contact, id := range ids {
-			var v RequestView
+			var v api.RequestView
 			testkit.Eventually(t, "the request for "+contact+" completed", func() error {
 				req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/requests/"+id, nil)
 				req.Header.Set("Authorization", "Bearer read-token")

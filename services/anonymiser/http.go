@@ -9,6 +9,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/audit"
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/store"
@@ -17,23 +18,8 @@ import (
 // maxErasureBody bounds the optional JSON body of an erasure request.
 const maxErasureBody = 16 << 10
 
-// RequestView is an erasure request as the API shows it.
-type RequestView struct {
-	ID           string     `json:"id"`
-	Institution  string     `json:"institution"`
-	ContactID    string     `json:"contact_id"`
-	Origin       string     `json:"origin"`
-	State        string     `json:"state"`
-	Outcome      string     `json:"outcome,omitempty"`
-	Reason       string     `json:"reason,omitempty"`
-	ErasedFields []string   `json:"erased_fields,omitempty"`
-	CreatedAt    time.Time  `json:"created_at"`
-	CompletedAt  *time.Time `json:"completed_at,omitempty"`
-	Href         string     `json:"href"`
-}
-
-func viewRequest(r store.Request) RequestView {
-	v := RequestView{ID: r.ID, Institution: r.Institution, ContactID: r.ContactID, Origin: r.Origin,
+func viewRequest(r store.Request) api.RequestView {
+	v := api.RequestView{ID: r.ID, Institution: r.Institution, ContactID: r.ContactID, Origin: r.Origin,
 		State: r.State, Outcome: r.Outcome, Reason: r.Reason, ErasedFields: r.ErasedFields,
 		CreatedAt: r.CreatedAt, Href: "/v1/requests/" + r.ID}
 	if !r.CompletedAt.IsZero() {
@@ -68,9 +54,7 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(body) > 0 {
-		var in struct {
-			Reason string `json:"reason"`
-		}
+		var in api.ErasureStart
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&in); err != nil {

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 )
@@ -29,11 +30,6 @@ const (
 	ModeBinary     = "binary"
 	ModeBatch      = "batch"
 )
-
-// AcceptedResponse is the body of a 202: how many events are now durable.
-type AcceptedResponse struct {
-	Accepted int `json:"accepted"`
-}
 
 // maxLoggedPointers bounds the pointers a rejection log line lists.
 const maxLoggedPointers = 20
@@ -145,7 +141,7 @@ func (s *Service) postEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	span.SetAttributes(attribute.Int("http.response.status_code", http.StatusAccepted),
 		attribute.Int("lethe.ingest.personal_dropped", acc.Dropped))
-	httpapi.WriteJSON(w, http.StatusAccepted, AcceptedResponse{Accepted: acc.Events})
+	httpapi.WriteJSON(w, http.StatusAccepted, api.EventsAccepted{Accepted: acc.Events})
 }
 
 // rejectEvents counts the events of a refused request by type: in an invalid batch the

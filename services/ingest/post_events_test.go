@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
@@ -79,7 +80,7 @@ func TestPostEventsEveryModeIsAcceptedSealedOnItsSubject(t *testing.T) {
 			if r.status != http.StatusAccepted {
 				t.Fatalf("status %d %s, want 202", r.status, r.body)
 			}
-			var ack AcceptedResponse
+			var ack api.EventsAccepted
 			if err := json.Unmarshal(r.body, &ack); err != nil || ack.Accepted != tc.n {
 				t.Fatalf("body %s, want accepted %d", r.body, tc.n)
 			}

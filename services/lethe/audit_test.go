@@ -81,8 +81,8 @@ func TestAuditVerify(t *testing.T) {
 		t.Fatalf("wrong token: err = %v, want the 401", err)
 	}
 	env["LETHE_TOKEN"] = ""
-	if _, _, err := verify(); !errors.Is(err, ErrNoToken) {
-		t.Fatalf("no token: err = %v, want ErrNoToken", err)
+	if _, _, err := verify(); !errors.Is(err, errNoToken) {
+		t.Fatalf("no token: err = %v, want errNoToken", err)
 	}
 	if _, _, err := verify("extra"); !errors.Is(err, errUsage) {
 		t.Fatalf("extra argument: err = %v, want errUsage", err)

@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
-	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
 
 // The fault-injection suite: a real `lethe serve` process is killed with SIGKILL in the middle
@@ -522,20 +522,20 @@ func auditReport(t *testing.T, api *apiClient) (entries int, intact bool) {
 }
 
 // allItems follows the pages of a run's items.
-func allItems(t *testing.T, api *apiClient, run string) []scheduler.ItemView {
+func allItems(t *testing.T, c *apiClient, run string) []api.ItemView {
 	t.Helper()
-	var out []scheduler.ItemView
+	var out []api.ItemView
 	after := ""
 	for {
 		path := "/v1/institutions/" + chaosInst + "/runs/" + run + "/items?limit=1000"
 		if after != "" {
 			path += "&after=" + url.QueryEscape(after)
 		}
-		code, b := api.do(http.MethodGet, path, "", nil)
+		code, b := c.do(http.MethodGet, path, "", nil)
 		if code != http.StatusOK {
 			t.Fatalf("GET %s = %d %s", path, code, b)
 		}
-		var page scheduler.ItemsPage
+		var page api.ItemsPage
 		if err := json.Unmarshal(b, &page); err != nil {
 			t.Fatal(err)
 		}
@@ -555,7 +555,7 @@ func runState(api *apiClient, run string) string {
 // resultsOf counts the items with a result, and says whether the apply is over: the run is
 // completed — which it is only once every item, planned skips included, has its result — and
 // every planned item is there with one.
-func resultsOf(items []scheduler.ItemView, planned int, state string) (results int, over bool) {
+func resultsOf(items []api.ItemView, planned int, state string) (results int, over bool) {
 	for _, it := range items {
 		if it.Result != "" {
 			results++
@@ -658,7 +658,7 @@ func TestChaosKillDuringApply(t *testing.T) {
 	}
 	// A subtest, so that an apply that never finishes fails the test without ending it: the
 	// checks below still count and print what the run left.
-	var items []scheduler.ItemView
+	var items []api.ItemView
 	t.Run("apply finished", func(t *testing.T) {
 		testkit.Eventually(t, "the apply to finish", func() error {
 			items = allItems(t, s.api, apply)

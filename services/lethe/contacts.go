@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,8 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/lethe-gdpr/lethe/pkg/api"
+	"github.com/lethe-gdpr/lethe/pkg/atomicfile"
+	"github.com/lethe-gdpr/lethe/pkg/client"
 	"github.com/lethe-gdpr/lethe/pkg/store"
-	"github.com/lethe-gdpr/lethe/services/anonymiser"
 )
 
 // `lethe contacts show|export|erase` works on one contact of a running server: show prints
@@ -49,7 +49,7 @@ type contactsConfig struct {
 
 func parseContacts(sub string, args []string, getenv func(string) string, stderr io.Writer) (contactsConfig, error) {
 	var c contactsConfig
-	fs := newFlagSet("contacts "+sub, stderr)
+	fs := newCommandFlags("contacts "+sub, contactsUsage, stderr)
 	scope := "read"
 	switch sub {
 	case "erase":
@@ -57,7 +57,7 @@ func parseContacts(sub string, args []string, getenv func(string) string, stderr
 	case "export":
 		scope = "export"
 	}
-	c.define(fs, scope, time.Minute)
+	c.define(fs, scope+" scope on the institution", time.Minute, "bound on each request")
 	switch sub {
 	case "export":
 		fs.StringVar(&c.Output, "output", "", "write the document to this file (mode 0600) instead of standard output")
@@ -65,18 +65,9 @@ func parseContacts(sub string, args []string, getenv func(string) string, stderr
 		fs.BoolVar(&c.Wait, "wait", false, "wait for the outcome and print it")
 		fs.StringVar(&c.Reason, "reason", "", "why the erasure is asked for: checked by the server, never stored (it may name the person)")
 	}
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), contactsUsage)
-		fs.PrintDefaults()
-	}
-	positional, err := parseInterleaved(fs, args, getenv)
+	positional, err := parsePositional(fs, args, getenv, 2, "name the INSTITUTION and the CONTACT")
 	if err != nil {
 		return c, err
-	}
-	if len(positional) != 2 {
-		fmt.Fprintf(stderr, "lethe contacts %s: name the INSTITUTION and the CONTACT\n", sub)
-		fs.Usage()
-		return c, errUsage
 	}
 	c.Institution, c.Contact = positional[0], positional[1]
 	if err := checkSegment("institution", c.Institution); err != nil {
@@ -95,25 +86,27 @@ func contactsCommand(ctx context.Context, args []string, getenv func(string) str
 	if err != nil {
 		return err
 	}
-	client, err := cfg.client()
+	c, err := cfg.client()
 	if err != nil {
 		return err
 	}
 	if sub == "erase" {
-		return detailed(eraseContact(ctx, cfg, client, stdout))
+		return client.Detailed(eraseContact(ctx, cfg, c, stdout))
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	path := "/v1/institutions/" + cfg.Institution + "/contacts/" + cfg.Contact
+	path := client.ContactPath(cfg.Institution, cfg.Contact)
 	if sub == "export" {
 		path += "/export"
 	}
-	out, err := getIndented(ctx, client, path)
-	var apiErr *APIError
-	if sub == "export" && errors.As(err, &apiErr) && apiErr.Status == http.StatusForbidden {
+	out, err := c.Get(ctx, path, api.ContentTypeJSON)
+	if sub == "export" && client.IsStatus(err, http.StatusForbidden) {
 		// The usual cause is a token made for reports: say what is missing, not just "403".
 		return fmt.Errorf("the token may not export contact %s of %s: the right-of-access export needs a token with the export scope on the institution: %w",
 			cfg.Contact, cfg.Institution, err)
+	}
+	if err == nil {
+		out, err = indented(path, out)
 	}
 	if err != nil {
 		return err
@@ -122,7 +115,7 @@ func contactsCommand(ctx context.Context, args []string, getenv func(string) str
 		_, err := stdout.Write(out)
 		return err
 	}
-	if err := replaceFile(cfg.Output, func(w io.Writer) error { _, err := w.Write(out); return err }); err != nil {
+	if err := atomicfile.Replace(cfg.Output, func(w io.Writer) error { _, err := w.Write(out); return err }); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "exported contact %s of %s to %s (it holds personal data: keep it safe, delete it once delivered)\n",
@@ -130,41 +123,15 @@ func contactsCommand(ctx context.Context, args []string, getenv func(string) str
 	return nil
 }
 
-// getIndented GETs path as JSON and returns it indented for a person: the export already
-// is, the other answers are not.
-func getIndented(ctx context.Context, client *Client, path string) ([]byte, error) {
-	resp, err := client.Do(ctx, Request{Method: http.MethodGet, Path: path, Accept: "application/json"})
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("reading the answer to GET %s: %w", path, err)
-	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, bytes.TrimSpace(body), "", "  "); err != nil {
-		return nil, fmt.Errorf("the answer to GET %s is not JSON: %w", path, err)
-	}
-	out.WriteByte('\n')
-	return out.Bytes(), nil
-}
-
 // eraseContact is `lethe contacts erase`: the request id on the first line, so that a script
 // can keep it, then with --wait the outcome.
-func eraseContact(ctx context.Context, cfg contactsConfig, client *Client, stdout io.Writer) error {
-	var body any
-	if cfg.Reason != "" {
-		body = map[string]string{"reason": cfg.Reason}
-	}
-	path := "/v1/institutions/" + cfg.Institution + "/contacts/" + cfg.Contact + "/erasure"
+func eraseContact(ctx context.Context, cfg contactsConfig, c *client.Client, stdout io.Writer) error {
 	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	var req anonymiser.RequestView
-	err := client.JSON(rctx, http.MethodPost, path, body, &req)
+	req, err := c.RequestErasure(rctx, cfg.Institution, cfg.Contact, cfg.Reason)
 	cancel()
-	var apiErr *APIError
+	var apiErr *client.APIError
 	switch {
-	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
+	case client.IsStatus(err, http.StatusNotFound):
 		return fmt.Errorf("no contact %s of %s is held by Lethe: nothing to erase (%w)", cfg.Contact, cfg.Institution, err)
 	case errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict:
 		state := apiErr.State
@@ -176,17 +143,14 @@ func eraseContact(ctx context.Context, cfg contactsConfig, client *Client, stdou
 		return err
 	}
 	if checkSegment("request", req.ID) != nil {
-		return fmt.Errorf("the answer to POST %s names no usable request id (%q)", path, req.ID)
+		return fmt.Errorf("the answer to POST %s/erasure names no usable request id (%q)", client.ContactPath(cfg.Institution, cfg.Contact), req.ID)
 	}
 	id := req.ID
 	fmt.Fprintln(stdout, id)
 	if !cfg.Wait {
 		return nil
 	}
-	req, err = pollJSON(ctx, client, "/v1/requests/"+id, cfg.Timeout, func(r anonymiser.RequestView) bool {
-		return r.State != store.RequestPending
-	})
-	if err != nil {
+	if req, err = c.WaitRequest(ctx, id, cfg.Timeout); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("stopped waiting for erasure request %s, which goes on: %w", id, err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/client"
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
@@ -92,7 +93,7 @@ func TestContactsShowAndExport(t *testing.T) {
 				}
 				return nil
 			}
-		} else if apiErr := (*APIError)(nil); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
+		} else if apiErr := (*client.APIError)(nil); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
 			t.Fatalf("show: %v", err)
 		}
 		return fmt.Errorf("show = %v, %v", shown, err)
@@ -160,7 +161,7 @@ func TestContactsShowAndExport(t *testing.T) {
 
 	// A contact the server does not know: the server's reason, not a stack of errors.
 	_, _, err = runContacts(t, env, "export", "inst-a", "nobody")
-	var apiErr *APIError
+	var apiErr *client.APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound || !strings.Contains(err.Error(), "nobody") {
 		t.Errorf("export of an unknown contact = %v", err)
 	}
@@ -188,11 +189,11 @@ func TestContactsUsage(t *testing.T) {
 		{"show has no --wait", env, []string{"show", "--wait", "inst-a", "c"}, errUsage, "flag provided but not defined: -wait"},
 		{"erase has no --output", env, []string{"erase", "--output", "x", "inst-a", "c"}, errUsage, "flag provided but not defined: -output"},
 		{"erase without contact", env, []string{"erase", "--wait", "inst-a"}, errUsage, "lethe contacts erase: name the INSTITUTION and the CONTACT"},
-		{"erase without token", map[string]string{}, []string{"erase", "inst-a", "c"}, ErrNoToken, ""},
-		{"erase, unreachable server", env, []string{"erase", "inst-a", "c", "--wait"}, ErrUnreachable, ""},
-		{"no token", map[string]string{}, []string{"show", "inst-a", "c"}, ErrNoToken, ""},
+		{"erase without token", map[string]string{}, []string{"erase", "inst-a", "c"}, errNoToken, ""},
+		{"erase, unreachable server", env, []string{"erase", "inst-a", "c", "--wait"}, client.ErrUnreachable, ""},
+		{"no token", map[string]string{}, []string{"show", "inst-a", "c"}, errNoToken, ""},
 		{"an id that is not one path segment", env, []string{"export", "inst-a", "../c"}, nil, ""},
-		{"unreachable server", env, []string{"show", "inst-a", "c"}, ErrUnreachable, ""},
+		{"unreachable server", env, []string{"show", "inst-a", "c"}, client.ErrUnreachable, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, err := runContacts(t, tc.env, tc.args...)
@@ -253,7 +254,7 @@ func TestContactsErase(t *testing.T) {
 		{"c-old-customer", http.StatusConflict, "contact c-old-customer of " + runsInst + " is already anonymised"},
 	} {
 		out, _, err := runContacts(t, env, "erase", "--wait", runsInst, tc.contact)
-		var apiErr *APIError
+		var apiErr *client.APIError
 		if !errors.As(err, &apiErr) || apiErr.Status != tc.status || !strings.Contains(err.Error(), tc.says) || out != "" {
 			t.Errorf("erase %s = %v, stdout %q; want %d saying %q", tc.contact, err, out, tc.status, tc.says)
 		}
@@ -270,7 +271,7 @@ func TestContactsErase(t *testing.T) {
 
 	// The server's refusal, in its words: a contact id outside the id rule.
 	out, _, err = runContacts(t, env, "erase", runsInst, "c 1", "--wait")
-	var apiErr *APIError
+	var apiErr *client.APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || !strings.Contains(err.Error(), "the contact id must be") || out != "" {
 		t.Errorf("erase of an invalid id = %v, stdout %q", err, out)
 	}

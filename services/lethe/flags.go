@@ -8,6 +8,14 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/lethe-gdpr/lethe/pkg/client"
+)
+
+// What the client commands refuse before asking anything of a server.
+var (
+	errNoServer = errors.New("no server: pass --server or set LETHE_SERVER")
+	errNoToken  = errors.New("no token: pass --token or set LETHE_TOKEN")
 )
 
 // envTwin maps a flag name to its environment variable: --nats-url → LETHE_NATS_URL.
@@ -32,6 +40,18 @@ func parseWithEnv(fs *flag.FlagSet, args []string, getenv func(string) string) e
 	return fs.Parse(args)
 }
 
+// flagError keeps `-h` quiet (the flag set printed the usage) and marks other flag errors as
+// usage errors, which the flag set already explained.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return errUsage
+	}
+	if strings.HasPrefix(err.Error(), "LETHE_") {
+		return err
+	}
+	return errUsage
+}
+
 // subcommand returns args[0] if it is one of subs. Otherwise it prints usage (after naming an
 // unknown subcommand; help, -h and --help just ask for the usage) and returns errUsage.
 func subcommand(command string, args, subs []string, usage string, stderr io.Writer) (string, error) {
@@ -51,6 +71,17 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// newCommandFlags is the flag set of the client command `lethe name`, which prints usage and
+// then the flags on -h.
+func newCommandFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := newFlagSet(name, stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 // clientFlags are the settings every client command shares, each with its environment twin.
 type clientFlags struct {
 	Server  string
@@ -59,26 +90,30 @@ type clientFlags struct {
 }
 
 // define adds --server, --token (its help naming the scope the command needs) and --timeout.
-func (c *clientFlags) define(fs *flag.FlagSet, scope string, timeout time.Duration) {
+func (c *clientFlags) define(fs *flag.FlagSet, token string, timeout time.Duration, timeoutHelp string) {
 	fs.StringVar(&c.Server, "server", "http://127.0.0.1:8080", "URL of the running lethe serve")
-	fs.StringVar(&c.Token, "token", "", "bearer token with the "+scope+" scope on the institution")
-	fs.DurationVar(&c.Timeout, "timeout", timeout, "bound on each request")
+	fs.StringVar(&c.Token, "token", "", "bearer token with the "+token)
+	fs.DurationVar(&c.Timeout, "timeout", timeout, timeoutHelp)
 }
 
 // client checks the settings and returns the client they describe.
-func (c clientFlags) client() (*Client, error) {
+func (c clientFlags) client() (*client.Client, error) {
 	if c.Timeout <= 0 {
 		return nil, errors.New("--timeout must be positive")
 	}
 	if c.Token == "" {
-		return nil, ErrNoToken
+		return nil, errNoToken
 	}
-	return NewClient(c.Server, c.Token)
+	if c.Server == "" {
+		return nil, errNoServer
+	}
+	return client.New(c.Server, c.Token, client.WithUserAgent("lethe/"+version))
 }
 
-// parseInterleaved parses args with their environment twins and returns the positional
+// parsePositional parses args with their environment twins and returns the positional
 // arguments, letting flags also follow them: `lethe runs items inst-a run-1 --format csv`.
-func parseInterleaved(fs *flag.FlagSet, args []string, getenv func(string) string) ([]string, error) {
+// It refuses any other count than want, naming what is missing.
+func parsePositional(fs *flag.FlagSet, args []string, getenv func(string) string, want int, what string) ([]string, error) {
 	if err := parseWithEnv(fs, args, getenv); err != nil {
 		return nil, flagError(err)
 	}
@@ -88,6 +123,11 @@ func parseInterleaved(fs *flag.FlagSet, args []string, getenv func(string) strin
 		if err := fs.Parse(rest[1:]); err != nil {
 			return nil, flagError(err)
 		}
+	}
+	if len(positional) != want {
+		fmt.Fprintf(fs.Output(), "%s: %s\n", fs.Name(), what)
+		fs.Usage()
+		return nil, errUsage
 	}
 	return positional, nil
 }

@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "register":
 		return registerCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
-		return auditCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
+		return auditCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lethe", version)
 		return nil

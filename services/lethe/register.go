@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
+
+	"github.com/lethe-gdpr/lethe/pkg/api"
+	"github.com/lethe-gdpr/lethe/pkg/client"
 )
 
 // `lethe register` prints an institution's register of processing activities, as the
@@ -27,96 +26,53 @@ LETHE_INSTITUTION, …):
 
 // registerFormats maps --format to the media type asked for.
 var registerFormats = map[string]string{
-	"json":     "application/json",
-	"markdown": "text/markdown",
-	"md":       "text/markdown",
-	"csv":      "text/csv",
-}
-
-// registerConfig is every setting of `lethe register`.
-type registerConfig struct {
-	Server      string
-	Token       string
-	Institution string
-	Format      string
-	Timeout     time.Duration
-}
-
-func parseRegister(args []string, getenv func(string) string, stderr io.Writer) (registerConfig, error) {
-	var c registerConfig
-	fs := newFlagSet("register", stderr)
-	fs.StringVar(&c.Server, "server", "http://127.0.0.1:8080", "URL of the running lethe serve")
-	fs.StringVar(&c.Token, "token", "", "bearer token with the read scope on the institution")
-	fs.StringVar(&c.Institution, "institution", "", "the institution whose register to print (required)")
-	fs.StringVar(&c.Format, "format", "json", "json, markdown or csv")
-	fs.DurationVar(&c.Timeout, "timeout", time.Minute, "bound on the request")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), registerUsage)
-		fs.PrintDefaults()
-	}
-	if err := parseWithEnv(fs, args, getenv); err != nil {
-		return c, flagError(err)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "lethe register: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return c, errUsage
-	}
-	if c.Institution == "" {
-		fmt.Fprintln(stderr, "lethe register: name the institution with --institution (or LETHE_INSTITUTION)")
-		fs.Usage()
-		return c, errUsage
-	}
-	if c.Institution == "." || c.Institution == ".." || strings.ContainsAny(c.Institution, "/?#") {
-		return c, fmt.Errorf("institution id %q cannot be sent in a URL path (no /, ? or #)", c.Institution)
-	}
-	c.Format = strings.ToLower(c.Format)
-	if _, ok := registerFormats[c.Format]; !ok {
-		return c, fmt.Errorf("--format: want json, markdown or csv, not %q", c.Format)
-	}
-	if c.Timeout <= 0 {
-		return c, errors.New("--timeout must be positive")
-	}
-	return c, nil
+	"json":     api.ContentTypeJSON,
+	"markdown": api.ContentTypeMarkdown,
+	"md":       api.ContentTypeMarkdown,
+	"csv":      api.ContentTypeCSV,
 }
 
 // registerCommand is `lethe register`.
 func registerCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := parseRegister(args, getenv, stderr)
-	if err != nil {
+	var cfg clientFlags
+	var inst, format string
+	fs := newCommandFlags("register", registerUsage, stderr)
+	cfg.define(fs, "read scope on the institution", time.Minute, "bound on the request")
+	fs.StringVar(&inst, "institution", "", "the institution whose register to print (required)")
+	fs.StringVar(&format, "format", "json", "json, markdown or csv")
+	if err := parseWithEnv(fs, args, getenv); err != nil {
+		return flagError(err)
+	}
+	if fs.NArg() > 0 || inst == "" {
+		if fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "lethe register: unexpected argument %q\n", fs.Arg(0))
+		} else {
+			fmt.Fprintln(stderr, "lethe register: name the institution with --institution (or LETHE_INSTITUTION)")
+		}
+		fs.Usage()
+		return errUsage
+	}
+	if err := checkSegment("institution", inst); err != nil {
 		return err
 	}
-	if cfg.Token == "" {
-		return ErrNoToken
+	format = strings.ToLower(format)
+	accept, ok := registerFormats[format]
+	if !ok {
+		return fmt.Errorf("--format: want json, markdown or csv, not %q", format)
 	}
-	client, err := NewClient(cfg.Server, cfg.Token)
+	c, err := cfg.client()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	path := "/v1/institutions/" + cfg.Institution + "/register"
-	accept := registerFormats[cfg.Format]
-	resp, err := client.Do(ctx, Request{Method: http.MethodGet, Path: path, Accept: accept})
+	path := client.RegisterPath(inst)
+	body, err := c.Get(ctx, path, accept)
+	if err == nil && format == "json" {
+		body, err = indented(path, body)
+	}
 	if err != nil {
 		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("reading the answer to GET %s: %w", path, err)
-	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, accept) {
-		return fmt.Errorf("the server answered %q to a request for %s", ct, accept)
-	}
-	if cfg.Format == "json" {
-		// Indented for a person; a script reads it just as well.
-		var out bytes.Buffer
-		if err := json.Indent(&out, bytes.TrimSpace(body), "", "  "); err != nil {
-			return fmt.Errorf("the answer to GET %s is not JSON: %w", path, err)
-		}
-		out.WriteByte('\n')
-		body = out.Bytes()
 	}
 	_, err = stdout.Write(body)
 	return err

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lethe-gdpr/lethe/pkg/client"
 )
 
 // registerYAML declares inst-a's register, technical data included; no tokens, so serve
@@ -94,13 +96,13 @@ func TestRegisterCommandRefusals(t *testing.T) {
 	if _, _, err := runRegister(t, env, "--institution", "inst-a", "--format", "pdf"); err == nil || !strings.Contains(err.Error(), "pdf") {
 		t.Errorf("bad format: %v", err)
 	}
-	if _, _, err := runRegister(t, map[string]string{"LETHE_INSTITUTION": "inst-a"}); !errors.Is(err, ErrNoToken) {
+	if _, _, err := runRegister(t, map[string]string{"LETHE_INSTITUTION": "inst-a"}); !errors.Is(err, errNoToken) {
 		t.Errorf("no token: %v", err)
 	}
 	if _, _, err := runRegister(t, env, "--institution", "a/b"); err == nil || !strings.Contains(err.Error(), "URL path") {
 		t.Errorf("an id that is not one path segment: %v", err)
 	}
-	if _, _, err := runRegister(t, env, "--institution", "inst-a"); !errors.Is(err, ErrUnreachable) {
+	if _, _, err := runRegister(t, env, "--institution", "inst-a"); !errors.Is(err, client.ErrUnreachable) {
 		t.Errorf("no server: %v", err)
 	}
 }
@@ -108,7 +110,7 @@ func TestRegisterCommandRefusals(t *testing.T) {
 func TestRegisterCommandShowsTheServersProblem(t *testing.T) {
 	s := startServe(t, t.TempDir())
 	_, _, err := runRegister(t, map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": "not-a-token", "LETHE_INSTITUTION": "inst-a"})
-	var apiErr *APIError
+	var apiErr *client.APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != 401 || !strings.Contains(err.Error(), "unknown token") {
 		t.Fatalf("error %v, want the server's 401 problem", err)
 	}

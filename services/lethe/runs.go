@@ -8,16 +8,15 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/lethe-gdpr/lethe/pkg/api"
+	"github.com/lethe-gdpr/lethe/pkg/atomicfile"
+	"github.com/lethe-gdpr/lethe/pkg/client"
 	"github.com/lethe-gdpr/lethe/pkg/store"
-	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
 
 // `lethe runs start|list|show|items|apply` drives the scheduler's retention runs from a
@@ -47,10 +46,10 @@ Flags (each has an environment twin: --server is LETHE_SERVER, --token LETHE_TOK
 // itemFormats maps --format of runs items to what is asked of the server: the csv and ndjson
 // exports stream every item in one answer, json and the table follow the pages.
 var itemFormats = map[string]string{
-	"table":  "application/json",
-	"json":   "application/json",
-	"csv":    scheduler.ContentTypeCSV,
-	"ndjson": scheduler.ContentTypeNDJSON,
+	"table":  api.ContentTypeJSON,
+	"json":   api.ContentTypeJSON,
+	"csv":    api.ContentTypeCSV,
+	"ndjson": api.ContentTypeNDJSON,
 }
 
 // runsConfig is every setting of `lethe runs`.
@@ -75,7 +74,7 @@ type runsConfig struct {
 
 func parseRuns(sub string, args []string, getenv func(string) string, stderr io.Writer) (runsConfig, error) {
 	var c runsConfig
-	fs := newFlagSet("runs "+sub, stderr)
+	fs := newCommandFlags("runs "+sub, runsUsage, stderr)
 	scope, timeout := "read", time.Minute
 	switch sub {
 	case "start":
@@ -86,7 +85,7 @@ func parseRuns(sub string, args []string, getenv func(string) string, stderr io.
 	case "items":
 		timeout = 10 * time.Minute
 	}
-	c.define(fs, scope, timeout)
+	c.define(fs, scope+" scope on the institution", timeout, "bound on each request")
 	var asOf string
 	switch sub {
 	case "start":
@@ -104,24 +103,15 @@ func parseRuns(sub string, args []string, getenv func(string) string, stderr io.
 	case "items":
 		fs.StringVar(&c.Format, "format", "table", "table, csv, ndjson or json")
 		fs.StringVar(&c.Output, "output", "", "write to this file (mode 0600, complete or not at all) instead of standard output")
-		fs.IntVar(&c.PageSize, "page-size", scheduler.MaxPageSize, "items per request for table and json")
+		fs.IntVar(&c.PageSize, "page-size", api.MaxPageSize, "items per request for table and json")
 	}
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), runsUsage)
-		fs.PrintDefaults()
+	want, what := 2, "name the INSTITUTION and the RUN"
+	if sub == "start" || sub == "list" {
+		want, what = 1, "name the INSTITUTION"
 	}
-	positional, err := parseInterleaved(fs, args, getenv)
+	positional, err := parsePositional(fs, args, getenv, want, what)
 	if err != nil {
 		return c, err
-	}
-	want, what := 2, "the INSTITUTION and the RUN"
-	if sub == "start" || sub == "list" {
-		want, what = 1, "the INSTITUTION"
-	}
-	if len(positional) != want {
-		fmt.Fprintf(stderr, "lethe runs %s: name %s\n", sub, what)
-		fs.Usage()
-		return c, errUsage
 	}
 	c.Institution = positional[0]
 	if err := checkSegment("institution", c.Institution); err != nil {
@@ -138,10 +128,10 @@ func parseRuns(sub string, args []string, getenv func(string) string, stderr io.
 		return c, fmt.Errorf("--mode: want simulation or execute, not %q", c.Mode)
 	case c.InactivityMonths < 0:
 		return c, errors.New("--inactivity-months must not be negative")
-	case c.Limit < 0 || c.Limit > scheduler.MaxPageSize:
-		return c, fmt.Errorf("--limit must be between 0 and %d", scheduler.MaxPageSize)
-	case sub == "items" && (c.PageSize < 1 || c.PageSize > scheduler.MaxPageSize):
-		return c, fmt.Errorf("--page-size must be between 1 and %d", scheduler.MaxPageSize)
+	case c.Limit < 0 || c.Limit > api.MaxPageSize:
+		return c, fmt.Errorf("--limit must be between 0 and %d", api.MaxPageSize)
+	case sub == "items" && (c.PageSize < 1 || c.PageSize > api.MaxPageSize):
+		return c, fmt.Errorf("--page-size must be between 1 and %d", api.MaxPageSize)
 	}
 	if asOf != "" {
 		if c.AsOf, err = parseAsOf(asOf); err != nil {
@@ -177,61 +167,48 @@ func runsCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	client, err := cfg.client()
+	c, err := cfg.client()
 	if err != nil {
 		return err
 	}
 	switch sub {
-	case "start":
-		err = startRun(ctx, cfg, client, stdout)
-	case "list":
-		err = listRuns(ctx, cfg, client, stdout)
-	case "show":
-		err = showRun(ctx, cfg, client, stdout)
-	case "items":
-		err = runItems(ctx, cfg, client, stdout)
+	case "start", "apply":
+		err = startRun(ctx, sub, cfg, c, stdout)
+	case "list", "show":
+		err = showRuns(ctx, sub, cfg, c, stdout)
 	default:
-		err = applyRun(ctx, cfg, client, stdout)
+		err = runItems(ctx, cfg, c, stdout)
 	}
-	return detailed(err)
+	return client.Detailed(err)
 }
 
-func runsPath(inst string) string { return "/v1/institutions/" + inst + "/runs" }
-
-func startRun(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writer) error {
-	body := map[string]any{"mode": cfg.Mode}
-	if cfg.InactivityMonths > 0 {
-		body["inactivity_months"] = cfg.InactivityMonths
-	}
-	if !cfg.AsOf.IsZero() {
-		body["as_of"] = cfg.AsOf.Format(time.RFC3339Nano)
-	}
+// startRun is `runs start` and `runs apply`: the new run's id, and with --wait its counts
+// once it is finished.
+func startRun(ctx context.Context, sub string, cfg runsConfig, c *client.Client, stdout io.Writer) error {
 	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	var run scheduler.RunView
-	err := client.JSON(rctx, http.MethodPost, runsPath(cfg.Institution), body, &run)
-	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		return fmt.Errorf("no answer within --timeout %s; a run the server started goes on (lethe runs list %s): %w",
-			cfg.Timeout, cfg.Institution, err)
+	var run api.RunView
+	var err error
+	if sub == "apply" {
+		run, err = c.ApplyRun(rctx, cfg.Institution, cfg.Run)
+	} else {
+		body := api.RunStart{Mode: &cfg.Mode}
+		if cfg.InactivityMonths > 0 {
+			body.InactivityMonths = &cfg.InactivityMonths
+		}
+		if !cfg.AsOf.IsZero() {
+			asOf := cfg.AsOf.Format(time.RFC3339Nano)
+			body.AsOf = &asOf
+		}
+		run, err = c.StartRun(rctx, cfg.Institution, body)
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("no answer within --timeout %s; a run the server started goes on (lethe runs list %s): %w",
+				cfg.Timeout, cfg.Institution, err)
+		}
 	}
 	if err != nil {
 		return err
 	}
-	return reportRun(ctx, cfg, client, run, stdout)
-}
-
-func applyRun(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writer) error {
-	rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	var run scheduler.RunView
-	if err := client.JSON(rctx, http.MethodPost, runsPath(cfg.Institution)+"/"+cfg.Run+"/apply", nil, &run); err != nil {
-		return err
-	}
-	return reportRun(ctx, cfg, client, run, stdout)
-}
-
-// reportRun prints the id of a run just started, and with --wait its counts once finished.
-func reportRun(ctx context.Context, cfg runsConfig, client *Client, run scheduler.RunView, stdout io.Writer) error {
 	if checkSegment("run", run.ID) != nil {
 		return fmt.Errorf("the server answered with no usable run id (%q)", run.ID)
 	}
@@ -240,12 +217,8 @@ func reportRun(ctx context.Context, cfg runsConfig, client *Client, run schedule
 		return nil
 	}
 	id := run.ID
-	if !runFinished(run.State) {
-		var err error
-		run, err = pollJSON(ctx, client, runsPath(cfg.Institution)+"/"+id, cfg.Timeout, func(r scheduler.RunView) bool {
-			return runFinished(r.State)
-		})
-		if err != nil {
+	if !store.Finished(run.State) {
+		if run, err = c.WaitRun(ctx, cfg.Institution, id, cfg.Timeout); err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("stopped waiting for run %s, which goes on (lethe runs show %s %s): %w", id, cfg.Institution, id, err)
 			}
@@ -261,25 +234,52 @@ func reportRun(ctx context.Context, cfg runsConfig, client *Client, run schedule
 	return nil
 }
 
-// runFinished says whether the scheduler will move the run no further.
-func runFinished(state string) bool { return store.Finished(state) }
-
-func showRun(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writer) error {
+// showRuns is `runs show` (one run, its counts) and `runs list` (a table of runs), or the
+// server's JSON of either.
+func showRuns(ctx context.Context, sub string, cfg runsConfig, c *client.Client, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	path := runsPath(cfg.Institution) + "/" + cfg.Run
 	if cfg.JSON {
-		return copyIndented(ctx, client, path, stdout)
-	}
-	var run scheduler.RunView
-	if err := client.JSON(ctx, http.MethodGet, path, nil, &run); err != nil {
+		path := client.RunPath(cfg.Institution, cfg.Run)
+		if sub == "list" {
+			path = client.RunsQuery(cfg.Institution, cfg.Limit)
+		}
+		b, err := c.Get(ctx, path, api.ContentTypeJSON)
+		if err == nil {
+			b, err = indented(path, b)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(b)
 		return err
 	}
-	return printRun(stdout, run)
+	if sub == "show" {
+		run, err := c.Run(ctx, cfg.Institution, cfg.Run)
+		if err != nil {
+			return err
+		}
+		return printRun(stdout, run)
+	}
+	list, err := c.Runs(ctx, cfg.Institution, cfg.Limit)
+	if err != nil {
+		return err
+	}
+	if len(list.Runs) == 0 {
+		fmt.Fprintf(stdout, "no run in institution %s\n", cfg.Institution)
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tMODE\tSTATE\tAS OF\tDELETE\tANONYMISE\tSKIP\tCREATED")
+	for _, r := range list.Runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.Mode, r.State, stamp(r.AsOf),
+			r.Counts[store.OutcomeDelete], r.Counts[store.OutcomeAnonymise], r.Counts[store.OutcomeSkip], stamp(r.CreatedAt))
+	}
+	return tw.Flush()
 }
 
 // printRun is a run for a person: what it is, its state, and its counts.
-func printRun(w io.Writer, run scheduler.RunView) error {
+func printRun(w io.Writer, run api.RunView) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	line := func(k, v string) {
 		if v != "" {
@@ -358,62 +358,28 @@ func printRun(w io.Writer, run scheduler.RunView) error {
 	return tw.Flush()
 }
 
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-func listRuns(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writer) error {
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	path := runsPath(cfg.Institution)
-	if cfg.Limit > 0 {
-		path += "?limit=" + strconv.Itoa(cfg.Limit)
-	}
-	if cfg.JSON {
-		return copyIndented(ctx, client, path, stdout)
-	}
-	var list scheduler.RunsList
-	if err := client.JSON(ctx, http.MethodGet, path, nil, &list); err != nil {
-		return err
-	}
-	if len(list.Runs) == 0 {
-		fmt.Fprintf(stdout, "no run in institution %s\n", cfg.Institution)
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tMODE\tSTATE\tAS OF\tDELETE\tANONYMISE\tSKIP\tCREATED")
-	for _, r := range list.Runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.Mode, r.State, stamp(r.AsOf),
-			r.Counts[store.OutcomeDelete], r.Counts[store.OutcomeAnonymise], r.Counts[store.OutcomeSkip], stamp(r.CreatedAt))
-	}
-	return tw.Flush()
-}
-
-// copyIndented GETs path as JSON and writes it indented for a person.
-func copyIndented(ctx context.Context, client *Client, path string, w io.Writer) error {
-	b, err := getIndented(ctx, client, path)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
-}
-
-func runItems(ctx context.Context, cfg runsConfig, client *Client, stdout io.Writer) error {
-	items := pageItems
-	if cfg.Format == "csv" || cfg.Format == "ndjson" {
-		items = streamItems
+// runItems is `runs items`: every item of the run to standard output, or into --output
+// complete or not at all.
+func runItems(ctx context.Context, cfg runsConfig, c *client.Client, stdout io.Writer) error {
+	items := func(w io.Writer) (int, error) {
+		if cfg.Format == "csv" || cfg.Format == "ndjson" {
+			ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+			defer cancel()
+			n, err := c.ExportItems(ctx, cfg.Institution, cfg.Run, itemFormats[cfg.Format], w)
+			if cfg.Format == "csv" && n > 0 {
+				n-- // the header
+			}
+			return n, err
+		}
+		return pageItems(ctx, cfg, c, w)
 	}
 	if cfg.Output == "" {
-		_, err := items(ctx, cfg, client, stdout)
+		_, err := items(stdout)
 		return err
 	}
 	var n int
-	if err := replaceFile(cfg.Output, func(w io.Writer) (err error) {
-		n, err = items(ctx, cfg, client, w)
+	if err := atomicfile.Replace(cfg.Output, func(w io.Writer) (err error) {
+		n, err = items(w)
 		return err
 	}); err != nil {
 		return err
@@ -422,121 +388,53 @@ func runItems(ctx context.Context, cfg runsConfig, client *Client, stdout io.Wri
 	return nil
 }
 
-// streamItems copies the server's csv or ndjson export, every item in one answer, and
-// counts the items.
-func streamItems(ctx context.Context, cfg runsConfig, client *Client, w io.Writer) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	path := runsPath(cfg.Institution) + "/" + cfg.Run + "/items"
-	accept := itemFormats[cfg.Format]
-	resp, err := client.Do(ctx, Request{Method: http.MethodGet, Path: path, Accept: accept})
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, accept) {
-		return 0, fmt.Errorf("the server answered %q to a request for %s", ct, accept)
-	}
-	lc := &lineCounter{w: w}
-	if _, err := io.Copy(lc, resp.Body); err != nil {
-		// The server cuts the answer when it fails midway: say so rather than end quietly.
-		return 0, fmt.Errorf("the export of run %s was cut short after %d lines: %w", cfg.Run, lc.lines, err)
-	}
-	n := lc.lines
-	if cfg.Format == "csv" && n > 0 {
-		n-- // the header
-	}
-	return n, nil
-}
-
-// lineCounter counts the lines written through it; the exports hold ids, outcomes and
-// dates, never a newline inside a value.
-type lineCounter struct {
-	w     io.Writer
-	lines int
-}
-
-func (l *lineCounter) Write(p []byte) (int, error) {
-	n, err := l.w.Write(p)
-	l.lines += bytes.Count(p[:n], []byte{'\n'})
-	return n, err
-}
-
 // pageItems follows the JSON pages of the run's items and writes them as one JSON array or
-// as a table.
-func pageItems(ctx context.Context, cfg runsConfig, client *Client, w io.Writer) (int, error) {
-	path := runsPath(cfg.Institution) + "/" + cfg.Run + "/items"
+// as a table, a page at a time, so that a large run is not held in memory; the columns of
+// each page of the table are aligned on their own.
+func pageItems(ctx context.Context, cfg runsConfig, c *client.Client, w io.Writer) (int, error) {
 	var tw *tabwriter.Writer
 	if cfg.Format == "table" {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "CONTACT\tOUTCOME\tREASON\tROLE\tCUSTOMER\tRECENCY\tSOURCE\tRESULT")
 	}
-	n, after := 0, ""
-	for {
-		q := url.Values{"limit": {strconv.Itoa(cfg.PageSize)}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		var page struct {
-			Items []json.RawMessage `json:"items"`
-			Next  string            `json:"next"`
-		}
-		rctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-		err := client.JSON(rctx, http.MethodGet, path+"?"+q.Encode(), nil, &page)
-		cancel()
-		if err != nil {
-			return n, err
-		}
-		for _, raw := range page.Items {
+	n := 0
+	err := c.EachItemsPage(ctx, cfg.Institution, cfg.Run, cfg.PageSize, cfg.Timeout, func(items []json.RawMessage) error {
+		for _, raw := range items {
 			if tw != nil {
-				var it scheduler.ItemView
+				var it api.ItemView
 				if err := json.Unmarshal(raw, &it); err != nil {
-					return n, fmt.Errorf("an item of run %s: %w", cfg.Run, err)
+					return fmt.Errorf("an item of run %s: %w", cfg.Run, err)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ContactID, it.Outcome, dash(it.Reason), dash(it.Role),
 					yesNo(it.Customer), dash(stamp(it.Recency)), dash(it.RecencySource.Type), dash(it.Result))
 				continue
 			}
-			sep := ",\n"
+			b := bytes.NewBufferString(",\n")
 			if n == 0 {
-				sep = "[\n"
+				b = bytes.NewBufferString("[\n")
 			}
-			if _, err := io.WriteString(w, sep); err != nil {
-				return n, err
+			if err := json.Compact(b, raw); err != nil {
+				return fmt.Errorf("an item of run %s: %w", cfg.Run, err)
 			}
-			var compact bytes.Buffer
-			if err := json.Compact(&compact, raw); err != nil {
-				return n, fmt.Errorf("an item of run %s: %w", cfg.Run, err)
-			}
-			if _, err := w.Write(compact.Bytes()); err != nil {
-				return n, err
+			if _, err := w.Write(b.Bytes()); err != nil {
+				return err
 			}
 			n++
 		}
-		if tw != nil {
-			// A page at a time, so that a large run is not held in memory; the columns of
-			// each page are aligned on their own.
-			n += len(page.Items)
-			if err := tw.Flush(); err != nil {
-				return n, err
-			}
+		if tw == nil {
+			return nil
 		}
-		if page.Next == "" {
-			break
-		}
-		if page.Next == after {
-			return n, fmt.Errorf("the server sent the page after %q twice", after)
-		}
-		after = page.Next
-	}
-	if tw != nil {
-		return n, nil
+		n += len(items)
+		return tw.Flush()
+	})
+	if err != nil || tw != nil {
+		return n, err
 	}
 	end := "\n]\n"
 	if n == 0 {
 		end = "[]\n"
 	}
-	_, err := io.WriteString(w, end)
+	_, err = io.WriteString(w, end)
 	return n, err
 }
 

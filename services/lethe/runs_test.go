@@ -21,8 +21,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/api"
+	"github.com/lethe-gdpr/lethe/pkg/client"
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
-	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
 
 // TestMain lets a test run the real main, exit code and all, in a child process: with
@@ -158,7 +159,7 @@ func TestRunsStartShowItemsApply(t *testing.T) {
 	if err != nil {
 		t.Fatalf("runs show --json: %v", err)
 	}
-	var rv scheduler.RunView
+	var rv api.RunView
 	if err := json.Unmarshal([]byte(out), &rv); err != nil {
 		t.Fatalf("runs show --json printed %q: %v", out, err)
 	}
@@ -194,7 +195,7 @@ func TestRunsStartShowItemsApply(t *testing.T) {
 	if err != nil {
 		t.Fatalf("runs items --format json: %v", err)
 	}
-	var items []scheduler.ItemView
+	var items []api.ItemView
 	if err := json.Unmarshal([]byte(out), &items); err != nil {
 		t.Fatalf("json items %q: %v", out, err)
 	}
@@ -271,7 +272,7 @@ func TestRunsStartShowItemsApply(t *testing.T) {
 	}
 	// A simulation is applied once.
 	_, _, err = runLethe(t, env, "runs", "apply", runsInst, sim)
-	var apiErr *APIError
+	var apiErr *client.APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusConflict || !strings.Contains(err.Error(), applied) {
 		t.Errorf("second apply = %v, want a 409 naming %s", err, applied)
 	}
@@ -301,7 +302,7 @@ func ndjsonItems(t *testing.T, file string) map[string]string {
 	got := map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var it scheduler.ItemView
+		var it api.ItemView
 		if err := json.Unmarshal(sc.Bytes(), &it); err != nil {
 			t.Fatalf("ndjson line %q: %v", sc.Text(), err)
 		}
@@ -314,7 +315,7 @@ func ndjsonItems(t *testing.T, file string) map[string]string {
 func TestRunsServerRefusals(t *testing.T) {
 	s := startServe(t, t.TempDir())
 	env := map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": s.token}
-	var apiErr *APIError
+	var apiErr *client.APIError
 
 	for _, args := range [][]string{
 		{"runs", "show", runsInst, "run-nope"},
@@ -389,8 +390,8 @@ func TestRunsUsage(t *testing.T) {
 		{"bad page size", env, []string{"items", "inst-a", "run-1", "--page-size", "0"}, nil, "--page-size must be between 1 and 1000"},
 		{"bad timeout", env, []string{"show", "inst-a", "run-1", "--timeout", "0s"}, nil, "--timeout must be positive"},
 		{"a run id that is not one path segment", env, []string{"show", "inst-a", "../runs"}, nil, "cannot be sent in a URL path"},
-		{"no token", map[string]string{}, []string{"list", "inst-a"}, ErrNoToken, ""},
-		{"unreachable server", env, []string{"start", "inst-a", "--wait"}, ErrUnreachable, ""},
+		{"no token", map[string]string{}, []string{"list", "inst-a"}, errNoToken, ""},
+		{"unreachable server", env, []string{"start", "inst-a", "--wait"}, client.ErrUnreachable, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, stderr, err := runLethe(t, tc.env, append([]string{"runs"}, tc.args...)...)
@@ -417,7 +418,7 @@ func TestRunsUsage(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "lethe runs show: name the INSTITUTION and the RUN") || !strings.Contains(stderr, "-timeout") {
 		t.Errorf("lethe runs show inst-a: exit %d, stderr %q", code, stderr)
 	}
-	if _, stderr, code := execLethe(t, nil, "runs", "list", "inst-a"); code != 1 || stderr != "lethe: "+ErrNoToken.Error()+"\n" {
+	if _, stderr, code := execLethe(t, nil, "runs", "list", "inst-a"); code != 1 || stderr != "lethe: "+errNoToken.Error()+"\n" {
 		t.Errorf("lethe runs list without a token: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lethe-gdpr/lethe/pkg/client"
 )
 
 // tokensYAML declares a reports token (read) and a DPO token (read and export) on inst-a,
@@ -50,7 +52,7 @@ func TestContactsExportNeedsTheExportScope(t *testing.T) {
 	}
 
 	out, _, err := runContacts(t, map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": "reports-token"}, "export", "inst-a", "c-1")
-	var apiErr *APIError
+	var apiErr *client.APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusForbidden || out != "" ||
 		!strings.Contains(err.Error(), "needs a token with the export scope") {
 		t.Errorf("lethe contacts export with a read token = %v, stdout %q; want the 403 naming the export scope", err, out)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
@@ -205,7 +206,7 @@ func getTargets(l *ListTargets, cfg config.File, now func() time.Time, log *slog
 			return
 		}
 		after := r.URL.Query().Get("after")
-		if mediaType := httpapi.NegotiateListing(r.Header.Get("Accept")); mediaType != httpapi.MediaTypeJSON {
+		if mediaType := httpapi.NegotiateListing(r.Header.Get("Accept")); mediaType != api.ContentTypeJSON {
 			streamTargets(w, r, l, inst, q, after, mediaType, log)
 			return
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
@@ -198,13 +199,13 @@ func do(t *testing.T, srv *httptest.Server, method, path, token, body, accept st
 }
 
 // startRun posts a run and checks the status; the run comes back as the API shows it.
-func (h *harness) startRun(t *testing.T, token, body string, want int) scheduler.RunView {
+func (h *harness) startRun(t *testing.T, token, body string, want int) api.RunView {
 	t.Helper()
 	res := h.do(t, http.MethodPost, "/v1/institutions/"+inst+"/runs", token, body, "")
 	if res.status != want {
 		t.Fatalf("POST runs %s = %d %s, want %d", body, res.status, res.body, want)
 	}
-	var v scheduler.RunView
+	var v api.RunView
 	res.json(t, &v)
 	if loc := res.header.Get("Location"); loc != "/v1/institutions/"+inst+"/runs/"+v.ID {
 		t.Fatalf("Location = %q for run %s", loc, v.ID)

@@ -10,22 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
 	"github.com/lethe-gdpr/lethe/pkg/store"
-)
-
-// Media types of the item exports.
-const (
-	ContentTypeCSV    = httpapi.MediaTypeCSV
-	ContentTypeNDJSON = httpapi.MediaTypeNDJSON
-)
-
-// Page sizes of the JSON listings.
-const (
-	DefaultPageSize = 100
-	MaxPageSize     = 1000
 )
 
 // Register adds the run and register routes to mux, each behind the Deps' authenticator:
@@ -46,77 +35,20 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/institutions/{inst}/register", auth.Authenticate(http.HandlerFunc(s.getRegister)))
 }
 
-// RunView is a run as the API shows it.
-type RunView struct {
-	ID               string    `json:"id"`
-	Institution      string    `json:"institution"`
-	Mode             string    `json:"mode"`
-	State            string    `json:"state"`
-	AsOf             time.Time `json:"as_of"`
-	InactivityMonths int       `json:"inactivity_months"`
-	// Threshold is as_of minus the period: contacts whose recency is strictly before it are inactive.
-	Threshold   time.Time `json:"threshold"`
-	Trigger     string    `json:"trigger"`
-	SourceRun   string    `json:"source_run,omitempty"`
-	RequestedBy string    `json:"requested_by,omitempty"`
-	// Counts and Reasons are the plan's (a simulation, or an apply or execute run still
-	// executing) and, once an apply or execute run is completed, what actually happened.
-	Counts  map[string]int `json:"counts"`
-	Reasons map[string]int `json:"reasons"`
-	// Forecast marks a simulation as of a future date: a look ahead that cannot be applied.
-	Forecast bool `json:"forecast,omitempty"`
-	// Planned and PlannedReasons are an apply or execute run's plan; with Counts they show the
-	// drift. Items is how many items the plan holds, Results how many have their outcome.
-	Planned        map[string]int `json:"planned,omitempty"`
-	PlannedReasons map[string]int `json:"planned_reasons,omitempty"`
-	Items          int            `json:"items"`
-	Results        int            `json:"results"`
-	// Cursor is the last contact whose command was published (execute and apply runs).
-	Cursor     string     `json:"cursor,omitempty"`
-	Error      string     `json:"error,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-}
-
-// ItemView is one run item: a contact, its planned outcome, and why.
-type ItemView struct {
-	ContactID     string       `json:"contact_id"`
-	Outcome       string       `json:"outcome"`
-	Reason        string       `json:"reason,omitempty"`
-	Role          string       `json:"role,omitempty"`
-	Customer      bool         `json:"customer"`
-	Recency       time.Time    `json:"recency"`
-	RecencySource store.Source `json:"recency_source"`
-	Result        string       `json:"result,omitempty"`
-	ResultAt      *time.Time   `json:"result_at,omitempty"`
-}
-
-// ItemsPage is GET …/items as JSON; Next is the `after` of the following page, empty on the last.
-type ItemsPage struct {
-	Items []ItemView `json:"items"`
-	Next  string     `json:"next,omitempty"`
-}
-
-// RunsList is GET …/runs.
-type RunsList struct {
-	Runs []RunView `json:"runs"`
-}
-
 // listedRun is a run's view in a listing: one record that cannot be shown (a date outside
 // what JSON holds, stored before dates were bounded) is listed by its ids and an error,
 // and never breaks the listing of the others.
-func listedRun(r store.Run) RunView {
+func listedRun(r store.Run) api.RunView {
 	v := viewRun(r)
 	if _, err := json.Marshal(v); err == nil {
 		return v
 	}
-	return RunView{ID: r.ID, Institution: r.Institution, Mode: r.Mode, State: r.State,
+	return api.RunView{ID: r.ID, Institution: r.Institution, Mode: r.Mode, State: r.State,
 		Counts: map[string]int{}, Reasons: map[string]int{}, Error: "this run's record holds a date that cannot be shown"}
 }
 
-func viewRun(r store.Run) RunView {
-	v := RunView{
+func viewRun(r store.Run) api.RunView {
+	v := api.RunView{
 		ID: r.ID, Institution: r.Institution, Mode: r.Mode, State: r.State,
 		AsOf: r.AsOf, InactivityMonths: r.InactivityMonths, Trigger: r.Trigger,
 		SourceRun: r.SourceRun, RequestedBy: r.RequestedBy,
@@ -152,8 +84,8 @@ func viewRun(r store.Run) RunView {
 	return v
 }
 
-func viewItem(it store.RunItem) ItemView {
-	v := ItemView{
+func viewItem(it store.RunItem) api.ItemView {
+	v := api.ItemView{
 		ContactID: it.ContactID, Outcome: it.Outcome, Reason: it.Reason, Role: it.Role,
 		Customer: it.Customer, Recency: it.Recency, RecencySource: it.RecencySource, Result: it.Result,
 	}
@@ -161,13 +93,6 @@ func viewItem(it store.RunItem) ItemView {
 		v.ResultAt = &it.ResultAt
 	}
 	return v
-}
-
-// startRunBody is POST …/runs; every field is optional.
-type startRunBody struct {
-	Mode             *string `json:"mode"`
-	InactivityMonths *int    `json:"inactivity_months"`
-	AsOf             *string `json:"as_of"`
 }
 
 func (s *Service) postRun(w http.ResponseWriter, r *http.Request) {
@@ -179,7 +104,7 @@ func (s *Service) postRun(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	var body startRunBody
+	var body api.RunStart
 	if err := s.decodeBody(w, r, &body); err != nil {
 		httpapi.WriteProblem(w, r, err)
 		return
@@ -295,7 +220,7 @@ func (s *Service) getRuns(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := RunsList{Runs: make([]RunView, 0, len(runs))}
+	out := api.RunsList{Runs: make([]api.RunView, 0, len(runs))}
 	for _, run := range runs {
 		out.Runs = append(out.Runs, listedRun(run))
 	}
@@ -322,7 +247,7 @@ func (s *Service) getItems(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteProblem(w, r, err)
 		return
 	}
-	if mediaType := httpapi.NegotiateListing(r.Header.Get("Accept")); mediaType != httpapi.MediaTypeJSON {
+	if mediaType := httpapi.NegotiateListing(r.Header.Get("Accept")); mediaType != api.ContentTypeJSON {
 		s.streamItems(w, r, inst, id, mediaType)
 		return
 	}
@@ -332,14 +257,14 @@ func (s *Service) getItems(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if limit == 0 {
-		limit = DefaultPageSize
+		limit = api.DefaultPageSize
 	}
 	items, next, err := s.Items(r.Context(), inst, id, r.URL.Query().Get("after"), limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	page := ItemsPage{Items: make([]ItemView, 0, len(items)), Next: next}
+	page := api.ItemsPage{Items: make([]api.ItemView, 0, len(items)), Next: next}
 	for _, it := range items {
 		page.Items = append(page.Items, viewItem(it))
 	}
@@ -388,8 +313,8 @@ func pageSize(r *http.Request) (int, error) {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > MaxPageSize {
-		return 0, httpapi.NewProblem(http.StatusBadRequest, "limit must be an integer between 1 and "+strconv.Itoa(MaxPageSize))
+	if err != nil || n < 1 || n > api.MaxPageSize {
+		return 0, httpapi.NewProblem(http.StatusBadRequest, "limit must be an integer between 1 and "+strconv.Itoa(api.MaxPageSize))
 	}
 	return n, nil
 }

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
-	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
 
 // An execute run is not completed when its commands are queued: it stays executing until
@@ -70,7 +70,7 @@ func testExecutingUntilEveryResult(t *testing.T, open func(t *testing.T) store.S
 	if rc := runCompleted(t, h); len(rc) != 0 {
 		t.Fatalf("run.completed published with an item still without result: %+v", rc)
 	}
-	var view scheduler.RunView
+	var view api.RunView
 	h.do(t, http.MethodGet, "/v1/institutions/"+inst+"/runs/"+run.ID, tokRead, "", "").json(t, &view)
 	if view.State != store.RunExecuting || view.Results != len(f.expected)-1 || view.Items != len(f.expected) {
 		t.Fatalf("executing run reads %s, %d of %d results", view.State, view.Results, view.Items)
@@ -166,7 +166,7 @@ func testDatesAreBounded(t *testing.T, open func(t *testing.T) store.Store) {
 	if list.status != http.StatusOK {
 		t.Fatalf("GET runs with a bad record = %d %s", list.status, list.body)
 	}
-	var l scheduler.RunsList
+	var l api.RunsList
 	list.json(t, &l)
 	ids := map[string]string{}
 	for _, r := range l.Runs {

@@ -9,63 +9,24 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 )
 
-// Media types the register is served in, by Accept.
-const (
-	ContentTypeJSON     = "application/json"
-	ContentTypeMarkdown = "text/markdown"
-)
-
-// RegisterView is the register of processing activities of one institution, as
-// GET /v1/institutions/{inst}/register answers in JSON.
-type RegisterView struct {
-	Institution string `json:"institution"`
-	// Declared is false when lethe.yaml declares no register for the institution and the
-	// default register (config.DefaultRegister) is shown.
-	Declared         bool                `json:"declared"`
-	InactivityMonths int                 `json:"inactivity_months"`
-	Entries          []RegisterEntryView `json:"entries"`
-}
-
-// RegisterEntryView is one processing activity.
-type RegisterEntryView struct {
-	Category    string `json:"category"`
-	Description string `json:"description"`
-	// Fields are the projection's fields the category covers.
-	Fields     []string      `json:"fields"`
-	Purpose    string        `json:"purpose"`
-	LegalBasis string        `json:"legal_basis"`
-	Recipients []string      `json:"recipients"`
-	Retention  RetentionView `json:"retention"`
-	// RetentionText is the rule in words ("12 months after collection").
-	RetentionText string `json:"retention_text"`
-	// EnforcedBy says which part of the engine applies the clock.
-	EnforcedBy string `json:"enforced_by"`
-}
-
-// RetentionView is the entry's clock, as lethe.yaml writes it.
-type RetentionView struct {
-	AfterLastActivity string `json:"after_last_activity,omitempty"`
-	AfterCollection   string `json:"after_collection,omitempty"`
-	UntilEvent        string `json:"until_event,omitempty"`
-}
-
 // RegisterOf returns the register of processing activities of institution: the one lethe.yaml
 // declares, or the default register.
-func (s *Service) RegisterOf(institution string) RegisterView {
+func (s *Service) RegisterOf(institution string) api.RegisterView {
 	in, _ := s.cfg.Institution(institution)
 	entries, declared := in.EffectiveRegister()
-	v := RegisterView{Institution: institution, Declared: declared, InactivityMonths: in.InactivityMonths,
-		Entries: make([]RegisterEntryView, 0, len(entries))}
+	v := api.RegisterView{Institution: institution, Declared: declared, InactivityMonths: in.InactivityMonths,
+		Entries: make([]api.RegisterEntryView, 0, len(entries))}
 	for _, e := range entries {
 		cat, _ := config.CategoryNamed(e.Category)
-		v.Entries = append(v.Entries, RegisterEntryView{
+		v.Entries = append(v.Entries, api.RegisterEntryView{
 			Category: e.Category, Description: cat.Description, Fields: slices.Clone(cat.Fields),
 			Purpose: e.Purpose, LegalBasis: e.LegalBasis, Recipients: slices.Clone(e.Recipients),
-			Retention: RetentionView{AfterLastActivity: e.Retention.AfterLastActivity,
+			Retention: api.RetentionView{AfterLastActivity: e.Retention.AfterLastActivity,
 				AfterCollection: e.Retention.AfterCollection, UntilEvent: e.Retention.UntilEvent},
 			RetentionText: e.RetentionText(), EnforcedBy: e.Enforcement(),
 		})
@@ -88,12 +49,12 @@ func (s *Service) getRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	v := s.RegisterOf(inst)
 	switch format {
-	case ContentTypeMarkdown:
-		w.Header().Set("Content-Type", ContentTypeMarkdown+"; charset=utf-8")
+	case api.ContentTypeMarkdown:
+		w.Header().Set("Content-Type", api.ContentTypeMarkdown+"; charset=utf-8")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(RegisterMarkdown(v))
-	case ContentTypeCSV:
-		w.Header().Set("Content-Type", ContentTypeCSV+"; charset=utf-8")
+	case api.ContentTypeCSV:
+		w.Header().Set("Content-Type", api.ContentTypeCSV+"; charset=utf-8")
 		w.Header().Set("Content-Disposition", `attachment; filename="`+inst+`-register.csv"`)
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(RegisterCSV(v))
@@ -107,7 +68,7 @@ func (s *Service) getRegister(w http.ResponseWriter, r *http.Request) {
 // when it accepts none of the three.
 func negotiateRegister(accept string) (format string, ok bool) {
 	if strings.TrimSpace(accept) == "" {
-		return ContentTypeJSON, true
+		return api.ContentTypeJSON, true
 	}
 	bestQ, bestExact := 0.0, false
 	for part := range strings.SplitSeq(accept, ",") {
@@ -123,12 +84,12 @@ func negotiateRegister(accept string) (format string, ok bool) {
 		}
 		var f string
 		switch mt {
-		case ContentTypeJSON, "*/*", "application/*":
-			f = ContentTypeJSON
-		case ContentTypeMarkdown, "text/x-markdown", "text/*":
-			f = ContentTypeMarkdown
-		case ContentTypeCSV:
-			f = ContentTypeCSV
+		case api.ContentTypeJSON, "*/*", "application/*":
+			f = api.ContentTypeJSON
+		case api.ContentTypeMarkdown, "text/x-markdown", "text/*":
+			f = api.ContentTypeMarkdown
+		case api.ContentTypeCSV:
+			f = api.ContentTypeCSV
 		default:
 			continue
 		}
@@ -141,7 +102,7 @@ func negotiateRegister(accept string) (format string, ok bool) {
 }
 
 // RegisterMarkdown renders the register as a Markdown document with one table.
-func RegisterMarkdown(v RegisterView) []byte {
+func RegisterMarkdown(v api.RegisterView) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Register of processing activities — " + mdCell(v.Institution) + "\n\n")
 	if v.Declared {
@@ -183,7 +144,7 @@ var registerCSVHeader = []string{"category", "description", "purpose", "legal_ba
 
 // RegisterCSV renders the register as CSV (RFC 4180), one row per processing activity;
 // list values are joined with "; ".
-func RegisterCSV(v RegisterView) []byte {
+func RegisterCSV(v api.RegisterView) []byte {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	_ = w.Write(registerCSVHeader)
@@ -201,7 +162,7 @@ func RegisterCSV(v RegisterView) []byte {
 }
 
 // ClockOf returns the clock of a retention and its value.
-func ClockOf(r RetentionView) (clock, value string) {
+func ClockOf(r api.RetentionView) (clock, value string) {
 	switch {
 	case r.AfterLastActivity != "":
 		return config.ClockAfterLastActivity, r.AfterLastActivity

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
@@ -174,7 +175,7 @@ func TestRegisterJSONIsTheDefault(t *testing.T) {
 		if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
 			t.Fatalf("Accept %q: %d %s %s", accept, r.status, r.header.Get("Content-Type"), r.body)
 		}
-		var v scheduler.RegisterView
+		var v api.RegisterView
 		if err := json.Unmarshal(r.body, &v); err != nil {
 			t.Fatal(err)
 		}
@@ -262,7 +263,7 @@ func TestRegisterDefaultForAnInstitutionThatDeclaresNone(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
-	var v scheduler.RegisterView
+	var v api.RegisterView
 	if err := json.Unmarshal(r.body, &v); err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
@@ -90,9 +91,9 @@ func runSuite(t *testing.T, open func(t *testing.T) store.Store) {
 }
 
 // pages reads every item of a run through JSON pagination, checking each comes once.
-func pages(t *testing.T, h *harness, runID string, limit int) []scheduler.ItemView {
+func pages(t *testing.T, h *harness, runID string, limit int) []api.ItemView {
 	t.Helper()
-	var all []scheduler.ItemView
+	var all []api.ItemView
 	seen := map[string]bool{}
 	after := ""
 	for range 1000 {
@@ -104,7 +105,7 @@ func pages(t *testing.T, h *harness, runID string, limit int) []scheduler.ItemVi
 		if res.status != http.StatusOK {
 			t.Fatalf("GET %s = %d %s", path, res.status, res.body)
 		}
-		var p scheduler.ItemsPage
+		var p api.ItemsPage
 		res.json(t, &p)
 		if len(p.Items) > limit {
 			t.Fatalf("page of %d items, limit %d", len(p.Items), limit)
@@ -128,7 +129,7 @@ func pages(t *testing.T, h *harness, runID string, limit int) []scheduler.ItemVi
 	return nil
 }
 
-func itemSet(items []scheduler.ItemView) map[string]planned {
+func itemSet(items []api.ItemView) map[string]planned {
 	out := map[string]planned{}
 	for _, it := range items {
 		out[it.ContactID] = planned{it.Outcome, it.Reason}
@@ -229,12 +230,12 @@ func testSimulationReport(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 
 	// The run reads back alone and in the list.
-	var got scheduler.RunView
+	var got api.RunView
 	h.do(t, http.MethodGet, "/v1/institutions/"+inst+"/runs/"+run.ID, tokRead, "", "").json(t, &got)
 	if got.ID != run.ID || got.State != store.RunPlanned || !reflect.DeepEqual(got.Counts, wantCounts) {
 		t.Fatalf("GET run = %+v", got)
 	}
-	var list scheduler.RunsList
+	var list api.RunsList
 	h.do(t, http.MethodGet, "/v1/institutions/"+inst+"/runs", tokRead, "", "").json(t, &list)
 	if len(list.Runs) != 1 || list.Runs[0].ID != run.ID {
 		t.Fatalf("GET runs = %+v", list)
@@ -332,7 +333,7 @@ func testApply(t *testing.T, open func(t *testing.T) store.Store) {
 	if res.status != http.StatusAccepted {
 		t.Fatalf("apply = %d %s", res.status, res.body)
 	}
-	var apply scheduler.RunView
+	var apply api.RunView
 	res.json(t, &apply)
 	if apply.ID == sim.ID || apply.Mode != store.ModeApply || apply.SourceRun != sim.ID ||
 		!apply.AsOf.Equal(sim.AsOf) || apply.InactivityMonths != sim.InactivityMonths {
@@ -440,7 +441,7 @@ func testResume(t *testing.T, open func(t *testing.T) store.Store) {
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	var view scheduler.RunView
+	var view api.RunView
 	do(t, srv, http.MethodGet, "/v1/institutions/"+inst+"/runs/"+run.ID, tokRead, "", "").json(t, &view)
 	if view.State != store.RunCompleted {
 		t.Fatalf("the resumed run reads %s through Run's routes", view.State)
@@ -522,10 +523,10 @@ func testExports(t *testing.T, open func(t *testing.T) store.Store) {
 	if res.status != http.StatusOK || !strings.HasPrefix(res.header.Get("Content-Type"), "application/x-ndjson") {
 		t.Fatalf("NDJSON export = %d %s", res.status, res.header.Get("Content-Type"))
 	}
-	var lines []scheduler.ItemView
+	var lines []api.ItemView
 	sc := bufio.NewScanner(bytes.NewReader(res.body))
 	for sc.Scan() {
-		var it scheduler.ItemView
+		var it api.ItemView
 		if err := json.Unmarshal(sc.Bytes(), &it); err != nil {
 			t.Fatalf("NDJSON line %q: %v", sc.Text(), err)
 		}
@@ -646,7 +647,7 @@ func testValidation(t *testing.T, open func(t *testing.T) store.Store) {
 	if res := h.do(t, http.MethodGet, runs+"?limit=0", tokRead, "", ""); res.status != http.StatusBadRequest {
 		t.Fatalf("limit=0 = %d", res.status)
 	}
-	var list scheduler.RunsList
+	var list api.RunsList
 	h.do(t, http.MethodGet, runs, tokRead, "", "").json(t, &list)
 	if len(list.Runs) != 0 {
 		t.Fatalf("refused requests created runs: %+v", list.Runs)

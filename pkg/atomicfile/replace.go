@@ -1,4 +1,4 @@
-package main
+package atomicfile
 
 import (
 	"io"
@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 )
 
-// replaceFile writes path through write, complete or not at all: into a temporary file of the
+// Replace writes path through write, complete or not at all: into a temporary file of the
 // same directory (mode 0600, readable by its owner only), synced, then renamed over path. A
 // cut export or a crash mid-checkpoint leaves the previous file, or none, never half of one.
-func replaceFile(path string, write func(io.Writer) error) error {
+func Replace(path string, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.part")
 	if err != nil {
 		return err

@@ -1,0 +1,35 @@
+package api
+
+// RegisterView is the register of processing activities of one institution, as
+// GET /v1/institutions/{inst}/register answers in JSON.
+type RegisterView struct {
+	Institution string `json:"institution"`
+	// Declared is false when lethe.yaml declares no register for the institution and the
+	// default register (config.DefaultRegister) is shown.
+	Declared         bool                `json:"declared"`
+	InactivityMonths int                 `json:"inactivity_months"`
+	Entries          []RegisterEntryView `json:"entries"`
+}
+
+// RegisterEntryView is one processing activity.
+type RegisterEntryView struct {
+	Category    string `json:"category"`
+	Description string `json:"description"`
+	// Fields are the projection's fields the category covers.
+	Fields     []string      `json:"fields"`
+	Purpose    string        `json:"purpose"`
+	LegalBasis string        `json:"legal_basis"`
+	Recipients []string      `json:"recipients"`
+	Retention  RetentionView `json:"retention"`
+	// RetentionText is the rule in words ("12 months after collection").
+	RetentionText string `json:"retention_text"`
+	// EnforcedBy says which part of the engine applies the clock.
+	EnforcedBy string `json:"enforced_by"`
+}
+
+// RetentionView is the entry's clock, as lethe.yaml writes it.
+type RetentionView struct {
+	AfterLastActivity string `json:"after_last_activity,omitempty"`
+	AfterCollection   string `json:"after_collection,omitempty"`
+	UntilEvent        string `json:"until_event,omitempty"`
+}

@@ -1,0 +1,35 @@
+package client
+
+import "strconv"
+
+// The API's routes the client calls. Ids are put in as they are: callers check that each
+// stays one path segment.
+
+// RunsPath is the institution's runs; POST it to start one.
+func RunsPath(inst string) string { return "/v1/institutions/" + inst + "/runs" }
+
+// RunsQuery lists the institution's runs, newest first, at most limit (0: the server's default).
+func RunsQuery(inst string, limit int) string {
+	if limit > 0 {
+		return RunsPath(inst) + "?limit=" + strconv.Itoa(limit)
+	}
+	return RunsPath(inst)
+}
+
+// RunPath is one run; …/items its items, …/apply to execute a simulation's set.
+func RunPath(inst, run string) string { return RunsPath(inst) + "/" + run }
+
+// ContactPath is one contact: GET it for the projection, …/export for the right of access,
+// POST …/erasure to erase it.
+func ContactPath(inst, contact string) string {
+	return "/v1/institutions/" + inst + "/contacts/" + contact
+}
+
+// RequestPath is an erasure request.
+func RequestPath(id string) string { return "/v1/requests/" + id }
+
+// RegisterPath is the institution's register of processing activities, as JSON, Markdown or CSV.
+func RegisterPath(inst string) string { return "/v1/institutions/" + inst + "/register" }
+
+// AuditVerifyPath has the server check the audit log's hash chain.
+const AuditVerifyPath = "/v1/audit/verify"
