@@ -482,6 +482,7 @@ func sendWithKills(t *testing.T, cfg chaosSettings, rng *rand.Rand, s *chaosServ
 // it (0 events lost), and LETHE_ACTIVITY holds each input event exactly once (0 applied
 // twice: the send's checkpoint and JetStream's dedupe of resent ids).
 func TestChaosKillDuringBackfill(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills real processes")
 	}
@@ -569,6 +570,7 @@ func resultsOf(items []api.ItemView, planned int, state string) (results int, ov
 // entry per result), the audit chain verifies, and the erased set is the oracle's: inactive,
 // in scope and unblocked contacts.
 func TestChaosKillDuringApply(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills real processes")
 	}

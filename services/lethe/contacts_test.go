@@ -54,6 +54,7 @@ func postEvents(t *testing.T, server, token string, es ...event.Event) {
 // The client commands against a real `lethe serve`: events in through ingest, where the
 // personal values are sealed, out through the export, where they are opened.
 func TestContactsShowAndExport(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	const (
 		email = "grace.hopper@example.net"
@@ -173,6 +174,7 @@ func TestContactsShowAndExport(t *testing.T) {
 }
 
 func TestContactsUsage(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"LETHE_SERVER": "http://127.0.0.1:1", "LETHE_TOKEN": "t"}
 	for _, tc := range []struct {
 		name string
@@ -213,6 +215,7 @@ func TestContactsUsage(t *testing.T) {
 // `lethe contacts erase` against a real `lethe serve`: the request id, and with --wait what
 // the anonymiser did, whichever way it went.
 func TestContactsErase(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	seedRunsInstitution(t, s)
 	env := map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": s.token}

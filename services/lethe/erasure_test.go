@@ -129,6 +129,7 @@ func e2eInstitution(c *canaries) (erased, kept []e2eContact) {
 }
 
 func TestErasureEndToEnd(t *testing.T) {
+	t.Parallel()
 	t.Run("pebble", func(t *testing.T) { erasureEndToEnd(t, nil) })
 	t.Run("mongo", func(t *testing.T) {
 		uri := testkit.MongoURI(t)

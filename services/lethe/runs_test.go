@@ -130,6 +130,7 @@ func assertLines(t *testing.T, what, out string, res ...string) {
 // The operator's whole path with the client commands only: a simulation, its report and
 // items in every format, apply, and an on-demand erasure.
 func TestRunsStartShowItemsApply(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	seedRunsInstitution(t, s)
 	env := map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": s.token}
@@ -313,6 +314,7 @@ func ndjsonItems(t *testing.T, file string) map[string]string {
 
 // What the server refuses reaches the operator as the server's reason, and the binary exits 1.
 func TestRunsServerRefusals(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	env := map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": s.token}
 	var apiErr *client.APIError
@@ -365,6 +367,7 @@ func TestRunsServerRefusals(t *testing.T) {
 }
 
 func TestRunsUsage(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"LETHE_SERVER": "http://127.0.0.1:1", "LETHE_TOKEN": "t"}
 	for _, tc := range []struct {
 		name string

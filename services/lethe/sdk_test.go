@@ -24,6 +24,7 @@ import (
 // through every route that takes an id (issue 14: `time` was required and ids were limited
 // to [A-Za-z0-9_-]).
 func TestGoSDKProducerWithUpstreamIDs(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	const inst, contact, order = e2eInst, "crm:12345", "ORD/2022/001" // apiClient speaks for e2eInst
 	auth := cehttp.WithHeader("Authorization", "Bearer "+s.token)

@@ -27,6 +27,7 @@ import (
 )
 
 func TestParseSend(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"LETHE_SERVER": "http://lethe:8080", "LETHE_TOKEN": "secret", "LETHE_CONCURRENCY": "8"}
 	getenv := func(k string) string { return env[k] }
 	c, err := parseSend([]string{"--batch", "500", "history.ndjson", "--keep-going", "--concurrency", "2"}, getenv, io.Discard)
@@ -228,6 +229,7 @@ func sentOf(t *testing.T, stdout string) int {
 }
 
 func TestSendEndToEndInterruptedThenResumedStoresEveryEventOnce(t *testing.T) {
+	t.Parallel()
 	httpURL, natsURL, token, _ := serveInProcess(t, t.TempDir())
 	dir := t.TempDir()
 	path := filepath.Join(dir, "history.ndjson")
@@ -281,6 +283,7 @@ func TestSendEndToEndInterruptedThenResumedStoresEveryEventOnce(t *testing.T) {
 }
 
 func TestSendEndToEndReportsInvalidEventsByLine(t *testing.T) {
+	t.Parallel()
 	httpURL, natsURL, token, _ := serveInProcess(t, t.TempDir())
 	path := filepath.Join(t.TempDir(), "history.ndjson")
 	writeHistory(t, path, 50)

@@ -171,6 +171,7 @@ func get(t *testing.T, url, token string) (int, map[string]any) {
 }
 
 func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := startServe(t, dir)
 
@@ -293,6 +294,7 @@ func assertEveryRouteAnswers(t *testing.T, base, when string) {
 // route of the document, and /readyz is 503 naming each consumer that does not run, only the
 // selected services' ones; once the Runs start, it turns 200 and says the consumers run.
 func TestServeRegistersEveryRouteBeforeAnythingRunsAndReadyzWaitsForConsumers(t *testing.T) {
+	t.Parallel()
 	everything := []string{"ingest/" + bus.DurableInbox, "recency/" + bus.DurableRecency, "scheduler/runs",
 		"anonymiser/" + bus.DurableCommands, "anonymiser/" + bus.DurableErasureRequests}
 	for _, tc := range []struct {
@@ -330,6 +332,7 @@ func TestServeRegistersEveryRouteBeforeAnythingRunsAndReadyzWaitsForConsumers(t 
 // first `make test` once met POST /v1/events = 404 here, the routes being registered by
 // goroutines that started after the listener.
 func TestServeIsReadyOnlyOnceEveryConsumerExists(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	var body map[string]any
 	testkit.Eventually(t, "/readyz 200", func() error {
@@ -361,6 +364,7 @@ func TestServeIsReadyOnlyOnceEveryConsumerExists(t *testing.T) {
 // naming the service and each required field, and never panics; telemetry is never
 // required.
 func TestEveryServiceNamesItsMissingDependencies(t *testing.T) {
+	t.Parallel()
 	want := map[string][]string{
 		"ingest":     {"Deps.JetStream", "Deps.Sealer", "Deps.Auth"},
 		"recency":    {"Deps.JetStream", "Deps.Store", "Deps.Sealer", "Deps.Auth"},
@@ -387,6 +391,7 @@ func TestEveryServiceNamesItsMissingDependencies(t *testing.T) {
 }
 
 func TestServeRejectsUnknownTarget(t *testing.T) {
+	t.Parallel()
 	err := run(context.Background(), []string{"serve", "--target", "nope"}, func(string) string { return "" }, nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "unknown target") {
 		t.Fatalf("err = %v, want unknown target", err)
@@ -394,6 +399,7 @@ func TestServeRejectsUnknownTarget(t *testing.T) {
 }
 
 func TestFlagsHaveEnvironmentTwins(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"LETHE_HTTP": "127.0.0.1:9999", "LETHE_NATS_URL": "nats://x:4222", "LETHE_TARGET": "recency",
 		"LETHE_NATS_USER": "lethe", "LETHE_NATS_PASSWORD": "pw"}
 	c, err := parseServe([]string{"--target", "ingest"}, func(k string) string { return env[k] }, io.Discard)
@@ -412,6 +418,7 @@ func TestFlagsHaveEnvironmentTwins(t *testing.T) {
 // the policy back from what the embedded server reports at start, and refuses what it cannot
 // mean with the flag's name and the accepted forms.
 func TestServeNATSSyncReachesTheServerAndBadValuesAreRefused(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		args []string
