@@ -150,7 +150,10 @@ func TestStreamRowsAbortsOnAFailureMidway(t *testing.T) {
 			return errors.New("store unavailable")
 		}
 		aborted := func() (a bool) {
-			defer func() { a = recover() == http.ErrAbortHandler }()
+			defer func() {
+				err, _ := recover().(error)
+				a = errors.Is(err, http.ErrAbortHandler)
+			}()
 			httpapi.StreamRows(httptest.NewRecorder(), r, api.ContentTypeNDJSON, rows, failing)
 			return false
 		}()

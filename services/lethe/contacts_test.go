@@ -97,7 +97,7 @@ func TestContactsShowAndExport(t *testing.T) {
 		} else if apiErr := (*client.APIError)(nil); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
 			t.Fatalf("show: %v", err)
 		}
-		return fmt.Errorf("show = %v, %v", shown, err)
+		return fmt.Errorf("show = %v: %w", shown, err)
 	})
 	if shown["id"] != "c-cli" || shown["recency"] == nil {
 		t.Errorf("show = %v", shown)
