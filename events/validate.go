@@ -150,6 +150,18 @@ func decodePartial(e event.Event) (Data, error) {
 	if e.DataBase64 {
 		r.add(top("data_base64"), "is not accepted: send the JSON data in data")
 	}
+	// The SDK's own rules last, for what the checks above do not cover (a dataschema that is
+	// not an absolute URI): the bus publishes with the SDK, which would refuse the event after
+	// ingest had accepted it.
+	reported := map[string]bool{}
+	for _, p := range r.probs {
+		reported[p.Pointer] = true
+	}
+	for attr := range e.Context.Validate() {
+		if p := top(attr); !reported[p.String()] {
+			r.add(p, sdkReason(attr))
+		}
+	}
 	read := false
 	switch {
 	case e.DataEncoded == nil && !e.DataBase64:
@@ -192,4 +204,15 @@ func isString(v any) bool {
 func isJSONContentType(ct string) bool {
 	rest, ok := strings.CutPrefix(ct, event.ApplicationJSON)
 	return ct == "" || ok && (rest == "" || rest[0] == ';')
+}
+
+// sdkReason says what the CloudEvents SDK wants of an attribute it refused, without the value.
+func sdkReason(attr string) string {
+	switch attr {
+	case "dataschema":
+		return "must be an absolute URI (RFC 3986, section 4.3)"
+	case "datacontenttype":
+		return "must be a media type (RFC 2046)"
+	}
+	return "is not valid as the CloudEvents specification defines it"
 }

@@ -10,7 +10,7 @@ import (
 // one left out (nil) takes the institution's policy, or now for AsOf (RFC 3339).
 type RunStart struct {
 	Mode             *string `json:"mode,omitempty"`
-	InactivityMonths *int    `json:"inactivity_months,omitempty"`
+	InactivityMonths *Integer `json:"inactivity_months,omitempty"`
 	AsOf             *string `json:"as_of,omitempty"`
 }
 

@@ -381,8 +381,14 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 		if st, _ := post("other-token", "c-req", ""); st != http.StatusForbidden {
 			t.Fatalf("erasure for another institution: %d, want 403", st)
 		}
-		if st, _ := post("dpo-token", "c-req", `{"reason": 5}`); st != http.StatusBadRequest {
-			t.Fatalf("erasure with a bad body: %d, want 400", st)
+		for body, want := range map[string]int{
+			`{"reason": 5}`: http.StatusUnprocessableEntity, `{"reason": null}`: http.StatusUnprocessableEntity,
+			`{"why": "x"}`: http.StatusUnprocessableEntity, `null`: http.StatusBadRequest, `["x"]`: http.StatusBadRequest,
+			`{"reason": "x"} {}`: http.StatusBadRequest,
+		} {
+			if st, _ := post("dpo-token", "c-req", body); st != want {
+				t.Fatalf("erasure with the body %s: %d, want %d", body, st, want)
+			}
 		}
 		// Ids that would not be safe in a NATS subject are refused with a pointer to each, even
 		// for a token good for every institution.

@@ -2,7 +2,6 @@ package anonymiser
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -53,14 +52,10 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteProblem(w, r, err)
 		return
 	}
-	if len(body) > 0 {
+	if len(bytes.TrimSpace(body)) > 0 {
 		var in api.ErasureStart
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			p := httpapi.NewProblem(http.StatusBadRequest, "the body must be a JSON object with an optional \"reason\" string")
-			p.Errors = []httpapi.InvalidParam{{Pointer: "", Detail: "expected {\"reason\": \"…\"} or no body"}}
-			httpapi.WriteProblem(w, r, p)
+		if err := httpapi.DecodeObject(body, &in, "the erasure request"); err != nil {
+			httpapi.WriteProblem(w, r, err)
 			return
 		}
 	}

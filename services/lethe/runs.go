@@ -194,7 +194,8 @@ func startRun(ctx context.Context, sub string, cfg runsConfig, c *client.Client,
 	} else {
 		body := api.RunStart{Mode: &cfg.Mode}
 		if cfg.InactivityMonths > 0 {
-			body.InactivityMonths = &cfg.InactivityMonths
+			months := api.Integer(cfg.InactivityMonths)
+			body.InactivityMonths = &months
 		}
 		if !cfg.AsOf.IsZero() {
 			asOf := cfg.AsOf.Format(time.RFC3339Nano)

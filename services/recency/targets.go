@@ -79,7 +79,8 @@ type Target struct {
 
 // MarketingConsent is the contact's consent to marketing on channel: refused when it said no
 // to marketing in general or on the channel, explicit when it said yes on the channel (or yes
-// in general and nothing on the channel), not_given otherwise.
+// in general and nothing on the channel), not_given otherwise. With no channel, the general
+// marketing authorisation alone decides.
 func MarketingConsent(c store.Contact, channel string) string {
 	general := c.Authorisations["marketing"].Value
 	onChannel := c.Authorisations["marketing."+channel].Value
@@ -101,7 +102,7 @@ func TargetOf(c store.Contact, q TargetQuery) (Target, bool) {
 		return Target{}, false
 	}
 	t := Target{ContactID: c.ID, Role: c.Role}
-	if q.Channel != "" {
+	if q.Channel != "" || q.Kind == KindMarketing {
 		t.Consent = MarketingConsent(c, q.Channel)
 	}
 	if q.Kind == KindMarketing {
@@ -210,14 +211,13 @@ func getTargets(l *ListTargets, cfg config.File, now func() time.Time, log *slog
 			streamTargets(w, r, l, inst, q, after, mediaType, log)
 			return
 		}
-		limit := DefaultTargetsPage
-		if v := r.URL.Query().Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > MaxTargetsPage {
-				httpapi.WriteProblem(w, r, badParam("limit", "must be an integer between 1 and "+strconv.Itoa(MaxTargetsPage)))
-				return
-			}
-			limit = n
+		limit, given, err := httpapi.QueryInt(r.URL.Query(), "limit", 1, MaxTargetsPage)
+		if err != nil {
+			httpapi.WriteProblem(w, r, err)
+			return
+		}
+		if !given {
+			limit = DefaultTargetsPage
 		}
 		targets, next, err := l.Page(r.Context(), inst, q, after, limit)
 		if err != nil {
@@ -249,6 +249,16 @@ func parseTargetQuery(r *http.Request, asOf time.Time, months int) (TargetQuery,
 	bad := func(name, why string) {
 		problems = append(problems, httpapi.InvalidParam{Pointer: "/" + name, Detail: why})
 	}
+	// A parameter is left out or given once with a value: "channel=" or a second "kind"
+	// would otherwise silently mean the default or the first.
+	for _, name := range []string{"channel", "kind", "explicit_consent_only", "crossing_within", "after"} {
+		switch vs, ok := v[name]; {
+		case ok && len(vs) > 1:
+			bad(name, "must be given once")
+		case ok && vs[0] == "" && name != "after":
+			bad(name, "must not be empty: leave it out for the default")
+		}
+	}
 	if q.Kind == "" {
 		q.Kind = KindMarketing
 	}
@@ -259,10 +269,7 @@ func parseTargetQuery(r *http.Request, asOf time.Time, months int) (TargetQuery,
 	}
 	switch q.Channel {
 	case ChannelEmail, ChannelSMS, ChannelPost, ChannelPhone:
-	case "":
-		if q.Kind != KindTransactional {
-			bad("channel", "is required for a marketing campaign: email, sms, post or phone")
-		}
+	case "": // no channel: the general marketing authorisation decides
 	default:
 		bad("channel", "must be email, sms, post or phone")
 	}

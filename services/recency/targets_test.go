@@ -128,6 +128,15 @@ func TestTargetsObeyConsent(t *testing.T) {
 					"t-never": "not_given", "t-sms-no": "not_given", "t-unset": "not_given"},
 			},
 			{
+				// No channel: the general marketing authorisation alone decides (the OpenAPI
+				// document never required one; the server did).
+				name: "marketing without a channel follows the general authorisation",
+				q:    query("kind", "marketing"),
+				want: []string{"t-email-no", "t-email-yes", "t-general-yes", "t-general-yes-unset", "t-never", "t-sms-no", "t-unset"},
+				consent: map[string]string{"t-email-no": "explicit", "t-email-yes": "not_given", "t-general-yes": "explicit",
+					"t-general-yes-unset": "explicit", "t-never": "not_given", "t-sms-no": "not_given", "t-unset": "not_given"},
+			},
+			{
 				name: "marketing is the default kind",
 				q:    query("channel", "email"),
 				want: []string{"t-email-yes", "t-general-yes", "t-general-yes-unset", "t-never", "t-sms-no", "t-unset"},
@@ -247,7 +256,10 @@ func TestTargetsRefusals(t *testing.T) {
 		{"no token", "", "channel=email", http.StatusUnauthorized, ""},
 		{"another institution", tokenReadB, "channel=email", http.StatusForbidden, ""},
 		{"ingest scope only", tokenIngest, "channel=email", http.StatusForbidden, ""},
-		{"marketing needs a channel", tokenRead, "kind=marketing", http.StatusBadRequest, "/channel"},
+		{"limit given twice", tokenRead, "channel=email&limit=1&limit=2", http.StatusBadRequest, "/limit"},
+		{"limit empty", tokenRead, "channel=email&limit=", http.StatusBadRequest, "/limit"},
+		{"channel empty", tokenRead, "channel=", http.StatusBadRequest, "/channel"},
+		{"kind given twice", tokenRead, "kind=marketing&kind=transactional", http.StatusBadRequest, "/kind"},
 		{"unknown channel", tokenRead, "channel=pigeon", http.StatusBadRequest, "/channel"},
 		{"unknown kind", tokenRead, "channel=email&kind=spam", http.StatusBadRequest, "/kind"},
 		{"explicit consent is for marketing", tokenRead, "kind=transactional&explicit_consent_only=true", http.StatusBadRequest, "/explicit_consent_only"},

@@ -124,10 +124,11 @@ func (s *Service) postRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.InactivityMonths != nil {
-		if *body.InactivityMonths == 0 {
+		months := int(*body.InactivityMonths)
+		if months == 0 {
 			bad = append(bad, httpapi.InvalidParam{Pointer: "/inactivity_months", Detail: "must be at least 1; leave it out for the institution's policy"})
 		}
-		req.InactivityMonths = *body.InactivityMonths
+		req.InactivityMonths = months
 	}
 	if body.AsOf != nil {
 		t, err := time.Parse(time.RFC3339Nano, *body.AsOf)
@@ -308,15 +309,8 @@ func csvRow(it store.RunItem) []string {
 }
 
 func pageSize(r *http.Request) (int, error) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > api.MaxPageSize {
-		return 0, httpapi.NewProblem(http.StatusBadRequest, "limit must be an integer between 1 and "+strconv.Itoa(api.MaxPageSize))
-	}
-	return n, nil
+	n, _, err := httpapi.QueryInt(r.URL.Query(), "limit", 1, api.MaxPageSize)
+	return n, err
 }
 
 // decodeBody reads an optional JSON body, bounded by the configured size (413 beyond).
@@ -332,26 +326,7 @@ func (s *Service) decodeBody(w http.ResponseWriter, r *http.Request, v any) erro
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			p := httpapi.NewProblem(http.StatusUnprocessableEntity, "the run request is invalid")
-			p.Errors = []httpapi.InvalidParam{{Pointer: "/" + strings.ReplaceAll(typeErr.Field, ".", "/"), Detail: "has the wrong JSON type"}}
-			return p
-		}
-		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			p := httpapi.NewProblem(http.StatusUnprocessableEntity, "the run request is invalid")
-			p.Errors = []httpapi.InvalidParam{{Pointer: "/" + strings.Trim(field, `"`), Detail: "is not a field of a run request"}}
-			return p
-		}
-		return httpapi.NewProblem(http.StatusBadRequest, "the body is not valid JSON")
-	}
-	if dec.More() {
-		return httpapi.NewProblem(http.StatusBadRequest, "the body holds more than one JSON value")
-	}
-	return nil
+	return httpapi.DecodeObject(data, v, "the run request")
 }
 
 // writeError maps the use cases' errors to problems; their messages carry ids only.
