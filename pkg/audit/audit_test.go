@@ -84,6 +84,7 @@ func mustBreakAt(t *testing.T, a store.Audit, seq int64, reason string) {
 }
 
 func TestRecordChainsAndVerifies(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		a := s.Audit()
@@ -155,6 +156,7 @@ func TestRecordChainsAndVerifies(t *testing.T) {
 }
 
 func TestRecordRefusesIncompleteEntries(t *testing.T) {
+	t.Parallel()
 	s := backendtest.Pebble(t)
 	log := audit.New(s.Audit())
 	for name, mutate := range map[string]func(*store.AuditEntry){
@@ -174,6 +176,7 @@ func TestRecordRefusesIncompleteEntries(t *testing.T) {
 }
 
 func TestDuplicateKeyAppendsOnce(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		a := s.Audit()
@@ -211,6 +214,7 @@ func TestDuplicateKeyAppendsOnce(t *testing.T) {
 // TestConcurrentRecord appends from several Logs (as several processes would) and several
 // goroutines per Log: every entry lands once, on a contiguous, valid chain.
 func TestConcurrentRecord(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		const logs, goroutines, each = 3, 4, 6
@@ -249,6 +253,7 @@ func TestConcurrentRecord(t *testing.T) {
 }
 
 func TestHashCoversEveryField(t *testing.T) {
+	t.Parallel()
 	base := outcome(1)
 	base.Seq, base.At, base.PrevHash = 7, day(0), "abc"
 	h := audit.Hash(base)
@@ -291,6 +296,7 @@ func TestHashCoversEveryField(t *testing.T) {
 }
 
 func TestPurge(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		a := s.Audit()
@@ -383,6 +389,7 @@ func (f *failingPurge) PurgeThrough(ctx context.Context, seq int64) (int, error)
 }
 
 func TestPurgeFinishesAfterACrash(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		a := &failingPurge{Audit: s.Audit()}
@@ -417,6 +424,7 @@ func TestPurgeFinishesAfterACrash(t *testing.T) {
 // TestVerifyDetectsForgedAppends writes through the port, past the Log, as someone holding
 // the store's credentials could.
 func TestVerifyDetectsForgedAppends(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		a := s.Audit()

@@ -21,6 +21,7 @@ func get(t *testing.T, h http.Handler, method string) *httptest.ResponseRecorder
 }
 
 func TestVerifyHandler(t *testing.T) {
+	t.Parallel()
 	s := backendtest.Pebble(t)
 	ctx := context.Background()
 	h := audit.VerifyHandler(s.Audit())

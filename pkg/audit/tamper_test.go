@@ -121,6 +121,7 @@ func mongoTampered(t *testing.T) *tampered {
 }
 
 func TestVerifyDetectsTampering(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		tamper func(t *testing.T, st *tampered)
@@ -196,6 +197,7 @@ func mustRefusePurge(t *testing.T, st *tampered, clk *clock, seq int64, reason s
 // TestPurgeKeepsTheEvidence: a purge never removes a broken prefix, so what Verify finds
 // before the purge it still finds after.
 func TestPurgeKeepsTheEvidence(t *testing.T) {
+	t.Parallel()
 	t.Run("an entry altered", func(t *testing.T) {
 		eachTampered(t, func(t *testing.T, st *tampered) {
 			clk := &clock{}

@@ -1,7 +1,6 @@
 package backfill
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/client"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // The test double of ingest's HTTP contract that the sending tests run against, and the
@@ -114,24 +114,6 @@ func writeEvents(t *testing.T, n int, bad map[int]bool) (string, []string) {
 	return path, ids
 }
 
-// syncBuffer is a bytes.Buffer safe for the writes of concurrent workers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type waits struct {
 	mu  sync.Mutex
 	got []time.Duration
@@ -177,7 +159,7 @@ func testSend(ctx context.Context, t *testing.T, url, path string, cfg Config, w
 		t.Fatal(err)
 	}
 	defer in.Close()
-	var stderr syncBuffer
+	var stderr testkit.SyncBuffer
 	s := New(def, c, &stderr)
 	if w == nil {
 		w = &waits{}

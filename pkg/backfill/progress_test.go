@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/client"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 func TestSendShowsProgressWhileSending(t *testing.T) {
 	for _, mode := range []string{"plain", "bar"} {
 		t.Run(mode, func(t *testing.T) {
-			var stderr syncBuffer
+			var stderr testkit.SyncBuffer
 			// The server holds the second batch until a progress line with a rate is out.
 			f := newFakeIngest(t, func(n int, w http.ResponseWriter, r *http.Request, ids []string) bool {
 				if n == 2 {

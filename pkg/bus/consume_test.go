@@ -15,6 +15,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // tally counts handler calls and acknowledged successes per event id.
@@ -65,6 +66,7 @@ func consumerInfo(t testing.TB, js jetstream.JetStream, stream, durable string) 
 }
 
 func TestConsumeRedeliversAfterHandlerError(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	ids := publishN(t, publisher(t, js), 10, "redeliver")
 	flaky := ids[3]
@@ -86,7 +88,7 @@ func TestConsumeRedeliversAfterHandlerError(t *testing.T) {
 			return nil
 		})
 	})
-	waitFor(t, "every event handled", func() bool { return c.succeeded() == len(ids) })
+	testkit.Eventually(t, "every event handled", func() error { return testkit.Equal("handled", c.succeeded(), len(ids)) })
 	if err := stop(); err != nil {
 		t.Fatalf("Consume returned %v on shutdown", err)
 	}
@@ -112,6 +114,7 @@ func TestConsumeRedeliversAfterHandlerError(t *testing.T) {
 }
 
 func TestConsumeDecodesBothContentModes(t *testing.T) {
+	t.Parallel()
 	js, nc := setup(t)
 	subject := bus.InboxSubject(testInst)
 	structured := `{"specversion":"1.0","id":"s-1","source":"/crm","type":"lethe.contact.updated.v1",` +
@@ -142,7 +145,7 @@ func TestConsumeDecodesBothContentModes(t *testing.T) {
 			return nil
 		})
 	})
-	waitFor(t, "three events", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 3 })
+	testkit.Eventually(t, "three events", func() error { mu.Lock(); defer mu.Unlock(); return testkit.Equal("events", len(got), 3) })
 	_ = stop()
 	for _, id := range []string{"s-1", "s-2", "b-1"} {
 		if want := `inst-a application/json {"k":1}`; got[id] != want {
@@ -150,10 +153,11 @@ func TestConsumeDecodesBothContentModes(t *testing.T) {
 		}
 	}
 	// The inbox is a work queue: what was acked is gone.
-	waitFor(t, "inbox emptied", func() bool { return streamMsgs(t, js, bus.StreamInbox) == 0 })
+	testkit.Eventually(t, "inbox emptied", func() error { return testkit.Equal("inbox messages", streamMsgs(t, js, bus.StreamInbox), 0) })
 }
 
 func TestConsumeBatch(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	ids := publishN(t, publisher(t, js), 1200, "batch")
 	poison, flaky := ids[7], ids[900]
@@ -187,8 +191,8 @@ func TestConsumeBatch(t *testing.T) {
 			return res
 		})
 	})
-	waitFor(t, "all but the poison handled", func() bool { return c.succeeded() == len(ids)-1 })
-	waitFor(t, "the poison dead-lettered", func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
+	testkit.Eventually(t, "all but the poison handled", func() error { return testkit.Equal("handled", c.succeeded(), len(ids)-1) })
+	testkit.Eventually(t, "the poison dead-lettered", func() error { return testkit.Equal("dead letters", streamMsgs(t, js, bus.StreamDLQ), 1) })
 	if err := stop(); err != nil {
 		t.Fatalf("ConsumeBatch returned %v", err)
 	}
@@ -250,7 +254,12 @@ func TestDurableConsumerResumesAfterServerRestart(t *testing.T) {
 			return handler(ctx, m)
 		})
 	})
-	waitFor(t, "a third handled", func() bool { return c.succeeded() == n/3 && handled.Load() > n/3 })
+	testkit.Eventually(t, "a third handled", func() error {
+		if got := handled.Load(); got <= n/3 {
+			return fmt.Errorf("%d handler calls, want more than %d", got, n/3)
+		}
+		return testkit.Equal("handled", c.succeeded(), n/3)
+	})
 	if err := stop(); err != nil {
 		t.Fatalf("Consume: %v", err)
 	}
@@ -269,7 +278,7 @@ func TestDurableConsumerResumesAfterServerRestart(t *testing.T) {
 		t.Fatalf("%d messages after restart, want %d", got, n)
 	}
 	stop = running(t, func(ctx context.Context) error { return bus.Consume(ctx, js2, cfg, handler) })
-	waitFor(t, "the rest handled", func() bool { return c.succeeded() == n })
+	testkit.Eventually(t, "the rest handled", func() error { return testkit.Equal("handled", c.succeeded(), n) })
 	if err := stop(); err != nil {
 		t.Fatalf("Consume after restart: %v", err)
 	}
@@ -301,18 +310,19 @@ func TestConsumeKeepsRunningThroughServerRestart(t *testing.T) {
 		})
 	})
 	publishN(t, p, 50, "before")
-	waitFor(t, "events before the restart", func() bool { return c.succeeded() == 50 })
+	testkit.Eventually(t, "events before the restart", func() error { return testkit.Equal("handled", c.succeeded(), 50) })
 
 	bustest.Restart(t, s) // the consumer's connection reconnects to the same port
-	waitFor(t, "reconnection", func() bool { return nc.IsConnected() })
+	testkit.Eventually(t, "reconnection", func() error { return testkit.Equal("status", nc.Status(), nats.CONNECTED) })
 	publishN(t, p, 50, "after")
-	waitFor(t, "events after the restart", func() bool { return c.succeeded() == 100 })
+	testkit.Eventually(t, "events after the restart", func() error { return testkit.Equal("handled", c.succeeded(), 100) })
 	if err := stop(); err != nil {
 		t.Fatalf("Consume: %v", err)
 	}
 }
 
 func TestConsumeRejectsBadConfig(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	h := func(context.Context, *bus.Message) error { return nil }
 	for _, tc := range []struct {
@@ -332,6 +342,7 @@ func TestConsumeRejectsBadConfig(t *testing.T) {
 }
 
 func TestHandlerPanicIsRetried(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	ids := publishN(t, publisher(t, js), 1, "panic")
 	c := newTally()
@@ -344,7 +355,7 @@ func TestHandlerPanicIsRetried(t *testing.T) {
 			return nil
 		})
 	})
-	waitFor(t, "handled after the panic", func() bool { return c.succeeded() == 1 })
+	testkit.Eventually(t, "handled after the panic", func() error { return testkit.Equal("handled", c.succeeded(), 1) })
 	_ = stop()
 	if got := c.get(c.calls, ids[0]); got != 2 {
 		t.Fatalf("handled %d times, want 2", got)
@@ -354,6 +365,7 @@ func TestHandlerPanicIsRetried(t *testing.T) {
 // A consumer stopped while it is still being set up stops cleanly, as one stopped later does:
 // a service shut down right after its start reports no error.
 func TestConsumeStoppedBeforeItStartedReturnsNil(t *testing.T) {
+	t.Parallel()
 	_, nc := bustest.RunServer(t)
 	js := newJS(t, nc)
 	if err := bus.EnsureStreams(context.Background(), js, bus.StreamsConfig{}); err != nil {
@@ -375,6 +387,7 @@ func TestConsumeStoppedBeforeItStartedReturnsNil(t *testing.T) {
 // server and pulls, before any message is handled, and never for a consumer that could not
 // be created.
 func TestConsumeReportsStartedOnceTheDurableExists(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	publishN(t, publisher(t, js), 3, "started")
 	for _, tc := range []struct {
@@ -402,7 +415,7 @@ func TestConsumeReportsStartedOnceTheDurableExists(t *testing.T) {
 			stop := running(t, func(ctx context.Context) error {
 				return tc.consume(ctx, fastConsumer(durable), func() { handled.Add(1) }, started)
 			})
-			waitFor(t, "the messages handled", func() bool { return handled.Load() > 0 })
+			testkit.Eventually(t, "the messages handled", func() error { return testkit.AtLeast("handled", handled.Load(), 1) })
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}

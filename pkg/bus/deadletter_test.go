@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // assertDeadLetter checks a dead letter against the message it came from.
@@ -63,6 +64,7 @@ func originalMsg(t *testing.T, js jetstream.JetStream, seq uint64) *jetstream.Ra
 }
 
 func TestPoisonMessagesReachTheDLQ(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name       string
 		fail       func(call int) error
@@ -87,11 +89,11 @@ func TestPoisonMessagesReachTheDLQ(t *testing.T) {
 					return nil
 				})
 			})
-			waitFor(t, "a dead letter", func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
-			waitFor(t, "the others handled", func() bool { return c.succeeded() == 2 })
-			waitFor(t, "the consumer settled", func() bool {
+			testkit.Eventually(t, "a dead letter", func() error { return testkit.Equal("dead letters", streamMsgs(t, js, bus.StreamDLQ), 1) })
+			testkit.Eventually(t, "the others handled", func() error { return testkit.Equal("handled", c.succeeded(), 2) })
+			testkit.Eventually(t, "the consumer settled", func() error {
 				info := consumerInfo(t, js, bus.StreamActivity, "poison")
-				return info.NumAckPending == 0 && info.NumPending == 0
+				return testkit.Equal("pending and unacknowledged", [2]uint64{info.NumPending, uint64(info.NumAckPending)}, [2]uint64{0, 0})
 			})
 			if err := stop(); err != nil {
 				t.Fatal(err)
@@ -109,6 +111,7 @@ func TestPoisonMessagesReachTheDLQ(t *testing.T) {
 }
 
 func TestUndecodableMessageIsDeadLettered(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	subject := bus.ActivitySubject(testInst, "garbage")
 	m := &nats.Msg{Subject: subject, Header: nats.Header{"X-Origin": {"legacy"}}, Data: []byte("not a cloudevent")}
@@ -122,7 +125,7 @@ func TestUndecodableMessageIsDeadLettered(t *testing.T) {
 			return nil
 		})
 	})
-	waitFor(t, "a dead letter", func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
+	testkit.Eventually(t, "a dead letter", func() error { return testkit.Equal("dead letters", streamMsgs(t, js, bus.StreamDLQ), 1) })
 	_ = stop()
 	select {
 	case <-called:
@@ -133,6 +136,7 @@ func TestUndecodableMessageIsDeadLettered(t *testing.T) {
 }
 
 func TestDeadLetterTwiceIsStoredOnce(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	l := bus.Letter{Stream: bus.StreamActivity, Subject: "lethe.activity.inst-a.x", Sequence: 42, Deliveries: 5,
 		Consumer: "recency", Header: nats.Header{"ce-id": {"e-1"}, "Nats-Expected-Stream": {"ELSEWHERE"}}, Data: []byte("{}")}
@@ -159,6 +163,7 @@ func TestDeadLetterTwiceIsStoredOnce(t *testing.T) {
 // A consumer that dies holding a message never acks it; once its deliveries run out, the
 // max-deliveries advisory brings it to the DLQ, fetched back from the stream by sequence.
 func TestAdvisoryDeadLettersWhatACrashedConsumerLeft(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	publishN(t, publisher(t, js), 1, "crash")
 	ctx := context.Background()
@@ -174,9 +179,9 @@ func TestAdvisoryDeadLettersWhatACrashedConsumerLeft(t *testing.T) {
 		return bus.WatchDeadLetters(ctx, js, bus.StreamActivity, "crashy")
 	})
 	// The watcher subscribes asynchronously; wait for its interest before failing deliveries.
-	waitFor(t, "the watcher's subscriptions", func() bool { return js.Conn().NumSubscriptions() >= base+2 })
+	testkit.Eventually(t, "the watcher's subscriptions", func() error { return testkit.AtLeast("subscriptions", js.Conn().NumSubscriptions(), base+2) })
 	deliveries := 0
-	waitFor(t, "the dead letter", func() bool {
+	testkit.Eventually(t, "the dead letter", func() error {
 		// Each fetch that is never acked stands for a consumer that died holding the message;
 		// the fetch after the last delivery makes the server notice it is exhausted.
 		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(150*time.Millisecond))
@@ -185,7 +190,7 @@ func TestAdvisoryDeadLettersWhatACrashedConsumerLeft(t *testing.T) {
 				deliveries++
 			}
 		}
-		return streamMsgs(t, js, bus.StreamDLQ) == 1
+		return testkit.Equal("dead letters", streamMsgs(t, js, bus.StreamDLQ), 1)
 	})
 	if err := stopWatch(); err != nil {
 		t.Fatal(err)
@@ -199,6 +204,7 @@ func TestAdvisoryDeadLettersWhatACrashedConsumerLeft(t *testing.T) {
 // A message terminated by code other than Consume (no dead letter of its own) is
 // dead-lettered from the terminated advisory.
 func TestAdvisoryDeadLettersATerminatedMessage(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	publishN(t, publisher(t, js), 1, "term")
 	ctx := context.Background()
@@ -212,7 +218,7 @@ func TestAdvisoryDeadLettersATerminatedMessage(t *testing.T) {
 	stopWatch := running(t, func(ctx context.Context) error {
 		return bus.WatchDeadLetters(ctx, js, bus.StreamActivity, "*")
 	})
-	waitFor(t, "the watcher's subscriptions", func() bool { return js.Conn().NumSubscriptions() >= base+2 })
+	testkit.Eventually(t, "the watcher's subscriptions", func() error { return testkit.AtLeast("subscriptions", js.Conn().NumSubscriptions(), base+2) })
 	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +228,7 @@ func TestAdvisoryDeadLettersATerminatedMessage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the dead letter", func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
+	testkit.Eventually(t, "the dead letter", func() error { return testkit.Equal("dead letters", streamMsgs(t, js, bus.StreamDLQ), 1) })
 	_ = stopWatch()
 	assertDeadLetter(t, dlqMessages(t, js)[0], originalMsg(t, js, 1), "raw", "terminated: schema mismatch", 1)
 }

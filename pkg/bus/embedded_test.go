@@ -12,6 +12,7 @@ import (
 // reads it back from the running server's varz (what its monitoring endpoint shows), not from
 // the options handed over.
 func TestStartEmbeddedAppliesTheSyncPolicy(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name         string
 		sync         bus.SyncPolicy
@@ -49,6 +50,7 @@ func TestStartEmbeddedAppliesTheSyncPolicy(t *testing.T) {
 }
 
 func TestParseSyncPolicy(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]bus.SyncPolicy{
 		"always": {Always: true}, "ALWAYS": {Always: true}, "1s": {Interval: time.Second},
 		"200ms": {Interval: 200 * time.Millisecond}, " 2m ": {Interval: 2 * time.Minute},

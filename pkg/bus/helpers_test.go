@@ -67,18 +67,6 @@ func publishN(t testing.TB, p *bus.Publisher, n int, prefix string) []string {
 	return ids
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // running runs fn in a goroutine; the returned stop cancels it and returns its error.
 func running(t testing.TB, fn func(ctx context.Context) error) (stop func() error) {
 	t.Helper()

@@ -13,6 +13,7 @@ import (
 )
 
 func TestSubjects(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ got, want string }{
 		{bus.ActivitySubject("inst-a", "lethe.order.placed.v1"), "lethe.activity.inst-a.lethe.order.placed.v1"},
 		{bus.CommandSubject("inst-a", "anonymise"), "lethe.command.inst-a.anonymise"},
@@ -39,6 +40,7 @@ func TestSubjects(t *testing.T) {
 }
 
 func TestEnsureStreamsIdempotentAndUpdatable(t *testing.T) {
+	t.Parallel()
 	_, nc := bustest.RunServer(t)
 	js := newJS(t, nc)
 	ctx := context.Background()
@@ -112,6 +114,7 @@ func TestEnsureStreamsIdempotentAndUpdatable(t *testing.T) {
 }
 
 func TestPublishDuplicateIsStoredOnce(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	p := publisher(t, js)
 	ctx := context.Background()
@@ -142,6 +145,7 @@ func TestPublishDuplicateIsStoredOnce(t *testing.T) {
 }
 
 func TestPublishWritesBinaryMode(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	ctx := context.Background()
 	subject := bus.ActivitySubject(testInst, "lethe.contact.created.v1")
@@ -170,6 +174,7 @@ func TestPublishWritesBinaryMode(t *testing.T) {
 }
 
 func TestPublishRejects(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	p := publisher(t, js)
 	ctx := context.Background()
@@ -210,6 +215,7 @@ func TestPublishRejects(t *testing.T) {
 }
 
 func TestPublishBatchStoresEveryEvent(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	// A window smaller than the batch makes the pipeline wait on its oldest acks.
 	p := publisher(t, js, bus.WithPublishWindow(64))

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // The canary of a message whose body and headers hold a personal value in clear.
@@ -80,6 +81,7 @@ func assertRedacted(t *testing.T, js jetstream.JetStream, consumer string) *jets
 }
 
 func TestRedactionRewritesEveryDeadLetterOfTheConsumer(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		data   []byte // nil: a decodable event
@@ -98,7 +100,7 @@ func TestRedactionRewritesEveryDeadLetterOfTheConsumer(t *testing.T) {
 					return tc.result(m)
 				}, bus.WithDeadLetterRedaction(sealingRedaction(&calls, nil)))
 			})
-			waitFor(t, "a dead letter", func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
+			testkit.Eventually(t, "a dead letter", func() error { return testkit.Equal("dead letters", streamMsgs(t, js, bus.StreamDLQ), 1) })
 			m := assertRedacted(t, js, "redacting")
 			if m.Header.Get("X-Redacted") != "yes" || string(m.Data) != "sealed:v1:stand-in" {
 				t.Errorf("the redaction's letter was not stored: %v %q", m.Header, m.Data)
@@ -113,6 +115,7 @@ func TestRedactionRewritesEveryDeadLetterOfTheConsumer(t *testing.T) {
 // A redaction that cannot run now stores nothing: the message is redelivered and its dead
 // letter written once the redaction works.
 func TestRedactionFailureKeepsTheMessageForRedelivery(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	publishCanary(t, js, nil)
 	var calls atomic.Int64
@@ -121,7 +124,7 @@ func TestRedactionFailureKeepsTheMessageForRedelivery(t *testing.T) {
 			return bus.Permanent(errors.New("invalid"))
 		}, bus.WithDeadLetterRedaction(sealingRedaction(&calls, func(n int64) bool { return n == 1 })))
 	})
-	waitFor(t, "a dead letter", func() bool { return streamMsgs(t, js, bus.StreamDLQ) == 1 })
+	testkit.Eventually(t, "a dead letter", func() error { return testkit.Equal("dead letters", streamMsgs(t, js, bus.StreamDLQ), 1) })
 	if calls.Load() < 2 {
 		t.Fatalf("redaction called %d times, want a retry after the failure", calls.Load())
 	}
@@ -131,6 +134,7 @@ func TestRedactionFailureKeepsTheMessageForRedelivery(t *testing.T) {
 // The advisory watcher of a consumer redacts what it dead-letters; when the redaction fails
 // it cannot retry, so it keeps the letter without body or headers.
 func TestAdvisoryDeadLettersAreRedacted(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		fail   bool
@@ -155,13 +159,13 @@ func TestAdvisoryDeadLettersAreRedacted(t *testing.T) {
 				return bus.WatchDeadLetters(ctx, js, bus.StreamActivity, "crashy",
 					bus.WithDeadLetterRedaction(sealingRedaction(&calls, func(int64) bool { return tc.fail })))
 			})
-			waitFor(t, "the watcher's subscriptions", func() bool { return js.Conn().NumSubscriptions() >= base+2 })
-			waitFor(t, "the dead letter", func() bool {
+			testkit.Eventually(t, "the watcher's subscriptions", func() error { return testkit.AtLeast("subscriptions", js.Conn().NumSubscriptions(), base+2) })
+			testkit.Eventually(t, "the dead letter", func() error {
 				if batch, err := cons.Fetch(1, jetstream.FetchMaxWait(150*time.Millisecond)); err == nil {
 					for range batch.Messages() {
 					}
 				}
-				return streamMsgs(t, js, bus.StreamDLQ) == 1
+				return testkit.Equal("dead letters", streamMsgs(t, js, bus.StreamDLQ), 1)
 			})
 			m := assertRedacted(t, js, "crashy")
 			if r := m.Header.Get(bus.HeaderDLQReason); !strings.HasPrefix(r, tc.reason) {

@@ -14,6 +14,7 @@ import (
 // EncodedSize is what the server counts: an event of exactly the max payload is stored, one
 // byte more is refused. (No tracer here, so no trace headers are added.)
 func TestEncodedSizeIsWhatTheMaxPayloadCounts(t *testing.T) {
+	t.Parallel()
 	_, nc := bustest.RunServer(t)
 	js := bustest.JetStream(t, nc)
 	ctx := context.Background()

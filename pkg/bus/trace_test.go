@@ -13,6 +13,7 @@ import (
 )
 
 func TestTraceContextTravelsFromPublishToConsume(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
@@ -125,6 +126,7 @@ func TestTraceContextTravelsFromPublishToConsume(t *testing.T) {
 // With no span in the caller's context, an event that arrives already carrying an
 // upstream's traceparent keeps that trace.
 func TestPublishContinuesTheEventsOwnTrace(t *testing.T) {
+	t.Parallel()
 	js, _ := setup(t)
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))

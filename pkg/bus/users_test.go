@@ -18,6 +18,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 const servicePassword = "service-password-for-tests"
@@ -55,7 +56,7 @@ func refusedCall(t *testing.T, c *bustest.Client, subject string, call func(ctx 
 		<-done
 	}()
 	want := fmt.Sprintf("Permissions Violation for Publish to %q", subject)
-	bustest.Eventually(t, want, func() error {
+	testkit.Eventually(t, want, func() error {
 		select {
 		case err := <-done:
 			if err == nil {
@@ -97,6 +98,7 @@ func subscribeRefused(t *testing.T, c *bustest.Client, subjects ...string) {
 }
 
 func TestBusRefusesConnectionsWithoutCredentials(t *testing.T) {
+	t.Parallel()
 	s, _ := authSetup(t, bustest.BusUser(t, "ticketing", config.RolePublisher, "pub-pw", "inst-a"))
 
 	// The finding: a plain connect used to succeed and could publish anywhere.
@@ -120,6 +122,7 @@ func TestBusRefusesConnectionsWithoutCredentials(t *testing.T) {
 }
 
 func TestPublisherReachesOnlyItsInstitutionsInbox(t *testing.T) {
+	t.Parallel()
 	s, svc := authSetup(t, bustest.BusUser(t, "ticketing", config.RolePublisher, "pub-pw", "inst-a", "inst-c"))
 	pub := connectAs(t, s, "ticketing", "pub-pw")
 	js := newJS(t, pub.Conn)
@@ -149,6 +152,7 @@ func TestPublisherReachesOnlyItsInstitutionsInbox(t *testing.T) {
 }
 
 func TestConsumerReadsOnlyItsDurablesOnResults(t *testing.T) {
+	t.Parallel()
 	s, svc := authSetup(t,
 		bustest.BusUser(t, "crm-a", config.RoleConsumer, "crm-pw", "inst-a"),
 		bustest.BusUser(t, "crm-b", config.RoleConsumer, "crm-b-pw", "inst-b"))

@@ -27,6 +27,7 @@ func wireEvent() event.Event {
 }
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
+	t.Parallel()
 	withCR := wireEvent()
 	withCR.SetSubject("line1\r\nInjected: header")
 	for _, tc := range []struct {
@@ -74,6 +75,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 }
 
 func TestDecodeSkipsHeadersThatAreNotAttributes(t *testing.T) {
+	t.Parallel()
 	h := nats.Header{"Ce-Specversion": {"1.0"}, "CE-ID": {"1"}, "ce-source": {"/s"}, "ce-type": {"t"},
 		"ce-not-an-attribute": {"x"}, "X-Other": {"y"}}
 	e, err := DecodeEvent(h, nil)
@@ -86,6 +88,7 @@ func TestDecodeSkipsHeadersThatAreNotAttributes(t *testing.T) {
 }
 
 func TestMsgIDKeepsEventsOfOtherSourcesApart(t *testing.T) {
+	t.Parallel()
 	a, b := wireEvent(), wireEvent()
 	b.SetSource("/booking")
 	c := wireEvent()
@@ -99,6 +102,7 @@ func TestMsgIDKeepsEventsOfOtherSourcesApart(t *testing.T) {
 }
 
 func TestEncodeSetsTraceContext(t *testing.T) {
+	t.Parallel()
 	e := wireEvent()
 	e.SetExtension("traceparent", "00-11111111111111111111111111111111-2222222222222222-01")
 	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -118,6 +122,7 @@ func TestEncodeSetsTraceContext(t *testing.T) {
 }
 
 func TestDecodeRejects(t *testing.T) {
+	t.Parallel()
 	valid := nats.Header{"ce-specversion": {"1.0"}, "ce-id": {"1"}, "ce-source": {"/s"}, "ce-type": {"t"}}
 	without := func(k string) nats.Header {
 		h := nats.Header{}
@@ -201,6 +206,7 @@ func FuzzDecodeEvent(f *testing.F) {
 // A dead letter's reason is the decode error: it must say what could not be read without
 // quoting it, since an upstream's message may hold a personal value anywhere.
 func TestDecodeErrorsNeverQuoteTheMessage(t *testing.T) {
+	t.Parallel()
 	const v = "quoted-canary@mail.example"
 	binary := func(k, val string) nats.Header {
 		h := nats.Header{"ce-specversion": {"1.0"}, "ce-id": {"1"}, "ce-source": {"/s"}, "ce-type": {"t"}}

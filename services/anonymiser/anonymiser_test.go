@@ -28,6 +28,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/seal"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 const inst = "inst-a"
@@ -151,6 +152,7 @@ func (r *rig) auditEntries() []store.AuditEntry {
 }
 
 func TestEachStepIsIdempotentAcrossCrashes(t *testing.T) {
+	t.Parallel()
 	steps := []string{"erased", "key_destroyed", "audited", "published"}
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st)
@@ -231,6 +233,7 @@ func TestEachStepIsIdempotentAcrossCrashes(t *testing.T) {
 }
 
 func TestRecheckAtExecution(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st)
 		ctx := context.Background()
@@ -314,6 +317,7 @@ func (rc *racingContacts) Put(ctx context.Context, c store.Contact) (store.Conta
 }
 
 func TestContactActiveBetweenCheckAndWriteIsNeverErased(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st)
 		ctx := context.Background()
@@ -337,6 +341,7 @@ func TestContactActiveBetweenCheckAndWriteIsNeverErased(t *testing.T) {
 }
 
 func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -417,12 +422,7 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 		}
 		for contact, id := range ids {
 			var v api.RequestView
-			deadline := time.Now().Add(30 * time.Second)
-			for v.State != store.RequestCompleted {
-				if time.Now().After(deadline) {
-					t.Fatalf("request %s for %s still %q", id, contact, v.State)
-				}
-				time.Sleep(20 * time.Millisecond)
+			testkit.Eventually(t, "the request for "+contact+" completed", func() error {
 				req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/requests/"+id, nil)
 				req.Header.Set("Authorization", "Bearer read-token")
 				resp, err := http.DefaultClient.Do(req)
@@ -431,7 +431,8 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 				}
 				_ = json.NewDecoder(resp.Body).Decode(&v)
 				resp.Body.Close()
-			}
+				return testkit.Equal("request "+id+" state", v.State, store.RequestCompleted)
+			})
 			if got := v.Outcome + "/" + v.Reason; got != want[contact] {
 				t.Fatalf("request for %s: %s, want %s", contact, got, want[contact])
 			}
@@ -461,9 +462,28 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 				FilterSubjects: []string{bus.ActivitySubject("*", requestsFilterToken)}}, requestHandler(r.svc, r.js, 200*time.Millisecond))
 		}()
 		reqID := requestIDOfEvent(inst, "/crm", "er-1")
-		time.Sleep(time.Second)
+		// Wait until the handler is done with the first delivery: given back (delivered again)
+		// or acknowledged. Only then does "not erased" say the handler waited for the
+		// projection, rather than that the consumer had not started yet.
+		testkit.Eventually(t, "the first delivery of the request handled", func() error {
+			c, err := r.js.Consumer(ctx, bus.StreamActivity, bus.DurableErasureRequests)
+			if err != nil {
+				return err
+			}
+			info, err := c.Info(ctx)
+			if err != nil {
+				return err
+			}
+			if info.Delivered.Consumer < 2 && info.AckFloor.Consumer < 1 {
+				return fmt.Errorf("delivered %d times, none handled yet", info.Delivered.Consumer)
+			}
+			return nil
+		})
 		if c, _ := st.Contacts().Get(ctx, inst, "c-event"); c.Status != store.StatusActive {
 			t.Fatal("the erasure ran before the projection had folded the events before it")
+		}
+		if _, err := st.Requests().Get(ctx, reqID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the request was taken before the projection had folded the events before it: %v", err)
 		}
 		// The projection folds the event (acks it): now the request goes through, once.
 		msgs, err := projection.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
@@ -473,20 +493,16 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 		for m := range msgs.Messages() {
 			_ = m.Ack()
 		}
-		deadline := time.Now().Add(60 * time.Second)
-		for {
+		testkit.Eventually(t, "the event's request completed", func() error {
 			q, err := st.Requests().Get(ctx, reqID)
-			if err == nil && q.State == store.RequestCompleted {
-				if q.Outcome != OutcomeDeleted || q.Origin != store.OriginEvent {
-					t.Fatalf("event request %+v, want deleted from an event", q)
-				}
-				break
+			if err != nil {
+				return err
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("the event's request is %+v, %v", q, err)
+			if q.State == store.RequestCompleted && (q.Outcome != OutcomeDeleted || q.Origin != store.OriginEvent) {
+				t.Fatalf("event request %+v, want deleted from an event", q)
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return testkit.Equal("request state", q.State, store.RequestCompleted)
+		})
 	})
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/retention"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // A command that matches nothing Lethe decided is never executed (issue 12, finding 1: a
@@ -22,6 +22,7 @@ import (
 // contact stays, nothing goes out on LETHE_RESULTS, the audit trail says refused, and the
 // command sits in LETHE_DLQ with the reason.
 func TestCommandsThatMatchNothingDecidedAreRefused(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st)
 		ctx, cancel := context.WithCancel(context.Background())
@@ -82,9 +83,9 @@ func TestCommandsThatMatchNothingDecidedAreRefused(t *testing.T) {
 			}
 		}
 		var letters []jetstream.RawStreamMsg
-		waitUntil(t, "every forged command dead-lettered", func() bool {
+		testkit.Eventually(t, "every forged command dead-lettered", func() error {
 			letters = streamMsgs(t, r.js, bus.StreamDLQ)
-			return len(letters) == len(forged)
+			return testkit.Equal("dead letters", len(letters), len(forged))
 		})
 		for _, f := range forged {
 			t.Run(f.name, func(t *testing.T) {
@@ -126,6 +127,7 @@ func TestCommandsThatMatchNothingDecidedAreRefused(t *testing.T) {
 // A command that names a real item executes what was decided, not what the command says: the
 // stored run's as_of and period, and the item's planned outcome.
 func TestCommandDataIsNotTrustedOverTheStore(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st)
 		ctx := context.Background()
@@ -177,18 +179,6 @@ func TestCommandDataIsNotTrustedOverTheStore(t *testing.T) {
 			t.Fatalf("planned skip erased: %+v", c)
 		}
 	})
-}
-
-// waitUntil polls cond until it holds, failing after a deadline.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func streamMsgs(t *testing.T, js jetstream.JetStream, name string) []jetstream.RawStreamMsg {

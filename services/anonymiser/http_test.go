@@ -17,6 +17,7 @@ import (
 // once (404, 409 with the state) and creates nothing: no request, no command. Before, it was
 // accepted and then skipped as not_in_scope, which read as if it had been done.
 func TestErasureOfUnknownOrErasedContactIsRefusedBeforeAnyRequest(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newRig(t, st)
 		r.contact("c-anon", true, func(c *store.Contact) {

@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
-	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // Run says it runs only once both consumers pull from durables that exist on the server, and
 // says it no longer does once it returned: /readyz rests on it.
 func TestRunReportsItsConsumersRunning(t *testing.T) {
+	t.Parallel()
 	r := newRig(t, backendtest.Pebble(t))
 	both := []string{bus.DurableCommands, bus.DurableErasureRequests}
 	if got := r.svc.NotRunning(); !slices.Equal(got, both) {
@@ -22,7 +23,7 @@ func TestRunReportsItsConsumersRunning(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.svc.Run(ctx) }()
-	bustest.Eventually(t, "the anonymiser's consumers running", func() error {
+	testkit.Eventually(t, "the anonymiser's consumers running", func() error {
 		if got := r.svc.NotRunning(); len(got) != 0 {
 			return fmt.Errorf("not running: %v", got)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // publishInbox publishes e to subject as an upstream would, in binary or structured mode,
@@ -35,6 +36,7 @@ func publishInbox(t *testing.T, s *stack, subject string, e event.Event, structu
 }
 
 func TestInboxForwardsValidEventsSealedAndDeadLettersTheRest(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	const email = "inbox-canary-2f7d@mail.example"
 
@@ -43,7 +45,7 @@ func TestInboxForwardsValidEventsSealedAndDeadLettersTheRest(t *testing.T) {
 	click := mustEvent(t, instA, "c-inbox", click("camp-9"))
 	publishInbox(t, s, bus.InboxSubject(instA), click, true)
 
-	waitFor(t, "two events forwarded to LETHE_ACTIVITY", func() bool { return len(s.activity()) == 2 })
+	testkit.Eventually(t, "two events forwarded to LETHE_ACTIVITY", func() error { return testkit.Equal("events", len(s.activity()), 2) })
 	got := s.activity()
 	byID := map[string]stored{got[0].event.ID(): got[0], got[1].event.ID(): got[1]}
 	g, ok := byID[valid.ID()]
@@ -77,7 +79,7 @@ func TestInboxForwardsValidEventsSealedAndDeadLettersTheRest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(s.streamMessages(bus.StreamDLQ))
 			publishInbox(t, s, tc.subject, tc.event, false)
-			waitFor(t, "a dead letter", func() bool { return len(s.streamMessages(bus.StreamDLQ)) == before+1 })
+			testkit.Eventually(t, "a dead letter", func() error { return testkit.Equal("dead letters", len(s.streamMessages(bus.StreamDLQ)), before+1) })
 			dl := s.streamMessages(bus.StreamDLQ)[before]
 			reason := dl.header.Get(bus.HeaderDLQReason)
 			if !strings.Contains(reason, tc.reason) {
@@ -100,12 +102,13 @@ func TestInboxForwardsValidEventsSealedAndDeadLettersTheRest(t *testing.T) {
 }
 
 func TestInboxEventForDestroyedContactIsForwardedWithoutPersonalFields(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	if err := s.sealer.Destroy(context.Background(), instA, "c-gone"); err != nil {
 		t.Fatal(err)
 	}
 	publishInbox(t, s, bus.InboxSubject(instA), mustEvent(t, instA, "c-gone", profileCreated("late@mail.example", "Late", "Comer")), false)
-	waitFor(t, "the event forwarded", func() bool { return len(s.activity()) == 1 })
+	testkit.Eventually(t, "the event forwarded", func() error { return testkit.Equal("events", len(s.activity()), 1) })
 	if p := profileOf(t, s.activity()[0].event); p.Email != nil || p.LastName != nil || str(p.Company) != "ACME SARL" {
 		t.Errorf("email %s last name %s company %s", str(p.Email), str(p.LastName), str(p.Company))
 	}
@@ -114,6 +117,7 @@ func TestInboxEventForDestroyedContactIsForwardedWithoutPersonalFields(t *testin
 // Routes are Register's alone (before anything runs); Run forwards the inbox, says so once
 // its consumer pulls, and says it no longer runs once cancelled.
 func TestRunForwardsTheInboxUntilCancelledAndRegisterServesTheRoute(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{noInbox: true})
 	svc, err := New(s.deps)
 	if err != nil {
@@ -140,7 +144,7 @@ func TestRunForwardsTheInboxUntilCancelledAndRegisterServesTheRoute(t *testing.T
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	publishInbox(t, s, bus.InboxSubject(instA), mustEvent(t, instA, "c-run", click("camp-1")), false)
-	waitFor(t, "the inbox event forwarded by Run", func() bool { return len(s.activity()) == 1 })
+	testkit.Eventually(t, "the inbox event forwarded by Run", func() error { return testkit.Equal("events", len(s.activity()), 1) })
 	if got := svc.NotRunning(); len(got) != 0 {
 		t.Errorf("while Run forwards, NotRunning = %v, want none", got)
 	}

@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +34,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/seal"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 const (
@@ -53,24 +53,6 @@ func hashOf(tok string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // stack is ingest on a real embedded JetStream, a real pebble store and a real HTTP
 // listener, as `lethe serve` composes it.
 type stack struct {
@@ -83,7 +65,7 @@ type stack struct {
 	sealer   *seal.Sealer
 	svc      *Service
 	http     *httptest.Server
-	logs     *syncBuffer
+	logs     *testkit.SyncBuffer
 	metrics  *sdkmetric.ManualReader
 	spans    *tracetest.SpanRecorder
 	deps     platform.Deps
@@ -109,7 +91,7 @@ func newStack(t testing.TB, sc stackConfig) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close(context.Background()) }) // ErrClosed after closeStore
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	var logger *slog.Logger
 	if sc.quiet {
 		logger = slog.New(slog.DiscardHandler)
@@ -276,18 +258,6 @@ func (s *stack) streamMessages(stream string) []stored {
 }
 
 func (s *stack) activity() []stored { return s.streamMessages(bus.StreamActivity) }
-
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // Event builders.
 

@@ -40,6 +40,7 @@ func counts(t *testing.T, s *stack, name string) map[string]int64 {
 }
 
 func TestMetricsCountByTypeAndReasonWithoutValues(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	const email = "metric-canary@mail.example"
 	good := []event.Event{
@@ -89,6 +90,7 @@ func TestMetricsCountByTypeAndReasonWithoutValues(t *testing.T) {
 }
 
 func TestOneProducerSpanPerRequestParentsEveryPublish(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	es := []event.Event{mustEvent(t, instA, "c-1", click("camp-1")), mustEvent(t, instA, "c-2", click("camp-1"))}
 	if r := s.postBatch(tokenA, es); r.status != http.StatusAccepted {

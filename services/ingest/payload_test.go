@@ -15,6 +15,7 @@ import (
 // the batch is rejected whole and a client does not retry it. It was a 503 after the events
 // before it had been stored.
 func TestEventOverTheBusPayloadIsRejectedWholeWith413(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	max := int(s.nc.MaxPayload())
 	big := profileCreated("big@example.org", "Big", "Remark")

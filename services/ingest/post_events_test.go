@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // checkSealed asserts that every personal value of a stored created event is sealed, opens
@@ -54,6 +56,7 @@ func checkSealed(t *testing.T, s *stack, got stored, inst, contact, email, first
 }
 
 func TestPostEventsEveryModeIsAcceptedSealedOnItsSubject(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	cases := []struct {
 		name string
@@ -104,6 +107,7 @@ func TestPostEventsEveryModeIsAcceptedSealedOnItsSubject(t *testing.T) {
 }
 
 func TestPostEventsRefusalsAnswerProblemsAndPublishNothing(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{maxBody: 4 << 10})
 	good := mustEvent(t, instA, "c-1", click("camp-1"))
 	goodBody, _ := events.MarshalStructured(good)
@@ -176,6 +180,7 @@ func TestPostEventsRefusalsAnswerProblemsAndPublishNothing(t *testing.T) {
 }
 
 func TestPostBatchWithTwoBadEventsListsBothAndPublishesNothing(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	canary := "batch-canary-5c1e@mail.example"
 	es := make([]event.Event, 6)
@@ -216,6 +221,7 @@ func TestPostBatchWithTwoBadEventsListsBothAndPublishesNothing(t *testing.T) {
 }
 
 func TestPostBatchNeedsEveryInstitutionCovered(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	es := []event.Event{
 		mustEvent(t, instA, "c-1", click("camp-1")),
@@ -240,6 +246,7 @@ func TestPostBatchNeedsEveryInstitutionCovered(t *testing.T) {
 }
 
 func TestCloudEventsSDKClientIsAccepted(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	c, err := cloudevents.NewClientHTTP(
 		cehttp.WithTarget(s.http.URL+"/v1/events"),
@@ -298,7 +305,12 @@ func TestJetStreamDownAnswers503AndAcceptsNothing(t *testing.T) {
 		storeDir := bustest.StoreDir(s.ns) // read before Shutdown, which forgets it
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
-		waitFor(t, "the connection to notice", func() bool { return !s.nc.IsConnected() })
+		testkit.Eventually(t, "the connection to notice", func() error {
+			if s.nc.IsConnected() {
+				return errors.New("still connected")
+			}
+			return nil
+		})
 
 		es := []event.Event{mustEvent(t, instA, "c-1", click("camp-1")), mustEvent(t, instA, "c-2", click("camp-1"))}
 		r := s.postBatch(tokenA, es)
@@ -307,12 +319,12 @@ func TestJetStreamDownAnswers503AndAcceptsNothing(t *testing.T) {
 		}
 		// Bring JetStream back on the same store: the first event is there, none of the refused batch.
 		bustest.RunServerOn(t, storeDir, port)
-		waitFor(t, "JetStream to come back", func() bool {
-			if s.nc.Status() != nats.CONNECTED {
-				return false
+		testkit.Eventually(t, "JetStream to come back", func() error {
+			if err := testkit.Equal("connection", s.nc.Status(), nats.CONNECTED); err != nil {
+				return err
 			}
 			_, err := s.js.Stream(context.Background(), bus.StreamActivity)
-			return err == nil
+			return err
 		})
 		got := s.activity()
 		if len(got) != 1 || got[0].event.ID() != first.ID() {

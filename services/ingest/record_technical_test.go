@@ -15,6 +15,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // withRegisters gives the service the registers of cfg, as lethe.yaml would (the stack's
@@ -43,6 +44,7 @@ func technicalConfig(t *testing.T) config.File {
 const canaryUA = "CanaryBrowser/7.3 (technical-canary-5e1f)"
 
 func TestTechnicalDataIsRecordedSealedForInstitutionsThatDeclareIt(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{noInbox: true, opts: []Option{withRegisters(technicalConfig(t))}})
 	ctx := context.Background()
 	before := time.Now().UTC()
@@ -126,10 +128,11 @@ func TestTechnicalDataIsRecordedSealedForInstitutionsThatDeclareIt(t *testing.T)
 }
 
 func TestTechnicalDataIsNotRecordedWithoutARequest(t *testing.T) {
+	t.Parallel()
 	// The inbox has no HTTP request: nothing to record, even for inst-a.
 	s := newStack(t, stackConfig{opts: []Option{withRegisters(technicalConfig(t))}})
 	publishInbox(t, s, bus.InboxSubject(instA), mustEvent(t, instA, "c-inbox", click("camp-1")), false)
-	waitFor(t, "the inbox event forwarded", func() bool { return len(s.activity()) == 1 })
+	testkit.Eventually(t, "the inbox event forwarded", func() error { return testkit.Equal("events", len(s.activity()), 1) })
 	for _, name := range events.TechnicalExtensions {
 		if _, ok := s.activity()[0].event.Extensions()[name]; ok {
 			t.Errorf("an inbox event carries %s", name)
@@ -138,6 +141,7 @@ func TestTechnicalDataIsNotRecordedWithoutARequest(t *testing.T) {
 }
 
 func TestUpstreamTechnicalExtensionsAreRefused(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{opts: []Option{withRegisters(technicalConfig(t))}})
 	for _, name := range events.TechnicalExtensions {
 		t.Run(name, func(t *testing.T) {
@@ -157,7 +161,7 @@ func TestUpstreamTechnicalExtensionsAreRefused(t *testing.T) {
 			// Through the inbox it is dead-lettered with the reason.
 			before := len(s.streamMessages(bus.StreamDLQ))
 			publishInbox(t, s, bus.InboxSubject(instA), e, false)
-			waitFor(t, "a dead letter", func() bool { return len(s.streamMessages(bus.StreamDLQ)) == before+1 })
+			testkit.Eventually(t, "a dead letter", func() error { return testkit.Equal("dead letters", len(s.streamMessages(bus.StreamDLQ)), before+1) })
 			if reason := s.streamMessages(bus.StreamDLQ)[before].header.Get(bus.HeaderDLQReason); !strings.Contains(reason, "/"+name) {
 				t.Errorf("dead-letter reason %q does not name /%s", reason, name)
 			}
@@ -169,6 +173,7 @@ func TestUpstreamTechnicalExtensionsAreRefused(t *testing.T) {
 }
 
 func TestTechnicalDataIsNotRecordedForAnErasedContact(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{noInbox: true, opts: []Option{withRegisters(technicalConfig(t))}})
 	if err := s.sealer.Destroy(context.Background(), instA, "c-gone"); err != nil {
 		t.Fatal(err)
@@ -184,6 +189,7 @@ func TestTechnicalDataIsNotRecordedForAnErasedContact(t *testing.T) {
 }
 
 func TestTechnicalDataOnTheDiskIsSealed(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{noInbox: true, opts: []Option{withRegisters(technicalConfig(t))}})
 	if r := s.post(tokenA, events.MediaTypeStructured, http.Header{"User-Agent": {canaryUA}}, mustStructured(t, mustEvent(t, instA, "c-disk", click("camp-1")))); r.status != http.StatusAccepted {
 		t.Fatalf("status %d %s", r.status, r.body)
@@ -210,6 +216,7 @@ func mustStructured(t *testing.T, e event.Event) []byte {
 }
 
 func TestClientIP(t *testing.T) {
+	t.Parallel()
 	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	cases := []struct {
 		name    string
@@ -243,6 +250,7 @@ func TestClientIP(t *testing.T) {
 }
 
 func TestUserAgentIsBounded(t *testing.T) {
+	t.Parallel()
 	s := &Service{now: time.Now}
 	r := httptest.NewRequest(http.MethodPost, "/v1/events", nil)
 	r.Header.Set("User-Agent", strings.Repeat("é", maxUserAgent)) // 2 bytes each

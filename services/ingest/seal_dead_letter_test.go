@@ -15,6 +15,7 @@ import (
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/seal"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // Canaries of the dead-letter tests: personal values an upstream sent in clear.
@@ -50,7 +51,7 @@ func nextDeadLetter(t *testing.T, s *stack, msg *nats.Msg) stored {
 	if _, err := s.js.PublishMsg(context.Background(), msg); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a dead letter", func() bool { return len(s.streamMessages(bus.StreamDLQ)) == before+1 })
+	testkit.Eventually(t, "a dead letter", func() error { return testkit.Equal("dead letters", len(s.streamMessages(bus.StreamDLQ)), before+1) })
 	return s.streamMessages(bus.StreamDLQ)[before]
 }
 
@@ -86,6 +87,7 @@ func sealedProfile(t *testing.T, dl stored) events.Profile {
 }
 
 func TestInboxDeadLetterIsSealedWithTheContactsKeyAndErasedWithIt(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	ctx := context.Background()
 	// Invalid (no such role) but readable: institution, contact and type are known.
@@ -136,6 +138,7 @@ func TestInboxDeadLetterIsSealedWithTheContactsKeyAndErasedWithIt(t *testing.T) 
 
 // What cannot be read far enough to know whose key to use loses its body and headers.
 func TestInboxDeadLetterThatCannotBeSealedIsDropped(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	profile := map[string]any{"email": dlEmail, "first_name": dlFirst, "last_name": dlLast}
 	undecodable := &nats.Msg{Subject: bus.InboxSubject(instA), Header: nats.Header{
@@ -181,6 +184,7 @@ func TestInboxDeadLetterThatCannotBeSealedIsDropped(t *testing.T) {
 
 // A pointer names a member by its key, and an upstream can put anything in a custom field's key.
 func TestInboxDeadLetterReasonMasksKeysThatAreNotNames(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	bad := rawEvent("bad-key", events.TypeContactCreated, instA, "c-key", map[string]any{
 		"role": "individual", "created_at": baseTime.Format(time.RFC3339),
@@ -201,6 +205,7 @@ func TestInboxDeadLetterReasonMasksKeysThatAreNotNames(t *testing.T) {
 // A message the inbox's consumers gave up on without dead-lettering it (a crash holding it,
 // deliveries exhausted) goes through the same sealing from the max-deliveries advisory.
 func TestInboxAdvisoryDeadLetterIsSealed(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{noInbox: true})
 	ctx := context.Background()
 	cons, err := s.js.CreateOrUpdateConsumer(ctx, bus.StreamInbox, jetstream.ConsumerConfig{
@@ -214,19 +219,19 @@ func TestInboxAdvisoryDeadLetterIsSealed(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- bus.WatchDeadLetters(wctx, s.js, bus.StreamInbox, "crashy", s.svc.inboxOptions()...) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "the watcher's subscriptions", func() bool { return s.nc.NumSubscriptions() >= base+2 })
+	testkit.Eventually(t, "the watcher's subscriptions", func() error { return testkit.AtLeast("subscriptions", s.nc.NumSubscriptions(), base+2) })
 
 	// A valid event: only the crash makes it a dead letter.
 	e := mustEvent(t, instA, "c-crash", profileCreated(dlEmail, dlFirst, dlLast))
 	if _, err := s.js.PublishMsg(ctx, binaryMsg(t, bus.InboxSubject(instA), e)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the dead letter", func() bool {
+	testkit.Eventually(t, "the dead letter", func() error {
 		if batch, err := cons.Fetch(1, jetstream.FetchMaxWait(150*time.Millisecond)); err == nil {
 			for range batch.Messages() { // fetched, never acked: the consumer "crashed"
 			}
 		}
-		return len(s.streamMessages(bus.StreamDLQ)) == 1
+		return testkit.Equal("dead letters", len(s.streamMessages(bus.StreamDLQ)), 1)
 	})
 	dl := s.streamMessages(bus.StreamDLQ)[0]
 	assertNoCanary(t, dl)

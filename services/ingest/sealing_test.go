@@ -48,6 +48,7 @@ func filesContaining(t *testing.T, dir string, needle []byte) []string {
 // searches every file of the JetStream store and of the pebble store for them. The same
 // search must find values that were written in clear on purpose, or it proves nothing.
 func TestCanaryNeverOnDiskInClear(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{noInbox: true})
 	ctx := context.Background()
 	const (
@@ -126,6 +127,7 @@ func TestCanaryNeverOnDiskInClear(t *testing.T) {
 }
 
 func TestSealedLookalikeIsSealedAgainButAGenuineSealStays(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	ctx := context.Background()
 	genuine, err := s.sealer.Seal(ctx, instA, "c-1", "profile.first_name", "Ada")
@@ -154,6 +156,7 @@ func TestSealedLookalikeIsSealedAgainButAGenuineSealStays(t *testing.T) {
 }
 
 func TestUnknownExtensionsAndDataMembersAreDropped(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	e := mustEvent(t, instA, "c-1", click("camp-1"), events.WithExtension("contactemail", "x@mail.example"))
 	e.DataEncoded = []byte(`{"campaign_id":"camp-1","link_id":"l-1","clicked_at":"2025-03-01T10:00:00Z","note":"x@mail.example"}`)
@@ -173,6 +176,7 @@ func TestUnknownExtensionsAndDataMembersAreDropped(t *testing.T) {
 }
 
 func TestKeyDestroyedContactIsAcceptedWithoutPersonalFields(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, stackConfig{})
 	ctx := context.Background()
 	if r := s.postStructured(tokenA, mustEvent(t, instA, "c-gone", profileCreated("gone@mail.example", "Old", "Name"))); r.status != http.StatusAccepted {
@@ -251,6 +255,7 @@ func (k *countingKeys) CreateMany(ctx context.Context, ks []store.NewKey) ([]sto
 // A batch bringing many contacts never seen creates all their data keys in one write, not
 // one write (and one wait for the disk) each; the events are sealed with those keys.
 func TestBatchOfNewContactsCreatesTheirKeysInOneWrite(t *testing.T) {
+	t.Parallel()
 	counter := &countingKeys{}
 	s := newStack(t, stackConfig{keys: func(k store.Keys) store.Keys { counter.Keys = k; return counter }})
 	body := benchBatchBody(t, func(i int) string { return fmt.Sprintf("fresh-%04d", i) })

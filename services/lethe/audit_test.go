@@ -40,6 +40,7 @@ func auditServer(t *testing.T) (store.Audit, *httptest.Server) {
 }
 
 func TestAuditVerify(t *testing.T) {
+	t.Parallel()
 	a, srv := auditServer(t)
 	ctx := context.Background()
 	env := map[string]string{"LETHE_SERVER": srv.URL, "LETHE_TOKEN": "admin-token"}

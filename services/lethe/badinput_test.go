@@ -20,6 +20,7 @@ import (
 // Content-Length. The deadline is short here so the test is quick; nothing is timed but
 // the test's own safety net, far beyond it.
 func TestServeCutsOffASlowBody(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir(), "--read-timeout", "300ms")
 	addr := strings.TrimPrefix(s.http, "http://")
 	// Each route declares a length under its own body limit, so only the deadline can stop it.
@@ -68,6 +69,7 @@ func TestServeCutsOffASlowBody(t *testing.T) {
 // path that is no route. Only /readyz's 503 is JSON of its own, as the document says: a
 // probe reads it.
 func TestEveryErrorIsProblemJSON(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "lethe.yaml")
 	yaml := tokensYAML("reports-token", "dpo-token") + `  - {name: all, sha256: "` + hashHex("all-token") + `", institutions: ["*"], scopes: [ingest, read, admin, erase, export]}

@@ -73,6 +73,7 @@ func forgedMessages(t *testing.T) map[string]*nats.Msg {
 // refused, and a publisher's forged command and unsealed activity never reach a stream, so
 // neither the anonymiser nor the projection ever sees them; the publisher's own inbox works.
 func TestServeBusRefusesForgedCommandsAndUnsealedActivity(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	publisher := bustest.BusUser(t, "ticketing", config.RolePublisher, "pub-pw", "inst-a")
 	crm := bustest.BusUser(t, "crm-a", config.RoleConsumer, "crm-pw", "inst-a")
@@ -173,6 +174,7 @@ func streamState(t *testing.T, js jetstream.JetStream, name string) jetstream.St
 }
 
 func TestServeNATSCredentialFlags(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"LETHE_NATS_URL": "nats://x:4222", "LETHE_NATS_USER": "lethe", "LETHE_NATS_PASSWORD": "pw"}
 	c, err := parseServe(nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil || c.NATSUser != "lethe" || c.NATSPassword != "pw" {

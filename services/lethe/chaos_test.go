@@ -21,6 +21,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
 	"github.com/lethe-gdpr/lethe/pkg/store"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // The fault-injection suite: a real `lethe serve` process is killed with SIGKILL in the middle
@@ -33,7 +34,8 @@ import (
 // small default, `make chaos` a large one. CHAOS_SEED replays a run: the generated history
 // and the kill points all come from it, and it is printed. LETHE_BIN names the lethe binary
 // (make chaos builds bin/lethe); without it this test binary is re-executed as lethe (see
-// TestMain), which is the same main without a second link.
+// TestMain), which is the same main without a second link. Every wait is testkit.Eventually:
+// make chaos gives it a longer deadline (LETHE_TEST_WAIT) for its larger sizes.
 
 // chaosSettings are the suite's knobs, read once from the environment.
 type chaosSettings struct {
@@ -74,22 +76,6 @@ func chaosConfig(t *testing.T) chaosSettings {
 	}
 	t.Logf("chaos: CHAOS_SEED=%d CHAOS_CONTACTS=%d CHAOS_KILLS=%d (binary %s)", c.seed, c.contacts, c.kills, c.bin)
 	return c
-}
-
-// checkFor calls check every interval until it returns nil, and returns its last error if
-// timeout passes first: the suite's one way of waiting, so that no step sleeps and hopes.
-func checkFor(timeout, interval time.Duration, check func() error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: %w", timeout, err)
-		}
-		time.Sleep(interval)
-	}
 }
 
 // proc is a child process whose stdout is kept line by line and whose stderr goes to a file.
@@ -169,14 +155,12 @@ func startChaosServer(t *testing.T, cfg chaosSettings, dir string, life int, ext
 	p := startProc(t, cfg, logs, args...)
 	s := &chaosServer{proc: p, logs: logs}
 	s.api = &apiClient{t: t, base: p.out.find(t, reHTTP), token: p.out.find(t, reToken)}
-	if err := checkFor(time.Minute, 20*time.Millisecond, func() error {
+	testkit.Eventually(t, fmt.Sprintf("lethe serve (life %d, log %s) to be ready", life, logs), func() error {
 		if code, body := s.api.get("/readyz"); code != http.StatusOK {
 			return fmt.Errorf("/readyz = %d %v", code, body)
 		}
 		return nil
-	}); err != nil {
-		t.Fatalf("lethe serve (life %d, log %s) never ready: %v", life, logs, err)
-	}
+	})
 	return s
 }
 
@@ -411,18 +395,22 @@ func projectionMismatches(api *apiClient, oracle map[string]expect, todo []strin
 }
 
 // awaitProjection polls until the projection holds every contact as the oracle says, and
-// returns the contacts it still gets wrong at the deadline (each one an event lost).
-func awaitProjection(t *testing.T, api *apiClient, oracle map[string]expect) map[string]string {
+// returns the contacts it still gets wrong at the deadline (each one an event lost). The wait
+// is a subtest named name, so that a timeout fails the test without ending it: what the run
+// measured is still counted and printed.
+func awaitProjection(t *testing.T, name string, api *apiClient, oracle map[string]expect) map[string]string {
 	t.Helper()
 	todo := slices.Sorted(mapKeys(oracle))
 	var bad map[string]string
-	_ = checkFor(time.Minute+time.Duration(len(oracle))*10*time.Millisecond, 100*time.Millisecond, func() error {
-		bad = projectionMismatches(api, oracle, todo)
-		todo = slices.Sorted(mapKeys(bad))
-		if len(bad) > 0 {
-			return fmt.Errorf("%d contacts not as the oracle says", len(bad))
-		}
-		return nil
+	t.Run(name, func(t *testing.T) {
+		testkit.Eventually(t, "the projection to hold every contact as the oracle says", func() error {
+			bad = projectionMismatches(api, oracle, todo)
+			todo = slices.Sorted(mapKeys(bad))
+			if len(bad) > 0 {
+				return fmt.Errorf("%d contacts not as the oracle says", len(bad))
+			}
+			return nil
+		})
 	})
 	return bad
 }
@@ -466,15 +454,12 @@ func sendWithKills(t *testing.T, cfg chaosSettings, rng *rand.Rand, s *chaosServ
 		cur := sentSoFar(file)
 		at := cur + int64((0.1+0.5*rng.Float64())*float64(int64(total)-cur))
 		send := startSend(t, cfg, s, file, k, total)
-		err := checkFor(2*time.Minute, 2*time.Millisecond, func() error {
+		testkit.Eventually(t, fmt.Sprintf("the point of kill %d", k+1), func() error {
 			if sentSoFar(file) >= at || send.exited() {
 				return nil
 			}
 			return fmt.Errorf("%d of %d events acknowledged, waiting for %d", sentSoFar(file), total, at)
 		})
-		if err != nil {
-			t.Fatalf("kill %d: %v", k+1, err)
-		}
 		finished := send.exited()
 		s.kill()
 		send.kill()
@@ -497,6 +482,7 @@ func sendWithKills(t *testing.T, cfg chaosSettings, rng *rand.Rand, s *chaosServ
 // it (0 events lost), and LETHE_ACTIVITY holds each input event exactly once (0 applied
 // twice: the send's checkpoint and JetStream's dedupe of resent ids).
 func TestChaosKillDuringBackfill(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills real processes")
 	}
@@ -508,9 +494,9 @@ func TestChaosKillDuringBackfill(t *testing.T) {
 
 	s := startChaosServer(t, cfg, dir, 0)
 	s, midway, life := sendWithKills(t, cfg, rng, s, dir, file, total, cfg.kills)
-	lost := awaitProjection(t, s.api, oracle)
+	lost := awaitProjection(t, "projection", s.api, oracle)
 	s, stored := storedEvents(t, cfg, s, dir, life)
-	lostAfterRebuild := awaitProjection(t, s.api, oracle)
+	lostAfterRebuild := awaitProjection(t, "projection after the rebuild", s.api, oracle)
 
 	t.Logf("chaos backfill: seed=%d contacts=%d events sent=%d kills=%d (during the send: %d) lost=%d duplicated=%d stored=%d lost after rebuild=%d",
 		cfg.seed, len(oracle), total, cfg.kills, midway, len(lost), stored-total, stored, len(lostAfterRebuild))
@@ -584,6 +570,7 @@ func resultsOf(items []api.ItemView, planned int, state string) (results int, ov
 // entry per result), the audit chain verifies, and the erased set is the oracle's: inactive,
 // in scope and unblocked contacts.
 func TestChaosKillDuringApply(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills real processes")
 	}
@@ -598,13 +585,13 @@ func TestChaosKillDuringApply(t *testing.T) {
 	if err := send.wait(10 * time.Minute); err != nil {
 		t.Fatalf("lethe send: %v", err)
 	}
-	if bad := awaitProjection(t, s.api, oracle); len(bad) > 0 {
+	if bad := awaitProjection(t, "projection", s.api, oracle); len(bad) > 0 {
 		t.Fatalf("before any fault, %d contacts are not as the oracle says, e.g. %v", len(bad), bad)
 	}
 
 	// The simulation as of now must plan exactly the oracle's set.
 	sim := strOr(s.api.post("/v1/institutions/"+chaosInst+"/runs", `{"mode":"simulation","inactivity_months":36}`)["id"])
-	if err := checkFor(5*time.Minute, 50*time.Millisecond, func() error {
+	testkit.Eventually(t, "the simulation planned", func() error {
 		switch st := runState(s.api, sim); st {
 		case store.RunPlanned:
 			return nil
@@ -614,9 +601,7 @@ func TestChaosKillDuringApply(t *testing.T) {
 			return fmt.Errorf("simulation %s is %s", sim, st)
 		}
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	want := map[string]string{} // contact → planned outcome/reason
 	erasures := 0
 	for id, x := range oracle {
@@ -658,15 +643,13 @@ func TestChaosKillDuringApply(t *testing.T) {
 		}
 		var results int
 		var over bool
-		if err := checkFor(5*time.Minute, 10*time.Millisecond, func() error {
+		testkit.Eventually(t, fmt.Sprintf("the point of kill %d", k+1), func() error {
 			results, over = resultsOf(allItems(t, s.api, apply), len(want), runState(s.api, apply))
 			if results >= at || over {
 				return nil
 			}
 			return fmt.Errorf("%d results of %d erasures, waiting for %d", results, erasures, at)
-		}); err != nil {
-			t.Fatalf("kill %d: %v", k+1, err)
-		}
+		})
 		s.kill()
 		if !over {
 			midway++
@@ -675,17 +658,19 @@ func TestChaosKillDuringApply(t *testing.T) {
 		s = startChaosServer(t, cfg, dir, life)
 		life++
 	}
+	// A subtest, so that an apply that never finishes fails the test without ending it: the
+	// checks below still count and print what the run left.
 	var items []api.ItemView
-	if err := checkFor(5*time.Minute+time.Duration(len(want))*10*time.Millisecond, 50*time.Millisecond, func() error {
-		items = allItems(t, s.api, apply)
-		state := runState(s.api, apply)
-		if n, over := resultsOf(items, len(want), state); !over {
-			return fmt.Errorf("run %s is %s: %d items of %d planned, %d with their result", apply, state, len(items), len(want), n)
-		}
-		return nil
-	}); err != nil {
-		t.Errorf("the apply never finished: %v", err)
-	}
+	t.Run("apply finished", func(t *testing.T) {
+		testkit.Eventually(t, "the apply to finish", func() error {
+			items = allItems(t, s.api, apply)
+			state := runState(s.api, apply)
+			if n, over := resultsOf(items, len(want), state); !over {
+				return fmt.Errorf("run %s is %s: %d items of %d planned, %d with their result", apply, state, len(items), len(want), n)
+			}
+			return nil
+		})
+	})
 
 	// Every item exactly once, with the result the oracle expects.
 	results, withoutResult, wrong := 0, 0, 0

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/client"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // runContacts runs `lethe contacts …` as main would, with the given environment.
@@ -52,6 +54,7 @@ func postEvents(t *testing.T, server, token string, es ...event.Event) {
 // The client commands against a real `lethe serve`: events in through ingest, where the
 // personal values are sealed, out through the export, where they are opened.
 func TestContactsShowAndExport(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	const (
 		email = "grace.hopper@example.net"
@@ -76,8 +79,7 @@ func TestContactsShowAndExport(t *testing.T) {
 
 	// show: the projection, with no personal value, once both events are folded.
 	var shown map[string]any
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, "the contact to become a customer", func() error {
 		out, _, err := runContacts(t, env, "show", "inst-a", "c-cli")
 		if err == nil {
 			if err := json.Unmarshal([]byte(out), &shown); err != nil {
@@ -90,16 +92,13 @@ func TestContactsShowAndExport(t *testing.T) {
 				if strings.Contains(out, email) || strings.Contains(out, first) {
 					t.Fatalf("show printed a personal value: %s", out)
 				}
-				break
+				return nil
 			}
 		} else if apiErr := (*client.APIError)(nil); !errors.As(err, &apiErr) || apiErr.Status != http.StatusNotFound {
 			t.Fatalf("show: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the contact never became a customer: %v", shown)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+		return fmt.Errorf("show = %v: %w", shown, err)
+	})
 	if shown["id"] != "c-cli" || shown["recency"] == nil {
 		t.Errorf("show = %v", shown)
 	}
@@ -175,6 +174,7 @@ func TestContactsShowAndExport(t *testing.T) {
 }
 
 func TestContactsUsage(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"LETHE_SERVER": "http://127.0.0.1:1", "LETHE_TOKEN": "t"}
 	for _, tc := range []struct {
 		name string
@@ -215,6 +215,7 @@ func TestContactsUsage(t *testing.T) {
 // `lethe contacts erase` against a real `lethe serve`: the request id, and with --wait what
 // the anonymiser did, whichever way it went.
 func TestContactsErase(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	seedRunsInstitution(t, s)
 	env := map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": s.token}

@@ -34,6 +34,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/mongostore"
 	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // The end-to-end erasure test drives `lethe serve` as an operator would: events over HTTP,
@@ -128,15 +129,10 @@ func e2eInstitution(c *canaries) (erased, kept []e2eContact) {
 }
 
 func TestErasureEndToEnd(t *testing.T) {
+	t.Parallel()
 	t.Run("pebble", func(t *testing.T) { erasureEndToEnd(t, nil) })
 	t.Run("mongo", func(t *testing.T) {
-		uri := os.Getenv("MONGODB_URI")
-		if uri == "" {
-			if os.Getenv("CI") != "" {
-				t.Fatal("MONGODB_URI is not set: in CI the Mongo half of the tests must run (make test starts the harness)")
-			}
-			t.Skip("MONGODB_URI not set (make test starts the harness)")
-		}
+		uri := testkit.MongoURI(t)
 		db := "lethe_e2e_" + randomHex(6)
 		erasureEndToEnd(t, []string{"--mongo-uri", uri, "--mongo-database", db})
 	})
@@ -166,7 +162,7 @@ func erasureEndToEnd(t *testing.T, storeArgs []string) {
 	}
 	spans := tracetest.NewInMemoryExporter()
 	cfg.spans = keepSpans{spans}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	out := newLineWriter()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -665,17 +661,15 @@ func (a *apiClient) post(path, body string) map[string]any {
 
 func (a *apiClient) waitJSON(path string, ok func(map[string]any) bool) map[string]any {
 	a.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		st, v := a.get(path)
-		if st == http.StatusOK && ok(v) {
-			return v
+	var v map[string]any
+	testkit.Eventually(a.t, "GET "+path, func() error {
+		var st int
+		if st, v = a.get(path); st != http.StatusOK || !ok(v) {
+			return fmt.Errorf("still %d %v", st, v)
 		}
-		if time.Now().After(deadline) {
-			a.t.Fatalf("GET %s: still %d %v", path, st, v)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return v
 }
 
 func (a *apiClient) startRun(body string) map[string]any {
@@ -741,39 +735,36 @@ type keepSpans struct{ *tracetest.InMemoryExporter }
 
 func (keepSpans) Shutdown(context.Context) error { return nil }
 
-// waitFolded waits until the recency service's consumer has acknowledged every activity event.
 // waitDeadLetters waits until LETHE_DLQ holds n dead letters.
 func waitDeadLetters(t *testing.T, js jetstream.JetStream, n uint64) {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if s, err := js.Stream(ctx, bus.StreamDLQ); err == nil {
-			if info, err := s.Info(ctx); err == nil && info.State.Msgs >= n {
-				return
-			}
+	testkit.Eventually(t, "the dead letters", func() error {
+		s, err := js.Stream(ctx, bus.StreamDLQ)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("LETHE_DLQ did not reach %d dead letters", n)
+		info, err := s.Info(ctx)
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return testkit.AtLeast("LETHE_DLQ messages", info.State.Msgs, n)
+	})
 }
 
+// waitFolded waits until the recency service's consumer has acknowledged every activity event.
 func waitFolded(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testkit.Eventually(t, "the projection to fold the late event", func() error {
 		c, err := js.Consumer(ctx, bus.StreamActivity, bus.DurableRecency)
-		if err == nil {
-			if info, err := c.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
-				return
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the projection did not fold the late event")
+		info, err := c.Info(ctx)
+		if err != nil {
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return testkit.Equal("pending and unacknowledged", [2]uint64{info.NumPending, uint64(info.NumAckPending)}, [2]uint64{0, 0})
+	})
 }

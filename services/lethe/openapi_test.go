@@ -72,6 +72,7 @@ func specRoutes(t *testing.T, body []byte) (openAPIDoc, map[string]openAPIOperat
 // makes every request the document describes, without a token: a route the server lacks
 // answers 404 or 405, a protected one 401 and an open one 200.
 func TestOpenAPINamesOnlyRoutesTheServerHas(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	// Every route is there once serve listens; only /readyz's own 200 waits for the consumers.
 	waitContact(t, s.http+"/readyz", "")
@@ -142,6 +143,7 @@ func protected(security []map[string][]string) bool {
 // "METHOD /path" string literal: the patterns given to Handle and HandleFunc, and ingest's
 // Route) and checks that the document describes each one.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	t.Parallel()
 	rec := httptest.NewRecorder()
 	httpapi.OpenAPI().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/openapi.json", nil))
 	_, ops, _ := specRoutes(t, rec.Body.Bytes())

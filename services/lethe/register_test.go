@@ -39,6 +39,7 @@ func runRegister(t *testing.T, env map[string]string, args ...string) (string, s
 
 // `lethe register` against a real `lethe serve` started on a lethe.yaml with a register.
 func TestRegisterCommandPrintsEveryFormat(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "lethe.yaml")
 	if err := os.WriteFile(cfgPath, []byte(registerYAML), 0o600); err != nil {
@@ -89,6 +90,7 @@ func TestRegisterCommandPrintsEveryFormat(t *testing.T) {
 }
 
 func TestRegisterCommandRefusals(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"LETHE_SERVER": "http://127.0.0.1:1", "LETHE_TOKEN": "t"}
 	if _, stderr, err := runRegister(t, env); !errors.Is(err, errUsage) || !strings.Contains(stderr, "lethe register INST") {
 		t.Errorf("no institution: %v %q", err, stderr)
@@ -112,6 +114,7 @@ func TestRegisterCommandRefusals(t *testing.T) {
 }
 
 func TestRegisterCommandShowsTheServersProblem(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	_, _, err := runRegister(t, map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": "not-a-token"}, "inst-a")
 	var apiErr *client.APIError
@@ -123,6 +126,7 @@ func TestRegisterCommandShowsTheServersProblem(t *testing.T) {
 // A register that contradicts itself stops `lethe serve` before anything starts, naming the
 // file and the line.
 func TestServeRefusesAnInvalidRegister(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "lethe.yaml")
 	bad := strings.Replace(registerYAML, "category: email,", "category: emial,", 1)

@@ -23,6 +23,7 @@ import (
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/client"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // TestMain lets a test run the real main, exit code and all, in a child process: with
@@ -98,18 +99,13 @@ func seedRunsInstitution(t *testing.T, s served) {
 		"c-old-debtor":   func(v map[string]any) bool { b, _ := v["blockers"].([]any); return len(b) > 0 },
 		"c-recent":       func(v map[string]any) bool { return v["recency"] != nil },
 	}
-	deadline := time.Now().Add(30 * time.Second)
 	for contact, ok := range folded {
-		for {
-			code, v := get(t, s.http+"/v1/institutions/"+runsInst+"/contacts/"+contact, s.token)
-			if code == http.StatusOK && ok(v) {
-				break
+		testkit.Eventually(t, contact+" folded", func() error {
+			if code, v := get(t, s.http+"/v1/institutions/"+runsInst+"/contacts/"+contact, s.token); code != http.StatusOK || !ok(v) {
+				return fmt.Errorf("%d %v", code, v)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never folded: %d %v", contact, code, v)
-			}
-			time.Sleep(25 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 }
 
@@ -134,6 +130,7 @@ func assertLines(t *testing.T, what, out string, res ...string) {
 // The operator's whole path with the client commands only: a simulation, its report and
 // items in every format, apply, and an on-demand erasure.
 func TestRunsStartShowItemsApply(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	seedRunsInstitution(t, s)
 	env := map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": s.token}
@@ -317,6 +314,7 @@ func ndjsonItems(t *testing.T, file string) map[string]string {
 
 // What the server refuses reaches the operator as the server's reason, and the binary exits 1.
 func TestRunsServerRefusals(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	env := map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": s.token}
 	var apiErr *client.APIError
@@ -369,6 +367,7 @@ func TestRunsServerRefusals(t *testing.T) {
 }
 
 func TestRunsUsage(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"LETHE_SERVER": "http://127.0.0.1:1", "LETHE_TOKEN": "t"}
 	for _, tc := range []struct {
 		name string

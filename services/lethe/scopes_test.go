@@ -33,6 +33,7 @@ func hashHex(token string) string {
 // token is refused by the server (403 problem+json) and the command says which scope is
 // missing; a token with export gets past the check (here to the 404 of an unknown contact).
 func TestContactsExportNeedsTheExportScope(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "lethe.yaml")
 	if err := os.WriteFile(cfg, []byte(tokensYAML("reports-token", "dpo-token")), 0o600); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/client"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // Events as a producer using the official CloudEvents Go SDK sends them — binary mode (the
@@ -21,6 +24,7 @@ import (
 // through every route that takes an id (issue 14: `time` was required and ids were limited
 // to [A-Za-z0-9_-]).
 func TestGoSDKProducerWithUpstreamIDs(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	const inst, contact, order = e2eInst, "crm:12345", "ORD/2022/001" // apiClient speaks for e2eInst
 	auth := cehttp.WithHeader("Authorization", "Bearer "+s.token)
@@ -69,10 +73,12 @@ func TestGoSDKProducerWithUpstreamIDs(t *testing.T) {
 	// Read back: the projection, the export, a run's items, an erasure.
 	path := "/v1/institutions/" + inst + "/contacts/" + url.PathEscape(contact)
 	var view map[string]any
-	waitUntil(t, "the order folded", func() bool {
+	testkit.Eventually(t, "the order folded", func() error {
 		var code int
-		code, view = get(t, s.http+path, s.token)
-		return code == http.StatusOK && view["kind"] == "customer"
+		if code, view = get(t, s.http+path, s.token); code != http.StatusOK || view["kind"] != "customer" {
+			return fmt.Errorf("GET = %d %v", code, view)
+		}
+		return nil
 	})
 	if src, _ := view["recency_source"].(map[string]any); src["type"] != "lethe.order.placed.v1" || !strings.HasPrefix(strOr(view["recency"]), "2022-03-01") {
 		t.Fatalf("contact %s = %v, want recency from the order of 2022-03-01", contact, view)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -24,27 +23,11 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/backfill"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
-// syncBuffer is a bytes.Buffer safe for the writes of concurrent workers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestParseSend(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"LETHE_SERVER": "http://lethe:8080", "LETHE_TOKEN": "secret", "LETHE_CONCURRENCY": "8"}
 	getenv := func(k string) string { return env[k] }
 	c, err := parseSend([]string{"--batch", "500", "history.ndjson", "--keep-going", "--concurrency", "2"}, getenv, io.Discard)
@@ -246,6 +229,7 @@ func sentOf(t *testing.T, stdout string) int {
 }
 
 func TestSendEndToEndInterruptedThenResumedStoresEveryEventOnce(t *testing.T) {
+	t.Parallel()
 	httpURL, natsURL, token, _ := serveInProcess(t, t.TempDir())
 	dir := t.TempDir()
 	path := filepath.Join(dir, "history.ndjson")
@@ -260,7 +244,7 @@ func TestSendEndToEndInterruptedThenResumedStoresEveryEventOnce(t *testing.T) {
 	defer f.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out1, err1 syncBuffer
+	var out1, err1 testkit.SyncBuffer
 	err := sendCommand(ctx, []string{"--batch", "50", "--progress", "none", "--state", state, "-"}, getenv,
 		&gatedReader{r: f, n: fi.Size() / 2, cancel: cancel, ctx: ctx}, &out1, &err1)
 	if !errors.Is(err, context.Canceled) {
@@ -272,7 +256,7 @@ func TestSendEndToEndInterruptedThenResumedStoresEveryEventOnce(t *testing.T) {
 	}
 
 	// Second run: the file itself, with the same state: it resumes and completes.
-	var out2, err2 syncBuffer
+	var out2, err2 testkit.SyncBuffer
 	if err := sendCommand(context.Background(), []string{"--batch", "50", "--progress", "plain", "--state", state, path}, getenv, nil, &out2, &err2); err != nil {
 		t.Fatalf("resumed run: %v\n%s", err, err2.String())
 	}
@@ -282,7 +266,7 @@ func TestSendEndToEndInterruptedThenResumedStoresEveryEventOnce(t *testing.T) {
 	}
 
 	// Third run: nothing left to send.
-	var out3 syncBuffer
+	var out3 testkit.SyncBuffer
 	if err := sendCommand(context.Background(), []string{"--state", state, "--progress", "none", path}, getenv, nil, &out3, io.Discard); err != nil || sentOf(t, out3.String()) != 0 {
 		t.Fatalf("re-run of a complete send: %v, %s", err, out3.String())
 	}
@@ -299,6 +283,7 @@ func TestSendEndToEndInterruptedThenResumedStoresEveryEventOnce(t *testing.T) {
 }
 
 func TestSendEndToEndReportsInvalidEventsByLine(t *testing.T) {
+	t.Parallel()
 	httpURL, natsURL, token, _ := serveInProcess(t, t.TempDir())
 	path := filepath.Join(t.TempDir(), "history.ndjson")
 	writeHistory(t, path, 50)
@@ -310,7 +295,7 @@ func TestSendEndToEndReportsInvalidEventsByLine(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr syncBuffer
+	var stdout, stderr testkit.SyncBuffer
 	err := sendCommand(context.Background(), []string{"--server", httpURL, "--token", token, "--keep-going", "--batch", "30", "--progress", "none", path},
 		func(string) string { return "" }, nil, &stdout, &stderr)
 	if !errors.Is(err, backfill.ErrRejected) {
@@ -344,7 +329,7 @@ func BenchmarkSend100k(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		httpURL, _, token, stop := serveInProcess(b, b.TempDir())
-		var stdout, stderr syncBuffer
+		var stdout, stderr testkit.SyncBuffer
 		b.StartTimer()
 		began := time.Now()
 		err := sendCommand(context.Background(), []string{"--server", httpURL, "--token", token, "--progress", "none", "--restart", "--state", filepath.Join(b.TempDir(), "state"), path},

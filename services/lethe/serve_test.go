@@ -23,6 +23,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/platform"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // lineWriter collects a command's stdout so the test can wait for a line.
@@ -50,20 +51,19 @@ func (l *lineWriter) Write(p []byte) (int, error) { return l.pw.Write(p) }
 
 func (l *lineWriter) find(t *testing.T, re *regexp.Regexp) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	var found string
+	testkit.Eventually(t, "a line matching "+re.String(), func() error {
 		l.mu.Lock()
+		defer l.mu.Unlock()
 		for _, line := range l.lines {
 			if m := re.FindStringSubmatch(line); m != nil {
-				l.mu.Unlock()
-				return m[1]
+				found = m[1]
+				return nil
 			}
 		}
-		l.mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no line matching %s in stdout", re)
-	return ""
+		return fmt.Errorf("none in the %d lines so far", len(l.lines))
+	})
+	return found
 }
 
 type served struct {
@@ -171,6 +171,7 @@ func get(t *testing.T, url, token string) (int, map[string]any) {
 }
 
 func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := startServe(t, dir)
 
@@ -254,24 +255,12 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 func waitContact(t *testing.T, url, token string) map[string]any {
 	t.Helper()
 	var body map[string]any
-	waitUntil(t, "contact at "+url, func() bool {
+	testkit.Eventually(t, "contact at "+url, func() error {
 		var code int
 		code, body = get(t, url, token)
-		return code == http.StatusOK
+		return testkit.Equal("GET", code, http.StatusOK)
 	})
 	return body
-}
-
-// waitUntil polls cond until it holds, failing the test after a deadline.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: never happened within 30s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }
 
 // Every consumer of the four services, with its stream: what /readyz's 200 promises runs.
@@ -305,6 +294,7 @@ func assertEveryRouteAnswers(t *testing.T, base, when string) {
 // route of the document, and /readyz is 503 naming each consumer that does not run, only the
 // selected services' ones; once the Runs start, it turns 200 and says the consumers run.
 func TestServeRegistersEveryRouteBeforeAnythingRunsAndReadyzWaitsForConsumers(t *testing.T) {
+	t.Parallel()
 	everything := []string{"ingest/" + bus.DurableInbox, "recency/" + bus.DurableRecency, "scheduler/runs",
 		"anonymiser/" + bus.DurableCommands, "anonymiser/" + bus.DurableErasureRequests}
 	for _, tc := range []struct {
@@ -342,15 +332,16 @@ func TestServeRegistersEveryRouteBeforeAnythingRunsAndReadyzWaitsForConsumers(t 
 // first `make test` once met POST /v1/events = 404 here, the routes being registered by
 // goroutines that started after the listener.
 func TestServeIsReadyOnlyOnceEveryConsumerExists(t *testing.T) {
+	t.Parallel()
 	s := startServe(t, t.TempDir())
 	var body map[string]any
-	waitUntil(t, "/readyz 200", func() bool {
+	testkit.Eventually(t, "/readyz 200", func() error {
 		var code int
 		code, body = get(t, s.http+"/readyz", "")
 		if code != http.StatusOK && code != http.StatusServiceUnavailable {
 			t.Fatalf("/readyz = %d %v, want 200 or 503", code, body)
 		}
-		return code == http.StatusOK
+		return testkit.Equal("/readyz", code, http.StatusOK)
 	})
 	if body["consumers"] != "running" {
 		t.Errorf("/readyz 200 = %v, want consumers running", body)
@@ -373,6 +364,7 @@ func TestServeIsReadyOnlyOnceEveryConsumerExists(t *testing.T) {
 // naming the service and each required field, and never panics; telemetry is never
 // required.
 func TestEveryServiceNamesItsMissingDependencies(t *testing.T) {
+	t.Parallel()
 	want := map[string][]string{
 		"ingest":     {"Deps.JetStream", "Deps.Sealer", "Deps.Auth"},
 		"recency":    {"Deps.JetStream", "Deps.Store", "Deps.Sealer", "Deps.Auth"},
@@ -399,6 +391,7 @@ func TestEveryServiceNamesItsMissingDependencies(t *testing.T) {
 }
 
 func TestServeRejectsUnknownTarget(t *testing.T) {
+	t.Parallel()
 	err := run(context.Background(), []string{"serve", "--target", "nope"}, func(string) string { return "" }, nil, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "unknown target") {
 		t.Fatalf("err = %v, want unknown target", err)
@@ -406,6 +399,7 @@ func TestServeRejectsUnknownTarget(t *testing.T) {
 }
 
 func TestFlagsHaveEnvironmentTwins(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"LETHE_HTTP": "127.0.0.1:9999", "LETHE_NATS_URL": "nats://x:4222", "LETHE_TARGET": "recency",
 		"LETHE_NATS_USER": "lethe", "LETHE_NATS_PASSWORD": "pw"}
 	c, err := parseServe([]string{"--target", "ingest"}, func(k string) string { return env[k] }, io.Discard)
@@ -424,6 +418,7 @@ func TestFlagsHaveEnvironmentTwins(t *testing.T) {
 // the policy back from what the embedded server reports at start, and refuses what it cannot
 // mean with the flag's name and the accepted forms.
 func TestServeNATSSyncReachesTheServerAndBadValuesAreRefused(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		args []string

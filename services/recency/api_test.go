@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/seal"
 	"github.com/lethe-gdpr/lethe/pkg/store"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 	"github.com/lethe-gdpr/lethe/services/ingest"
 	"github.com/lethe-gdpr/lethe/services/recency"
 )
@@ -52,31 +52,13 @@ func hashOf(tok string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type apiStack struct {
 	t      *testing.T
 	js     jetstream.JetStream
 	store  store.Store
 	sealer *seal.Sealer
 	url    string
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 }
 
 // newAPIStack runs ingest and recency on an embedded JetStream and st, behind one listener.
@@ -99,7 +81,7 @@ func newAPIStack(t *testing.T, st store.Store) *apiStack {
 				Recipients: []string{"lethe"}, Retention: config.Retention{AfterCollection: "P12M"}},
 		},
 	}}}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	d := platformtest.Deps(t, js, st, cfg)
 	d.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	in, err := ingest.New(d)
@@ -126,18 +108,6 @@ func newAPIStack(t *testing.T, st store.Store) *apiStack {
 		}
 	})
 	return &apiStack{t: t, js: js, store: st, sealer: d.Sealer, url: hs.URL, logs: logs}
-}
-
-// waitFor polls cond until it holds, failing the test after a deadline.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // send posts the events as one batch through ingest and waits until the projection has
@@ -190,21 +160,27 @@ func (s *apiStack) rawActivity() string {
 func (s *apiStack) caughtUp() {
 	s.t.Helper()
 	ctx := context.Background()
-	waitFor(s.t, "the projection to catch up", func() bool {
+	testkit.Eventually(s.t, "the projection to catch up", func() error {
 		st, err := s.js.Stream(ctx, bus.StreamActivity)
 		if err != nil {
-			return false
+			return err
 		}
 		si, err := st.Info(ctx)
 		if err != nil {
-			return false
+			return err
 		}
 		c, err := s.js.Consumer(ctx, bus.StreamActivity, bus.DurableRecency)
 		if err != nil {
-			return false
+			return err
 		}
 		ci, err := c.Info(ctx)
-		return err == nil && ci.AckFloor.Stream >= si.State.LastSeq && ci.NumAckPending == 0
+		if err != nil {
+			return err
+		}
+		if ci.AckFloor.Stream < si.State.LastSeq || ci.NumAckPending != 0 {
+			return fmt.Errorf("acknowledged up to %d of %d, %d pending", ci.AckFloor.Stream, si.State.LastSeq, ci.NumAckPending)
+		}
+		return nil
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // BenchmarkProjection measures events/s from a full LETHE_ACTIVITY stream to an up-to-date
@@ -78,16 +79,17 @@ func BenchmarkProjection(b *testing.B) {
 		go func() {
 			done <- bus.ConsumeBatch(cctx, js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: fmt.Sprintf("bench-%d", i), BatchSize: 1000}, batchHandler(uc, folded, noopHistogram()))
 		}()
-		for {
+		testkit.Eventually(b, "every event folded", func() error {
 			info, err := js.Consumer(ctx, bus.StreamActivity, fmt.Sprintf("bench-%d", i))
-			if err == nil {
-				ci, _ := info.Info(ctx)
-				if ci != nil && ci.AckFloor.Stream >= uint64(total) {
-					break
-				}
+			if err != nil {
+				return err
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			ci, err := info.Info(ctx)
+			if err != nil {
+				return err
+			}
+			return testkit.AtLeast("acknowledged", ci.AckFloor.Stream, uint64(total))
+		})
 		elapsed := time.Since(start)
 		cancel()
 		<-done

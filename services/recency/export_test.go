@@ -85,6 +85,7 @@ func sendFullContact(t *testing.T, s *apiStack, id string, base time.Time) {
 }
 
 func TestExportHoldsEveryCategoryDecrypted(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		s := newAPIStack(t, st)
 		ctx := context.Background()
@@ -273,6 +274,7 @@ func TestExportHoldsEveryCategoryDecrypted(t *testing.T) {
 }
 
 func TestExportRefusals(t *testing.T) {
+	t.Parallel()
 	s := newAPIStack(t, backendtest.Pebble(t))
 	s.send(ev(t, "c-1", created(time.Now().UTC().Truncate(time.Second), events.Profile{Email: events.String(personal["email"])})))
 	path := "/v1/institutions/" + instA + "/contacts/c-1/export"
@@ -302,6 +304,7 @@ func TestExportRefusals(t *testing.T) {
 }
 
 func TestExportOfAnonymisedContactHoldsNoPersonalValue(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		s := newAPIStack(t, st)
 		ctx := context.Background()

@@ -38,6 +38,7 @@ func checkRule(t *testing.T, rc ruleCase, c store.Contact) {
 }
 
 func TestFoldRules(t *testing.T) {
+	t.Parallel()
 	for _, rc := range ruleCases() {
 		t.Run(rc.name, func(t *testing.T) {
 			checkRule(t, rc, foldAll(rc.events))
@@ -46,6 +47,7 @@ func TestFoldRules(t *testing.T) {
 }
 
 func TestFoldErasedContactKeepsNoPersonalData(t *testing.T) {
+	t.Parallel()
 	c := store.Contact{Institution: "inst-a", ID: "c1", Status: store.StatusAnonymised}
 	for _, a := range activities("c1",
 		created("late-created", "2018-01-01", "individual"),
@@ -114,6 +116,7 @@ func randomHistory(r *rand.Rand, n int) []Activity {
 
 // Any permutation and duplication of a history yields the projection of the ordered history.
 func TestFoldPermutationAndDuplicationInvariant(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	for trial := range 300 {
 		history := randomHistory(r, 1+r.IntN(30))
@@ -148,6 +151,7 @@ func normalise(c store.Contact) store.Contact {
 // A criterion's value is a last-writer-wins register per criterion; after erasure neither it
 // nor a legal hold's reason is kept, whatever a late event says.
 func TestFoldKeepsCriteriaAndForgetsPersonalValuesOfAnErasedContact(t *testing.T) {
+	t.Parallel()
 	at := func(d int) time.Time { return time.Date(2024, 1, d, 0, 0, 0, 0, time.UTC) }
 	crit := func(id string, d int, v string) Activity {
 		return Activity{ID: id, Type: events.TypeCriterionChanged, Data: &events.CriterionChanged{Criterion: "vip", Value: v, ChangedAt: at(d)}}

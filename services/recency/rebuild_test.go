@@ -17,6 +17,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // publishHistories puts random histories of n contacts (with redelivered duplicates under
@@ -67,6 +68,7 @@ func snapshot(t *testing.T, st store.Store) map[string]store.Contact {
 }
 
 func TestRebuildEndsIdenticalToTheLiveProjection(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		_, nc := bustest.RunServer(t)
 		js := bustest.JetStream(t, nc)
@@ -84,13 +86,16 @@ func TestRebuildEndsIdenticalToTheLiveProjection(t *testing.T) {
 			done <- bus.ConsumeBatch(cctx, js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: bus.DurableRecency},
 				batchHandler(NewRecordActivity(st.Contacts()), folded, noopHistogram()))
 		}()
-		eventually(t, "the live consumer to catch up", func() bool {
+		testkit.Eventually(t, "the live consumer to catch up", func() error {
 			c, err := js.Consumer(ctx, bus.StreamActivity, bus.DurableRecency)
 			if err != nil {
-				return false
+				return err
 			}
 			info, err := c.Info(ctx)
-			return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+			if err != nil {
+				return err
+			}
+			return testkit.Equal("pending and unacknowledged", [2]uint64{info.NumPending, uint64(info.NumAckPending)}, [2]uint64{0, 0})
 		})
 		cancel()
 		<-done
@@ -134,6 +139,7 @@ func TestRebuildEndsIdenticalToTheLiveProjection(t *testing.T) {
 }
 
 func TestRebuildRefusesATrimmedStream(t *testing.T) {
+	t.Parallel()
 	st := backendtest.Pebble(t)
 	_, nc := bustest.RunServer(t)
 	js := bustest.JetStream(t, nc)
@@ -155,17 +161,5 @@ func TestRebuildRefusesATrimmedStream(t *testing.T) {
 	}
 	if _, err := st.Contacts().Get(ctx, "inst-a", "kept"); err != nil {
 		t.Fatalf("a refused rebuild cleared the projection: %v", err)
-	}
-}
-
-// eventually polls cond until it holds, failing the test after a deadline.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

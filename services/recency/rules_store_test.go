@@ -16,6 +16,7 @@ import (
 // The rules through the use case and a real store, on both backends. Events arrive newest
 // first and one per write, so every case also crosses the compare-and-swap path.
 func TestRulesOnStores(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, s store.Store) {
 		uc := NewRecordActivity(s.Contacts())
 		ctx := context.Background()
@@ -43,6 +44,7 @@ func TestRulesOnStores(t *testing.T) {
 // Replicas folding overlapping batches at once (the same contacts in several batches in
 // flight, so their PutMany calls conflict) end with the projection of one ordered fold.
 func TestConcurrentReplicasConvergeOnTheOrderedProjection(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		r := rand.New(rand.NewPCG(3, 4))

@@ -1,18 +1,15 @@
 package recency
 
 import (
-	"bufio"
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
@@ -39,12 +36,6 @@ const (
 	// ConsentRefused: no on marketing or on marketing.<channel>. Only transactional
 	// campaigns, which are not filtered by marketing consent, list such contacts.
 	ConsentRefused = "refused"
-)
-
-// Media types of the target exports.
-const (
-	contentTypeCSV    = "text/csv"
-	contentTypeNDJSON = "application/x-ndjson"
 )
 
 // Page sizes of the JSON listing.
@@ -216,8 +207,8 @@ func getTargets(l *ListTargets, cfg config.File, now func() time.Time, log *slog
 			return
 		}
 		after := r.URL.Query().Get("after")
-		if ct := negotiateTargets(r.Header.Get("Accept")); ct != "application/json" {
-			streamTargets(w, r, l, inst, q, after, ct, log)
+		if mediaType := httpapi.NegotiateListing(r.Header.Get("Accept")); mediaType != api.ContentTypeJSON {
+			streamTargets(w, r, l, inst, q, after, mediaType, log)
 			return
 		}
 		limit, given, err := httpapi.QueryInt(r.URL.Query(), "limit", 1, MaxTargetsPage)
@@ -312,78 +303,17 @@ func parseTargetQuery(r *http.Request, asOf time.Time, months int) (TargetQuery,
 	return q, nil
 }
 
-// negotiateTargets picks the format from Accept: the first of CSV or NDJSON it names (q values
-// are not weighed), else JSON pages.
-func negotiateTargets(accept string) string {
-	for part := range strings.SplitSeq(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		switch mt {
-		case contentTypeCSV:
-			return contentTypeCSV
-		case contentTypeNDJSON, "application/ndjson", "application/jsonl":
-			return contentTypeNDJSON
-		case "application/json", "*/*":
-			return "application/json"
-		}
-	}
-	return "application/json"
-}
-
 // targetsCSVHeader names the CSV columns: ids, consent and dates, never a personal value.
 var targetsCSVHeader = []string{"contact_id", "role", "consent", "recency", "recency_source_type",
 	"recency_source_event_id", "crosses_at"}
 
-// flushEvery is how many targets go out between flushes of a stream.
-const flushEvery = 500
-
 // streamTargets writes every target as NDJSON or CSV while the projection is scanned, so an
-// institution of millions of contacts is sent in constant memory.
-func streamTargets(w http.ResponseWriter, r *http.Request, l *ListTargets, inst string, q TargetQuery, after, contentType string, log *slog.Logger) {
-	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", contentType+"; charset=utf-8")
-	if contentType == contentTypeCSV {
-		w.Header().Set("Content-Disposition", `attachment; filename="targets.csv"`)
-	}
-	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 32<<10)
-	cw := csv.NewWriter(bw)
-	enc := json.NewEncoder(bw)
-	if contentType == contentTypeCSV {
-		_ = cw.Write(targetsCSVHeader)
-	}
-	n := 0
-	err := l.Each(r.Context(), inst, q, after, func(t Target) error {
-		if contentType == contentTypeCSV {
-			if err := cw.Write(targetCSVRow(t)); err != nil {
-				return err
-			}
-		} else if err := enc.Encode(t); err != nil {
-			return err
-		}
-		if n++; n%flushEvery == 0 {
-			cw.Flush()
-			if err := bw.Flush(); err != nil {
-				return err
-			}
-			return rc.Flush()
-		}
-		return nil
+// institution of millions of contacts is sent in constant memory (httpapi.StreamRows).
+func streamTargets(w http.ResponseWriter, r *http.Request, l *ListTargets, inst string, q TargetQuery, after, mediaType string, log *slog.Logger) {
+	rows := httpapi.Rows[Target]{Header: targetsCSVHeader, CSV: targetCSVRow, Filename: "targets.csv", Log: log}
+	httpapi.StreamRows(w, r, mediaType, rows, func(emit func(Target) error) error {
+		return l.Each(r.Context(), inst, q, after, emit)
 	})
-	if err == nil {
-		cw.Flush()
-		err = bw.Flush()
-	}
-	if err != nil {
-		// The status is sent: cut the response so the client sees a broken transfer rather
-		// than a short list it would take for complete.
-		if r.Context().Err() == nil {
-			log.Error("targets stream interrupted", "institution", inst, "sent", n, "err", err)
-		}
-		panic(http.ErrAbortHandler)
-	}
 }
 
 func targetCSVRow(t Target) []string {

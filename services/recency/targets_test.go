@@ -74,6 +74,7 @@ func query(kv ...string) url.Values {
 }
 
 func TestTargetsObeyConsent(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		s := newAPIStack(t, st)
 		base := time.Now().UTC().Truncate(time.Second).AddDate(0, -6, 0)
@@ -245,6 +246,7 @@ func assertNoPersonalTargets(t *testing.T, s *apiStack) {
 }
 
 func TestTargetsRefusals(t *testing.T) {
+	t.Parallel()
 	s := newAPIStack(t, backendtest.Pebble(t))
 	for _, tc := range []struct {
 		name, token, q string
@@ -279,6 +281,7 @@ func TestTargetsRefusals(t *testing.T) {
 }
 
 func TestRenewalListsContactsCrossingWithinTheHorizon(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		s := newAPIStack(t, st)
 		now := time.Now().UTC().Truncate(time.Second)
@@ -364,6 +367,7 @@ func TestRenewalListsContactsCrossingWithinTheHorizon(t *testing.T) {
 // The renewal horizon is counted like the retention period: calendar months clamped to the
 // end of the month, then days.
 func TestAddPeriod(t *testing.T) {
+	t.Parallel()
 	from := time.Date(2025, 5, 31, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		in   string

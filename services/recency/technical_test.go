@@ -21,6 +21,7 @@ func techAt(id string, at time.Time, ip string) *store.Technical {
 }
 
 func TestTechnicalOfReadsOnlyWhatIngestWrites(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 2, 1, 9, 30, 0, 123, time.UTC)
 	mk := func(exts map[string]string) event.Event {
 		e, err := events.New("/test", "inst-a", "c1", &events.CampaignLinkClicked{CampaignID: "c", LinkID: "l", ClickedAt: at})
@@ -53,6 +54,7 @@ func TestTechnicalOfReadsOnlyWhatIngestWrites(t *testing.T) {
 }
 
 func TestTechnicalFoldKeepsOneRecordPerEvent(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	click := &events.CampaignLinkClicked{CampaignID: "c", LinkID: "l", ClickedAt: t0}
 	a := Activity{ID: "e1", Type: events.TypeCampaignLinkClicked, Institution: "inst-a", Contact: "c1", Data: click, Technical: techAt("e1", t0.Add(time.Hour), "first")}
@@ -85,6 +87,7 @@ func TestTechnicalFoldKeepsOneRecordPerEvent(t *testing.T) {
 // The permutation property of the fold (fold_test.go), with technical data on some events
 // and upstream re-sends of the same event collected at other times.
 func TestTechnicalFoldPermutationAndDuplicationInvariant(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(7, 11))
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for trial := range 300 {
@@ -116,6 +119,7 @@ func TestTechnicalFoldPermutationAndDuplicationInvariant(t *testing.T) {
 // From the bus message to the stored projection, on both stores: the technical data lands
 // sealed, once per event.
 func TestTechnicalDataReachesTheProjection(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, s store.Store) {
 		ctx := context.Background()
 		at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)

@@ -23,6 +23,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
 	"github.com/lethe-gdpr/lethe/pkg/store"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
 
@@ -216,7 +217,7 @@ func (h *harness) startRun(t *testing.T, token, body string, want int) api.RunVi
 func awaitRun(t *testing.T, st store.Store, id, state string) store.Run {
 	t.Helper()
 	var run store.Run
-	eventually(t, "run "+id+" "+state, func() bool {
+	testkit.Eventually(t, "run "+id+" "+state, func() error {
 		var err error
 		run, err = st.Runs().Get(t.Context(), inst, id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -225,21 +226,9 @@ func awaitRun(t *testing.T, st store.Store, id, state string) store.Run {
 		if run.State == store.RunFailed {
 			t.Fatalf("run %s failed: %s", id, run.Error)
 		}
-		return run.State == state
+		return testkit.Equal("state", run.State, state)
 	})
 	return run
-}
-
-// eventually polls cond until it holds, failing the test after a deadline.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // streamEvents reads every message stored on a stream, without consuming it.

@@ -2,10 +2,8 @@ package scheduler
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -250,12 +248,8 @@ func (s *Service) getItems(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteProblem(w, r, err)
 		return
 	}
-	switch negotiate(r.Header.Get("Accept")) {
-	case api.ContentTypeCSV:
-		s.streamItems(w, r, inst, id, api.ContentTypeCSV)
-		return
-	case api.ContentTypeNDJSON:
-		s.streamItems(w, r, inst, id, api.ContentTypeNDJSON)
+	if mediaType := httpapi.NegotiateListing(r.Header.Get("Accept")); mediaType != api.ContentTypeJSON {
+		s.streamItems(w, r, inst, id, mediaType)
 		return
 	}
 	limit, err := pageSize(r)
@@ -282,52 +276,25 @@ func (s *Service) getItems(w http.ResponseWriter, r *http.Request) {
 var csvHeader = []string{"contact_id", "outcome", "reason", "role", "customer", "recency",
 	"recency_source_type", "recency_source_event_id", "recency_source_at", "result", "result_at"}
 
-// streamItems writes every item of the run, a page at a time, flushing as it goes, so an
-// export of millions of items holds one page in memory.
-func (s *Service) streamItems(w http.ResponseWriter, r *http.Request, inst, id, contentType string) {
+// streamItems writes every item of the run as it is read, a store page at a time, so an
+// export of millions of items holds one page in memory (httpapi.StreamRows).
+func (s *Service) streamItems(w http.ResponseWriter, r *http.Request, inst, id, mediaType string) {
 	if _, err := s.GetRun(r.Context(), inst, id); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", contentType+"; charset=utf-8")
-	if contentType == api.ContentTypeCSV {
-		w.Header().Set("Content-Disposition", `attachment; filename="`+id+`.csv"`)
-	}
-	w.WriteHeader(http.StatusOK)
-	var buf bytes.Buffer
-	cw := csv.NewWriter(&buf)
-	enc := json.NewEncoder(&buf)
-	if contentType == api.ContentTypeCSV {
-		_ = cw.Write(csvHeader)
-	}
-	err := s.EachItem(r.Context(), inst, id, func(page []store.RunItem) error {
-		for _, it := range page {
-			if contentType == api.ContentTypeCSV {
-				_ = cw.Write(csvRow(it))
-			} else if err := enc.Encode(viewItem(it)); err != nil {
-				return err
+	rows := httpapi.Rows[store.RunItem]{Header: csvHeader, CSV: csvRow,
+		JSON: func(it store.RunItem) any { return viewItem(it) }, Filename: id + ".csv", Log: s.log}
+	httpapi.StreamRows(w, r, mediaType, rows, func(emit func(store.RunItem) error) error {
+		return s.EachItem(r.Context(), inst, id, func(page []store.RunItem) error {
+			for _, it := range page {
+				if err := emit(it); err != nil {
+					return err
+				}
 			}
-		}
-		cw.Flush()
-		if _, err := w.Write(buf.Bytes()); err != nil {
-			return err
-		}
-		buf.Reset()
-		return rc.Flush()
+			return nil
+		})
 	})
-	if err == nil && buf.Len() > 0 {
-		cw.Flush()
-		_, err = w.Write(buf.Bytes())
-	}
-	if err != nil {
-		// The status is sent: cut the response so the client sees a broken transfer rather
-		// than a short export it would take for complete.
-		if r.Context().Err() == nil {
-			s.log.Error("export of run items interrupted", "institution", inst, "run", id, "err", err)
-		}
-		panic(http.ErrAbortHandler)
-	}
 }
 
 func csvRow(it store.RunItem) []string {
@@ -339,26 +306,6 @@ func csvRow(it store.RunItem) []string {
 	}
 	return []string{it.ContactID, it.Outcome, it.Reason, it.Role, strconv.FormatBool(it.Customer), at(it.Recency),
 		it.RecencySource.Type, it.RecencySource.EventID, at(it.RecencySource.At), it.Result, at(it.ResultAt)}
-}
-
-// negotiate picks the export format from Accept: the first of CSV or NDJSON it names (q
-// values are not weighed), else JSON pages.
-func negotiate(accept string) string {
-	for part := range strings.SplitSeq(accept, ",") {
-		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		switch mt {
-		case api.ContentTypeCSV:
-			return api.ContentTypeCSV
-		case api.ContentTypeNDJSON, "application/ndjson", "application/jsonl":
-			return api.ContentTypeNDJSON
-		case "application/json", "*/*":
-			return "application/json"
-		}
-	}
-	return "application/json"
 }
 
 func pageSize(r *http.Request) (int, error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/store"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // An execute run is not completed when its commands are queued: it stays executing until
@@ -21,12 +22,12 @@ func testExecutingUntilEveryResult(t *testing.T, open func(t *testing.T) store.S
 	run := h.startRun(t, tokErase, `{"mode": "execute"}`, http.StatusAccepted)
 
 	var queued store.Run
-	eventually(t, "every command queued", func() bool {
+	testkit.Eventually(t, "every command queued", func() error {
 		var err error
 		if queued, err = h.store.Runs().Get(t.Context(), inst, run.ID); err != nil {
 			t.Fatal(err)
 		}
-		return queued.Queued
+		return testkit.Equal("queued", queued.Queued, true)
 	})
 	if queued.State != store.RunExecuting {
 		t.Fatalf("run with every command queued and no result is %s, want executing", queued.State)
@@ -56,7 +57,7 @@ func testExecutingUntilEveryResult(t *testing.T, open func(t *testing.T) store.S
 			setResult(t, h.store, run.ID, id, "")
 		}
 	}
-	eventually(t, "results counted on the run", func() bool {
+	testkit.Eventually(t, "results counted on the run", func() error {
 		r, err := h.store.Runs().Get(t.Context(), inst, run.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -64,7 +65,7 @@ func testExecutingUntilEveryResult(t *testing.T, open func(t *testing.T) store.S
 		if r.State != store.RunExecuting {
 			t.Fatalf("run is %s with an item still without result", r.State)
 		}
-		return r.Results == len(f.expected)-1
+		return testkit.Equal("results", r.Results, len(f.expected)-1)
 	})
 	if rc := runCompleted(t, h); len(rc) != 0 {
 		t.Fatalf("run.completed published with an item still without result: %+v", rc)
@@ -194,11 +195,11 @@ func testResumeFindsUndeclaredInstitutions(t *testing.T, open func(t *testing.T)
 	if err != nil || n != 1 {
 		t.Fatalf("Resume = %d, %v; want the one run left planning", n, err)
 	}
-	eventually(t, "the undeclared institution's run planned", func() bool {
+	testkit.Eventually(t, "the undeclared institution's run planned", func() error {
 		r, err := h.store.Runs().Get(t.Context(), undeclared, "run-left")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return r.State == store.RunPlanned
+		return testkit.Equal("state", r.State, store.RunPlanned)
 	})
 }

@@ -35,6 +35,7 @@ func (f failingItems) Put(ctx context.Context, items []store.RunItem) error {
 // The report is written while the scan goes on; a write that fails fails the run (its error
 // says so) instead of leaving a report with a hole in it.
 func TestSimulationFailsWhenItsItemsCannotBeWritten(t *testing.T) {
+	t.Parallel()
 	st := &itemsFailAfter{Store: openPebble(t), after: 2}
 	ctx := t.Context()
 	var batch []store.Contact

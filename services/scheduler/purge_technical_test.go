@@ -20,6 +20,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/seal"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
 
@@ -100,6 +101,7 @@ func (r *purgeRig) put(t *testing.T, c store.Contact) store.Contact {
 }
 
 func TestPurgeTechnicalRemovesWhatIsPastItsWindowAndKeepsTheRest(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newPurgeRig(t, st)
 		ctx := t.Context()
@@ -212,6 +214,7 @@ func TestPurgeTechnicalRemovesWhatIsPastItsWindowAndKeepsTheRest(t *testing.T) {
 // The purge and the projection write the same contacts: compare-and-swap on both sides
 // means no fresh record is lost and no expired record survives.
 func TestPurgeTechnicalRacesWithFoldsWithoutLosingData(t *testing.T) {
+	t.Parallel()
 	backendtest.ForEach(t, func(t *testing.T, st store.Store) {
 		r := newPurgeRig(t, st)
 		ctx := t.Context()
@@ -285,6 +288,7 @@ func TestPurgeTechnicalRacesWithFoldsWithoutLosingData(t *testing.T) {
 
 // Run purges on its own cadence, starting at once.
 func TestRunPurgesTechnicalData(t *testing.T) {
+	t.Parallel()
 	st := backendtest.Pebble(t)
 	r := newPurgeRig(t, st)
 	c := store.Contact{Institution: "inst-a", ID: "c-run", Status: store.StatusActive,
@@ -297,20 +301,13 @@ func TestRunPurgesTechnicalData(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { done <- svc.Run(ctx) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.Eventually(t, "Run to purge", func() error {
 		got, err := st.Contacts().Get(t.Context(), "inst-a", "c-run")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got.Technical) == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Run did not purge: %d records left", len(got.Technical))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return testkit.Equal("technical records left", len(got.Technical), 1)
+	})
 	cancel()
 	select {
 	case err := <-done:

@@ -168,6 +168,7 @@ func golden(t *testing.T, name string, got []byte) {
 }
 
 func TestRegisterJSONIsTheDefault(t *testing.T) {
+	t.Parallel()
 	srv := regServer(t)
 	for _, accept := range []string{"", "application/json", "*/*", "text/html, application/json;q=0.9"} {
 		r := regGet(t, srv, "inst-a", "reg-dpo", accept)
@@ -196,6 +197,7 @@ func TestRegisterJSONIsTheDefault(t *testing.T) {
 }
 
 func TestRegisterMarkdownAndCSV(t *testing.T) {
+	t.Parallel()
 	srv := regServer(t)
 
 	md := regGet(t, srv, "inst-a", "reg-dpo", "text/markdown")
@@ -255,6 +257,7 @@ func TestRegisterMarkdownAndCSV(t *testing.T) {
 }
 
 func TestRegisterDefaultForAnInstitutionThatDeclaresNone(t *testing.T) {
+	t.Parallel()
 	srv := regServer(t)
 	r := regGet(t, srv, "inst-b", "reg-dpo", "")
 	if r.status != http.StatusOK {
@@ -282,6 +285,7 @@ func TestRegisterDefaultForAnInstitutionThatDeclaresNone(t *testing.T) {
 }
 
 func TestRegisterRefusals(t *testing.T) {
+	t.Parallel()
 	srv := regServer(t)
 	cases := []struct {
 		name, inst, token, accept string

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -23,13 +22,13 @@ import (
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
-	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/mongostore"
 	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
 
@@ -44,18 +43,16 @@ func openPebble(t *testing.T) store.Store {
 }
 
 // TestPebble runs the scheduler's behaviour suite on the embedded store.
-func TestPebble(t *testing.T) { runSuite(t, openPebble) }
+func TestPebble(t *testing.T) {
+	t.Parallel()
+	runSuite(t, openPebble)
+}
 
 // TestMongo runs the same suite on MongoDB when MONGODB_URI is set (`make test` sets it,
 // starting the harness if need be); in CI it must never be skipped.
 func TestMongo(t *testing.T) {
-	uri := os.Getenv("MONGODB_URI")
-	if uri == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("MONGODB_URI is not set in CI: the MongoDB suite must run")
-		}
-		t.Skip("MONGODB_URI is not set")
-	}
+	t.Parallel()
+	uri := testkit.MongoURI(t)
 	var n atomic.Int64
 	runSuite(t, func(t *testing.T) store.Store {
 		t.Helper()
@@ -436,7 +433,7 @@ func testResume(t *testing.T, open func(t *testing.T) store.Store) {
 	exited := make(chan error, 1)
 	go func() { exited <- next.Run(ctx) }()
 	awaitRun(t, h.store, run.ID, store.RunCompleted)
-	bustest.Eventually(t, "the scheduler running", func() error {
+	testkit.Eventually(t, "the scheduler running", func() error {
 		if got := next.NotRunning(); len(got) != 0 {
 			return fmt.Errorf("not running: %v", got)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // RunAuthServer starts an embedded JetStream server, as RunServer, that only the services'
@@ -90,7 +91,7 @@ func ConnectAs(t testing.TB, url, user, password string, opts ...nats.Option) (*
 func (c *Client) Refused(t testing.TB, op, subject string) {
 	t.Helper()
 	want := fmt.Sprintf("Permissions Violation for %s to %q", op, subject)
-	Eventually(t, want, func() error {
+	testkit.Eventually(t, want, func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		for _, v := range c.violations {
@@ -107,21 +108,4 @@ func (c *Client) Violations() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.violations)
-}
-
-// Eventually polls check until it returns nil, and fails the test with check's last error if
-// that takes longer than a minute: a loaded machine is slow, never a reason to sleep.
-func Eventually(t testing.TB, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %v", what, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

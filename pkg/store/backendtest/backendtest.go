@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/mongostore"
 	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // Pebble opens a fresh embedded store in a temporary directory, closed at cleanup.
@@ -24,17 +24,11 @@ func Pebble(t testing.TB) store.Store {
 	return s
 }
 
-// Mongo opens a fresh database on MONGODB_URI, dropped at cleanup. Without MONGODB_URI the
-// test is skipped, except in CI (CI set), where the missing harness is a failure.
+// Mongo opens a fresh database on MONGODB_URI, dropped at cleanup; without it the test is
+// skipped, or failed in CI (testkit.MongoURI).
 func Mongo(t testing.TB) store.Store {
 	t.Helper()
-	uri := os.Getenv("MONGODB_URI")
-	if uri == "" {
-		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-			t.Fatal("MONGODB_URI is not set and CI must not skip the MongoDB tests: run them through `make test`")
-		}
-		t.Skip("MONGODB_URI is not set: run `make test` to start the MongoDB harness")
-	}
+	uri := testkit.MongoURI(t)
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	db := "lethe_test_" + hex.EncodeToString(b)

@@ -5,24 +5,18 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/lethe-gdpr/lethe/pkg/store"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // TestAuditPurgeCrossesBatches shrinks the batch so that a purge takes several deletes.
 func TestAuditPurgeCrossesBatches(t *testing.T) {
-	uri := os.Getenv("MONGODB_URI")
-	if uri == "" {
-		if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-			t.Fatal("MONGODB_URI is not set and CI must not skip the MongoDB tests")
-		}
-		t.Skip("MONGODB_URI is not set: start deploy/testing/mongo-harness.sh")
-	}
+	uri := testkit.MongoURI(t)
 	defer func(n int) { purgeChunk = n }(purgeChunk)
 	purgeChunk = 4
 	b := make([]byte, 8)

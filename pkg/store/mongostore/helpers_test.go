@@ -4,28 +4,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/store/mongostore"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
-
-// mongoURI is where the tests find MongoDB: a real one, or the harness's mongo-java-server.
-// CI must run these tests, so there a missing URI fails instead of skipping.
-func mongoURI(t *testing.T) string {
-	t.Helper()
-	if uri := os.Getenv("MONGODB_URI"); uri != "" {
-		return uri
-	}
-	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
-		t.Fatal("MONGODB_URI is not set and CI must not skip the MongoDB tests: run them through `make test`, " +
-			"or `deploy/testing/mongo-harness.sh start && MONGODB_URI=$(deploy/testing/mongo-harness.sh uri) go test ./store/mongostore/...`")
-	}
-	t.Skip("MONGODB_URI is not set: run `make test`, or from pkg/ " +
-		"`../deploy/testing/mongo-harness.sh start && MONGODB_URI=$(../deploy/testing/mongo-harness.sh uri) go test ./store/mongostore/...`")
-	return ""
-}
 
 // openTest opens a store on a fresh database, dropped when the test ends.
 func openTest(t *testing.T, opts ...mongostore.Option) *mongostore.Store {
@@ -44,7 +28,7 @@ func freshName(t *testing.T) string {
 
 func openDB(t *testing.T, db string, opts ...mongostore.Option) *mongostore.Store {
 	t.Helper()
-	uri := mongoURI(t)
+	uri := testkit.MongoURI(t)
 	s, err := mongostore.Open(t.Context(), uri, db, opts...)
 	if err != nil {
 		t.Fatalf("Open: %v", err)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/mongostore"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 var day0 = time.Date(2024, time.March, 14, 9, 26, 53, 589_000_000, time.UTC)
@@ -31,6 +32,7 @@ func active(inst, id string, recency time.Time) store.Contact {
 }
 
 func TestOpenRejectsInvalidArguments(t *testing.T) {
+	t.Parallel()
 	// Refused before any connection is made, so these run without a server.
 	for _, tc := range []struct {
 		name string
@@ -54,6 +56,7 @@ func TestOpenRejectsInvalidArguments(t *testing.T) {
 }
 
 func TestOpenCreatesUniqueIndexesIdempotently(t *testing.T) {
+	t.Parallel()
 	db := freshName(t)
 	s := openDB(t, db)
 	openDB(t, db) // a second replica opening the same database
@@ -91,6 +94,7 @@ func TestOpenCreatesUniqueIndexesIdempotently(t *testing.T) {
 }
 
 func TestInactiveStreamsInCursorBatches(t *testing.T) {
+	t.Parallel()
 	var getMores atomic.Int64
 	monitor := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
 		if e.CommandName == "getMore" {
@@ -127,6 +131,7 @@ func TestInactiveStreamsInCursorBatches(t *testing.T) {
 }
 
 func TestPutReturnsWhatGetReads(t *testing.T) {
+	t.Parallel()
 	// BSON dates keep milliseconds and no zone: the copy Put returns must already be that.
 	s := openTest(t)
 	paris := time.FixedZone("CET", 3600)
@@ -157,6 +162,7 @@ func TestPutReturnsWhatGetReads(t *testing.T) {
 }
 
 func TestStoredDocumentShape(t *testing.T) {
+	t.Parallel()
 	// Operators and other tools query these collections: the field names and types are the
 	// port's BSON tags, and the recency is a BSON date the range scan can use.
 	s := openTest(t)
@@ -179,6 +185,7 @@ func TestStoredDocumentShape(t *testing.T) {
 }
 
 func TestDestroyErasesTheWrappedKeyBytes(t *testing.T) {
+	t.Parallel()
 	// Crypto-shredding holds only if the key's bytes are gone from the document, not hidden
 	// behind a flag.
 	s := openTest(t)
@@ -212,6 +219,7 @@ func TestDestroyErasesTheWrappedKeyBytes(t *testing.T) {
 }
 
 func TestDestroyRacingCreatesEndsDestroyed(t *testing.T) {
+	t.Parallel()
 	s := openTest(t)
 	const racers = 8
 	var wg sync.WaitGroup
@@ -246,6 +254,7 @@ func TestDestroyRacingCreatesEndsDestroyed(t *testing.T) {
 }
 
 func TestRunItemsRacingUpsertsOfNewItems(t *testing.T) {
+	t.Parallel()
 	s := openTest(t)
 	var items []store.RunItem
 	for i := range 50 {
@@ -271,6 +280,7 @@ func TestRunItemsRacingUpsertsOfNewItems(t *testing.T) {
 }
 
 func TestPutRefusesContactsWithoutKey(t *testing.T) {
+	t.Parallel()
 	s := openTest(t)
 	for _, c := range []store.Contact{{ID: "c1"}, {Institution: "inst-1"}, {Institution: "inst-1", ID: "c1", Version: -1}} {
 		if _, err := s.Contacts().Put(t.Context(), c); !errors.Is(err, mongostore.ErrInvalid) {
@@ -280,7 +290,8 @@ func TestPutRefusesContactsWithoutKey(t *testing.T) {
 }
 
 func TestCloseIsIdempotentAndPingThenFails(t *testing.T) {
-	uri := mongoURI(t)
+	t.Parallel()
+	uri := testkit.MongoURI(t)
 	s, err := mongostore.Open(t.Context(), uri, freshName(t))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -299,6 +310,7 @@ func TestCloseIsIdempotentAndPingThenFails(t *testing.T) {
 }
 
 func TestSpansMarkFailuresNotAnswers(t *testing.T) {
+	t.Parallel()
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	s := openTest(t, mongostore.WithTracerProvider(tp))

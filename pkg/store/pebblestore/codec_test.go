@@ -54,6 +54,7 @@ func fill(v reflect.Value, n *int) {
 }
 
 func TestCodecCoversEveryField(t *testing.T) {
+	t.Parallel()
 	var want store.Contact
 	n := 0
 	fill(reflect.ValueOf(&want).Elem(), &n)
@@ -77,6 +78,7 @@ func TestCodecCoversEveryField(t *testing.T) {
 }
 
 func TestCodecRejectsTruncatedValues(t *testing.T) {
+	t.Parallel()
 	var c store.Contact
 	n := 0
 	fill(reflect.ValueOf(&c).Elem(), &n)
@@ -112,6 +114,7 @@ func FuzzDecodeContact(f *testing.F) {
 }
 
 func TestKeyEncodingPreservesOrder(t *testing.T) {
+	t.Parallel()
 	strs := []string{"", "\x00", "\x00\x00", "\x00\x01", "\x00\xff", "\x01", "-", "0", "A", "_", "a", "c", "c\x00", "c1", "c1\x00", "c1-", "c10", "c2", "\xff", "\xff\xff"}
 	for i := range strs {
 		for j := range strs {
@@ -156,6 +159,7 @@ func TestKeyEncodingPreservesOrder(t *testing.T) {
 }
 
 func TestPrefixEnd(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want []byte }{
 		{[]byte("a"), []byte("b")}, {[]byte{'a', 0xff}, []byte("b")}, {[]byte{0x00, 0x01}, []byte{0x00, 0x02}}, {[]byte{0xff}, nil},
 	} {
@@ -196,6 +200,7 @@ func BenchmarkContactCodec(b *testing.B) {
 
 // Values written before the criteria were stored (formatBinary) still read, without them.
 func TestCodecReadsValuesWithoutCriteria(t *testing.T) {
+	t.Parallel()
 	var c store.Contact
 	n := 0
 	fill(reflect.ValueOf(&c).Elem(), &n)

@@ -28,12 +28,14 @@ func open(t *testing.T, dir string) *pebblestore.Store {
 }
 
 func TestContract(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, t.TempDir()) })
 }
 
 // TestReopenKeepsEveryDocument closes the store and opens the same directory again: every
 // collection, its indexes and the key tombstones must come back.
 func TestReopenKeepsEveryDocument(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := t.Context()
 	base := time.Date(2024, 3, 14, 9, 26, 53, 589_000_000, time.UTC)
@@ -110,6 +112,7 @@ func TestReopenKeepsEveryDocument(t *testing.T) {
 }
 
 func TestOpenRefusesAnotherLayout(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db, err := pebble.Open(dir, &pebble.Options{})
 	if err != nil {
@@ -128,6 +131,7 @@ func TestOpenRefusesAnotherLayout(t *testing.T) {
 }
 
 func TestClosedStoreRefusesCalls(t *testing.T) {
+	t.Parallel()
 	s := open(t, t.TempDir())
 	if err := s.Close(t.Context()); err != nil {
 		t.Fatalf("Close: %v", err)
