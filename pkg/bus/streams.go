@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Stream names of the contract (CONTRACT.md, "Subjects and streams").
+// Stream names of the contract (docs/contract.md, "Streams and subjects").
 const (
 	StreamInbox    = "LETHE_INBOX"
 	StreamActivity = "LETHE_ACTIVITY"

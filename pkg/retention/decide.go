@@ -6,7 +6,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
-// Skip reasons, as CONTRACT.md names them on lethe.contact.skipped.v1.
+// Skip reasons, as docs/contract.md ("Events out") names them on lethe.contact.skipped.v1.
 const (
 	ReasonDebt               = "debt"
 	ReasonCredit             = "credit"

@@ -116,7 +116,7 @@ func (s *Service) postRun(w http.ResponseWriter, r *http.Request) {
 	}
 	scope := config.ScopeAdmin
 	if req.Mode == store.ModeExecute {
-		// Erasing is kept apart from starting simulations (CONTRACT.md).
+		// Erasing is kept apart from starting simulations (docs/contract.md, "HTTP API": scopes).
 		scope = config.ScopeErase
 	}
 	if err := httpapi.Require(r.Context(), scope, inst); err != nil {
@@ -355,7 +355,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 }
 
-// invalidStatus: a date that is not one, or one a run may not use, is 400 (CONTRACT.md); other
+// invalidStatus: a date that is not one, or one a run may not use, is 400 (docs/contract.md, "HTTP API"); other
 // invalid fields of a well-formed request are 422.
 func invalidStatus(bad []httpapi.InvalidParam) int {
 	for _, b := range bad {

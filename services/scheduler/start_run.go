@@ -18,7 +18,7 @@ const MaxInactivityMonths = 1200
 // of a future date would erase people who are not inactive yet.
 const ClockSkew = 5 * time.Minute
 
-// EarliestAsOf is the first date a run may judge at (CONTRACT.md: after 1900): before it the
+// EarliestAsOf is the first date a run may judge at (docs/contract.md, "HTTP API": after 1900): before it the
 // threshold leaves the years JSON and the stores represent, and no activity is that old.
 var EarliestAsOf = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
 
