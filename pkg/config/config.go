@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 )
 
@@ -320,6 +321,11 @@ func (f File) Validate() error {
 		if in.Mode != "simulation" && in.Mode != "execute" {
 			add(in.lineOf("mode"), "%s: mode must be simulation or execute", where)
 		}
+		if in.Schedule != "" {
+			if _, err := ParseSchedule(in.Schedule); err != nil {
+				add(in.lineOf("schedule"), "%s: schedule %q: %v (five cron fields, e.g. \"0 3 * * *\", or @daily)", where, in.Schedule, err)
+			}
+		}
 		validateRegister(in, add)
 	}
 	if len(f.MasterKey) > 0 && len(f.MasterKey) < 40 {
@@ -444,3 +450,11 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 	}
 	return nil
 }
+
+// scheduleParser reads an institution's schedule: the five standard cron fields (minute,
+// hour, day of month, month, day of week) or a descriptor such as @daily.
+var scheduleParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// ParseSchedule parses an institution's schedule as Validate checks it and the scheduler
+// fires it, so the two never read a schedule differently.
+func ParseSchedule(spec string) (cron.Schedule, error) { return scheduleParser.Parse(spec) }

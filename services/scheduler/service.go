@@ -219,13 +219,12 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 		metric.WithDescription("technical-data records purged past the register's after_collection window, by institution")); err != nil {
 		return nil, err
 	}
-	parser := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 	var errs []error
 	for _, in := range cfg.Institutions {
 		if in.Schedule == "" {
 			continue
 		}
-		sch, err := parser.Parse(in.Schedule)
+		sch, err := config.ParseSchedule(in.Schedule)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("institution %s: schedule %q: %w", in.ID, in.Schedule, err))
 			continue
