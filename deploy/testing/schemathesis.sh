@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The schema fuzzer (make test runs it; make fuzz-api alone): schemathesis, from PyPI, against
+# The schema fuzzer (make test runs it; make fuzz-api alone), after a producer written with the
+# CloudEvents Python SDK: schemathesis, from PyPI, against
 # a live lethe serve seeded with a few contacts, for FUZZ_TIME seconds (default 60). It fails on
 # any 5xx and on any answer the OpenAPI document does not describe (every check but the
 # stateful ones schemathesis cannot seed here). The server runs on loopback, its data in a
@@ -11,9 +12,11 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 venv="$root/.cache/st-venv"
 version=4.32.5
-if ! "$venv/bin/st" --version 2>/dev/null | grep -q "$version"; then
+sdk=1.13.0 # the CloudEvents Python SDK, for deploy/testing/sdk/python_producer.py
+if ! "$venv/bin/st" --version 2>/dev/null | grep -q "$version" ||
+	! "$venv/bin/python" -c "import importlib.metadata as m; assert m.version('cloudevents') == '$sdk'" 2>/dev/null; then
 	python3 -m venv "$venv"
-	"$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version"
+	"$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$version" "cloudevents==$sdk"
 fi
 make --no-print-directory build >/dev/null
 data=$(mktemp -d)
@@ -34,6 +37,8 @@ for _ in $(seq 1 300); do
 	sleep 0.1
 done
 ./bin/lethe send --state "$data/seed.send-progress" deploy/testing/fuzz/seed.ndjson >/dev/null
+# A producer as the CloudEvents Python SDK writes one, on the same server.
+"$venv/bin/python" deploy/testing/sdk/python_producer.py
 cd deploy/testing/fuzz
 "$venv/bin/st" run "$server/v1/openapi.json" --max-time "${FUZZ_TIME:-60}" --workers 1 \
 	--seed "${FUZZ_SEED:-$RANDOM}" --no-color "$@"
