@@ -22,6 +22,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/audit"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
@@ -115,21 +116,8 @@ func (r *rig) planItem(cmd retention.Command) {
 // results reads every outcome published on LETHE_RESULTS so far.
 func (r *rig) results() []event.Event {
 	r.t.Helper()
-	ctx := context.Background()
-	s, err := r.js.Stream(ctx, bus.StreamResults)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		r.t.Fatal(err)
-	}
 	var out []event.Event
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			continue
-		}
+	for _, m := range bustest.Stored(r.t, r.js, bus.StreamResults) {
 		e, err := bus.DecodeEvent(m.Header, m.Data)
 		if err != nil {
 			r.t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
@@ -82,9 +83,9 @@ func TestCommandsThatMatchNothingDecidedAreRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var letters []jetstream.RawStreamMsg
+		var letters []*jetstream.RawStreamMsg
 		testkit.Eventually(t, "every forged command dead-lettered", func() error {
-			letters = streamMsgs(t, r.js, bus.StreamDLQ)
+			letters = bustest.Stored(t, r.js, bus.StreamDLQ)
 			return testkit.Equal("dead letters", len(letters), len(forged))
 		})
 		for _, f := range forged {
@@ -179,24 +180,4 @@ func TestCommandDataIsNotTrustedOverTheStore(t *testing.T) {
 			t.Fatalf("planned skip erased: %+v", c)
 		}
 	})
-}
-
-func streamMsgs(t *testing.T, js jetstream.JetStream, name string) []jetstream.RawStreamMsg {
-	t.Helper()
-	ctx := context.Background()
-	s, err := js.Stream(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		if m, err := s.GetMsg(ctx, seq); err == nil {
-			out = append(out, *m)
-		}
-	}
-	return out
 }

@@ -568,22 +568,10 @@ func dumpMongo(t *testing.T, uri, db string) []byte {
 // missing or if any outcome of the run comes after it.
 func applyResults(t *testing.T, js jetstream.JetStream, run string) (map[string]event.Event, events.RunCompleted) {
 	t.Helper()
-	ctx := context.Background()
-	s, err := js.Stream(ctx, bus.StreamResults)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]event.Event{}
 	var completed *events.RunCompleted
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, m := range bustest.Stored(t, js, bus.StreamResults) {
+		seq := m.Sequence
 		e, err := bus.DecodeEvent(m.Header, m.Data)
 		if err != nil {
 			t.Fatalf("undecodable result: %v", err)
@@ -755,16 +743,5 @@ func waitDeadLetters(t *testing.T, js jetstream.JetStream, n uint64) {
 // waitFolded waits until the recency service's consumer has acknowledged every activity event.
 func waitFolded(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
-	ctx := context.Background()
-	testkit.Eventually(t, "the projection to fold the late event", func() error {
-		c, err := js.Consumer(ctx, bus.StreamActivity, bus.DurableRecency)
-		if err != nil {
-			return err
-		}
-		info, err := c.Info(ctx)
-		if err != nil {
-			return err
-		}
-		return testkit.Equal("pending and unacknowledged", [2]uint64{info.NumPending, uint64(info.NumAckPending)}, [2]uint64{0, 0})
-	})
+	bustest.WaitCaughtUp(t, js, bus.StreamActivity, bus.DurableRecency)
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
-	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
 // publishHistories puts random histories of n contacts (with redelivered duplicates under
@@ -86,17 +85,7 @@ func TestRebuildEndsIdenticalToTheLiveProjection(t *testing.T) {
 			done <- bus.ConsumeBatch(cctx, js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: bus.DurableRecency},
 				batchHandler(NewRecordActivity(st.Contacts()), folded, noopHistogram()))
 		}()
-		testkit.Eventually(t, "the live consumer to catch up", func() error {
-			c, err := js.Consumer(ctx, bus.StreamActivity, bus.DurableRecency)
-			if err != nil {
-				return err
-			}
-			info, err := c.Info(ctx)
-			if err != nil {
-				return err
-			}
-			return testkit.Equal("pending and unacknowledged", [2]uint64{info.NumPending, uint64(info.NumAckPending)}, [2]uint64{0, 0})
-		})
+		bustest.WaitCaughtUp(t, js, bus.StreamActivity, bus.DurableRecency)
 		cancel()
 		<-done
 		// An erased contact stays as the anonymiser left it.
