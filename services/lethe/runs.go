@@ -16,6 +16,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/atomicfile"
 	"github.com/lethe-gdpr/lethe/pkg/client"
+	"github.com/lethe-gdpr/lethe/pkg/cliflags"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
@@ -126,7 +127,7 @@ func parseRuns(sub string, args []string, getenv func(string) string, stderr io.
 	switch {
 	case c.Mode != "" && c.Mode != store.ModeSimulation && c.Mode != store.ModeExecute:
 		return c, fmt.Errorf("--mode: want simulation or execute, not %q", c.Mode)
-	case flagGiven(fs, "inactivity-months", getenv) && (c.InactivityMonths < 1 || c.InactivityMonths > 1200):
+	case cliflags.Given(fs, "inactivity-months", getenv) && (c.InactivityMonths < 1 || c.InactivityMonths > 1200):
 		// 0 is not "the policy": leaving the flag out is.
 		return c, errors.New("--inactivity-months: want a whole number of months from 1 to 1200 (leave it out for the institution's policy)")
 	case c.Limit < 0 || c.Limit > api.MaxPageSize:

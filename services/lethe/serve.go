@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/cliflags"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/platform"
@@ -105,7 +106,7 @@ type selected struct {
 
 func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveConfig, error) {
 	var c serveConfig
-	fs := newFlagSet("serve", stderr)
+	fs := cliflags.NewFlagSet("serve", stderr)
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.Data, "data", "./lethe-data", "data directory (embedded NATS, embedded store, master key)")
 	fs.StringVar(&c.ConfigPath, "config", "", "lethe.yaml: tokens, institutions, register")
@@ -125,7 +126,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on each step of a graceful stop")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", time.Minute, "bound on reading a request, headers and body (a 10 MiB batch needs about 175 KB/s)")
 	fs.BoolVar(&c.RebuildProjection, "rebuild-projection", false, "before serving, rebuild the contacts projection from the start of LETHE_ACTIVITY")
-	if err := parseWithEnv(fs, args, getenv); err != nil {
+	if err := cliflags.Parse(fs, args, getenv); err != nil {
 		return c, err
 	}
 	if c.ReadTimeout <= 0 {
