@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/client"
+	"github.com/lethe-gdpr/lethe/pkg/cliflags"
 )
 
 // `lethe audit verify` asks a running server to walk its audit log and check the hash chain;
@@ -34,7 +35,7 @@ func auditCommand(ctx context.Context, args []string, getenv func(string) string
 	var cfg clientFlags
 	fs := newCommandFlags("audit "+sub, auditUsage, stderr)
 	cfg.define(fs, "admin scope", 10*time.Minute, "bound on the request (the server reads the whole log)")
-	if err := parseWithEnv(fs, args[1:], getenv); err != nil {
+	if err := cliflags.Parse(fs, args[1:], getenv); err != nil {
 		return flagError(err)
 	}
 	if fs.NArg() != 0 {

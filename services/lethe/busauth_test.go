@@ -21,6 +21,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
+	"github.com/lethe-gdpr/lethe/pkg/server"
 )
 
 // busUsersYAML is a lethe.yaml declaring an upstream publisher and a downstream consumer.
@@ -176,7 +177,7 @@ func streamState(t *testing.T, js jetstream.JetStream, name string) jetstream.St
 func TestServeNATSCredentialFlags(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"LETHE_NATS_URL": "nats://x:4222", "LETHE_NATS_USER": "lethe", "LETHE_NATS_PASSWORD": "pw"}
-	c, err := parseServe(nil, func(k string) string { return env[k] }, io.Discard)
+	c, err := server.Parse(nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil || c.NATSUser != "lethe" || c.NATSPassword != "pw" {
 		t.Fatalf("env twins: %v %+v", err, c)
 	}
@@ -191,7 +192,7 @@ func TestServeNATSCredentialFlags(t *testing.T) {
 		{"credentials for the embedded server", []string{"--nats-user", "lethe", "--nats-password", "pw"}, "the embedded server generates"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseServe(tc.args, func(string) string { return "" }, io.Discard)
+			_, err := server.Parse(tc.args, func(string) string { return "" }, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
@@ -200,7 +201,7 @@ func TestServeNATSCredentialFlags(t *testing.T) {
 			}
 		})
 	}
-	if _, err := parseServe([]string{"--nats-url", "nats://x:4222", "--nats-creds", "f.creds"}, func(string) string { return "" }, io.Discard); err != nil {
+	if _, err := server.Parse([]string{"--nats-url", "nats://x:4222", "--nats-creds", "f.creds"}, func(string) string { return "" }, io.Discard); err != nil {
 		t.Fatalf("a creds file: %v", err)
 	}
 }

@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/atomicfile"
 	"github.com/lethe-gdpr/lethe/pkg/client"
+	"github.com/lethe-gdpr/lethe/pkg/report"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
@@ -106,7 +105,7 @@ func contactsCommand(ctx context.Context, args []string, getenv func(string) str
 			cfg.Contact, cfg.Institution, err)
 	}
 	if err == nil {
-		out, err = indented(path, out)
+		out, err = report.Indented(path, out)
 	}
 	if err != nil {
 		return err
@@ -156,23 +155,7 @@ func eraseContact(ctx context.Context, cfg contactsConfig, c *client.Client, std
 		}
 		return err
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "contact\t%s of %s\n", req.ContactID, req.Institution)
-	fmt.Fprintf(tw, "state\t%s\n", req.State)
-	if req.Outcome != "" {
-		outcome := req.Outcome
-		if req.Reason != "" {
-			outcome += " (" + req.Reason + ")"
-		}
-		fmt.Fprintf(tw, "outcome\t%s\n", outcome)
-	}
-	if len(req.ErasedFields) > 0 {
-		fmt.Fprintf(tw, "erased\t%s\n", strings.Join(req.ErasedFields, ", "))
-	}
-	if req.CompletedAt != nil {
-		fmt.Fprintf(tw, "completed\t%s\n", stamp(*req.CompletedAt))
-	}
-	if err := tw.Flush(); err != nil {
+	if err := report.Request(stdout, req); err != nil {
 		return err
 	}
 	if req.State == store.RequestFailed {

@@ -31,6 +31,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/seal"
+	"github.com/lethe-gdpr/lethe/pkg/server"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/mongostore"
 	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
@@ -156,17 +157,17 @@ func erasureEndToEnd(t *testing.T, storeArgs []string) {
 	masterB64 := base64.StdEncoding.EncodeToString(key)
 	args := append([]string{"--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--data", dir, "--log-level", "debug",
 		"--master-key", masterB64}, storeArgs...)
-	cfg, err := parseServe(args, func(string) string { return "" }, io.Discard)
+	cfg, err := server.Parse(args, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	spans := tracetest.NewInMemoryExporter()
-	cfg.spans = keepSpans{spans}
+	cfg.Spans = keepSpans{spans}
 	logs := &testkit.SyncBuffer{}
 	out := newLineWriter()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, out, logs) }()
+	go func() { done <- server.Run(ctx, cfg, out, logs) }()
 	stopped := false
 	stop := func() {
 		if stopped {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/client"
+	"github.com/lethe-gdpr/lethe/pkg/cliflags"
 )
 
 // What the client commands refuse before asking anything of a server.
@@ -17,36 +18,6 @@ var (
 	errNoServer = errors.New("no server: pass --server or set LETHE_SERVER")
 	errNoToken  = errors.New("no token: pass --token or set LETHE_TOKEN")
 )
-
-// envTwin maps a flag name to its environment variable: --nats-url → LETHE_NATS_URL.
-func envTwin(name string) string {
-	return "LETHE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-}
-
-// parseWithEnv parses args after seeding each flag from its environment twin, so the command
-// line wins over the environment, which wins over the default.
-func parseWithEnv(fs *flag.FlagSet, args []string, getenv func(string) string) error {
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if v := getenv(envTwin(f.Name)); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", envTwin(f.Name), err))
-			}
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	return fs.Parse(args)
-}
-
-// flagGiven reports whether the flag name was set on the command line or by its environment
-// twin, as opposed to left at its default.
-func flagGiven(fs *flag.FlagSet, name string, getenv func(string) string) bool {
-	given := getenv(envTwin(name)) != ""
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
-	return given
-}
 
 // globalFlags are the client flags that may also stand before the command, as in
 // `lethe --server URL runs list inst-a`.
@@ -102,16 +73,10 @@ func subcommand(command string, args, subs []string, usage string, stderr io.Wri
 	return "", errUsage
 }
 
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("lethe "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
 // newCommandFlags is the flag set of the client command `lethe name`, which prints usage and
 // then the flags on -h.
 func newCommandFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
-	fs := newFlagSet(name, stderr)
+	fs := cliflags.NewFlagSet(name, stderr)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -151,7 +116,7 @@ func (c clientFlags) client() (*client.Client, error) {
 // arguments, letting flags also follow them: `lethe runs items inst-a run-1 --format csv`.
 // It refuses any other count than want, naming what is missing.
 func parsePositional(fs *flag.FlagSet, args []string, getenv func(string) string, want int, what string) ([]string, error) {
-	if err := parseWithEnv(fs, args, getenv); err != nil {
+	if err := cliflags.Parse(fs, args, getenv); err != nil {
 		return nil, flagError(err)
 	}
 	var positional []string

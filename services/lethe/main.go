@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/lethe-gdpr/lethe/pkg/server"
 )
 
 func main() {
@@ -58,11 +60,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	switch args[0] {
 	case "serve":
-		cfg, err := parseServe(args[1:], getenv, stderr)
+		cfg, err := server.Parse(args[1:], getenv, stderr)
 		if err != nil {
 			return err
 		}
-		return serve(ctx, cfg, stdout, stderr)
+		cfg.Version = version
+		return server.Run(ctx, cfg, stdout, stderr)
 	case "send":
 		return sendCommand(ctx, args[1:], getenv, stdin, stdout, stderr)
 	case "runs":

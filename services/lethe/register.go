@@ -9,6 +9,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/client"
+	"github.com/lethe-gdpr/lethe/pkg/report"
 )
 
 // `lethe register` prints an institution's register of processing activities, as the
@@ -62,7 +63,7 @@ func registerCommand(ctx context.Context, args []string, getenv func(string) str
 	path := client.RegisterPath(inst)
 	body, err := c.Get(ctx, path, accept)
 	if err == nil && format == "json" {
-		body, err = indented(path, body)
+		body, err = report.Indented(path, body)
 	}
 	if err != nil {
 		return err

@@ -7,15 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/atomicfile"
 	"github.com/lethe-gdpr/lethe/pkg/client"
+	"github.com/lethe-gdpr/lethe/pkg/cliflags"
+	"github.com/lethe-gdpr/lethe/pkg/report"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
@@ -126,7 +125,7 @@ func parseRuns(sub string, args []string, getenv func(string) string, stderr io.
 	switch {
 	case c.Mode != "" && c.Mode != store.ModeSimulation && c.Mode != store.ModeExecute:
 		return c, fmt.Errorf("--mode: want simulation or execute, not %q", c.Mode)
-	case flagGiven(fs, "inactivity-months", getenv) && (c.InactivityMonths < 1 || c.InactivityMonths > 1200):
+	case cliflags.Given(fs, "inactivity-months", getenv) && (c.InactivityMonths < 1 || c.InactivityMonths > 1200):
 		// 0 is not "the policy": leaving the flag out is.
 		return c, errors.New("--inactivity-months: want a whole number of months from 1 to 1200 (leave it out for the institution's policy)")
 	case c.Limit < 0 || c.Limit > api.MaxPageSize:
@@ -227,7 +226,7 @@ func startRun(ctx context.Context, sub string, cfg runsConfig, c *client.Client,
 			return err
 		}
 	}
-	if err := printRun(stdout, run); err != nil {
+	if err := report.Run(stdout, run); err != nil {
 		return err
 	}
 	if run.State == store.RunFailed {
@@ -248,7 +247,7 @@ func showRuns(ctx context.Context, sub string, cfg runsConfig, c *client.Client,
 		}
 		b, err := c.Get(ctx, path, api.ContentTypeJSON)
 		if err == nil {
-			b, err = indented(path, b)
+			b, err = report.Indented(path, b)
 		}
 		if err != nil {
 			return err
@@ -261,7 +260,7 @@ func showRuns(ctx context.Context, sub string, cfg runsConfig, c *client.Client,
 		if err != nil {
 			return err
 		}
-		return printRun(stdout, run)
+		return report.Run(stdout, run)
 	}
 	list, err := c.Runs(ctx, cfg.Institution, cfg.Limit)
 	if err != nil {
@@ -271,93 +270,7 @@ func showRuns(ctx context.Context, sub string, cfg runsConfig, c *client.Client,
 		fmt.Fprintf(stdout, "no run in institution %s\n", cfg.Institution)
 		return nil
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tMODE\tSTATE\tAS OF\tDELETE\tANONYMISE\tSKIP\tCREATED")
-	for _, r := range list.Runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.ID, r.Mode, r.State, stamp(r.AsOf),
-			r.Counts[store.OutcomeDelete], r.Counts[store.OutcomeAnonymise], r.Counts[store.OutcomeSkip], stamp(r.CreatedAt))
-	}
-	return tw.Flush()
-}
-
-// printRun is a run for a person: what it is, its state, and its counts.
-func printRun(w io.Writer, run api.RunView) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	line := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(tw, "%s\t%s\n", k, v)
-		}
-	}
-	line("run", run.ID)
-	line("institution", run.Institution)
-	mode := run.Mode
-	if run.SourceRun != "" {
-		mode += " of " + run.SourceRun
-	}
-	line("mode", mode)
-	line("state", run.State)
-	line("error", run.Error)
-	line("as of", stamp(run.AsOf))
-	if run.InactivityMonths > 0 {
-		line("inactivity", fmt.Sprintf("%d months: recency before %s", run.InactivityMonths, stamp(run.Threshold)))
-	}
-	by := run.Trigger
-	if run.RequestedBy != "" {
-		by += ", " + run.RequestedBy
-	}
-	line("started by", by)
-	line("created", stamp(run.CreatedAt))
-	if run.FinishedAt != nil {
-		line("finished", stamp(*run.FinishedAt))
-	}
-	if run.Forecast {
-		line("forecast", "a look ahead as of a future date: it cannot be applied")
-	}
-	if run.Mode != store.ModeSimulation {
-		line("results", fmt.Sprintf("%d of %d items", run.Results, run.Items))
-	}
-	fmt.Fprintln(tw)
-	// An apply or execute run that is completed says what happened beside what was planned;
-	// while it executes, its counts are the plan's.
-	drift := run.Planned != nil && run.State == store.RunCompleted
-	if drift {
-		fmt.Fprintf(tw, "outcome\tcontacts\tplanned\n")
-	} else {
-		fmt.Fprintf(tw, "outcome\tcontacts\n")
-	}
-	row := func(label string, n, planned int) {
-		if drift {
-			fmt.Fprintf(tw, "%s\t%d\t%d\n", label, n, planned)
-		} else {
-			fmt.Fprintf(tw, "%s\t%d\n", label, n)
-		}
-	}
-	total, plannedTotal := 0, 0
-	outcomes := []string{store.OutcomeDelete, store.OutcomeAnonymise, store.OutcomeSkip}
-	for _, o := range slices.Sorted(maps.Keys(run.Counts)) {
-		if !slices.Contains(outcomes, o) {
-			outcomes = append(outcomes, o)
-		}
-	}
-	for _, o := range outcomes {
-		row(o, run.Counts[o], run.Planned[o])
-		total += run.Counts[o]
-		plannedTotal += run.Planned[o]
-		if o == store.OutcomeSkip {
-			reasons := maps.Clone(run.Reasons)
-			if reasons == nil {
-				reasons = map[string]int{}
-			}
-			for r := range run.PlannedReasons {
-				reasons[r] += 0
-			}
-			for _, r := range slices.Sorted(maps.Keys(reasons)) {
-				row("  "+r, run.Reasons[r], run.PlannedReasons[r])
-			}
-		}
-	}
-	row("total", total, plannedTotal)
-	return tw.Flush()
+	return report.Runs(stdout, list.Runs)
 }
 
 // runItems is `runs items`: every item of the run to standard output, or into --output
@@ -394,10 +307,9 @@ func runItems(ctx context.Context, cfg runsConfig, c *client.Client, stdout io.W
 // as a table, a page at a time, so that a large run is not held in memory; the columns of
 // each page of the table are aligned on their own.
 func pageItems(ctx context.Context, cfg runsConfig, c *client.Client, w io.Writer) (int, error) {
-	var tw *tabwriter.Writer
+	var tw *report.ItemsTable
 	if cfg.Format == "table" {
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "CONTACT\tOUTCOME\tREASON\tROLE\tCUSTOMER\tRECENCY\tSOURCE\tRESULT")
+		tw = report.NewItemsTable(w)
 	}
 	n := 0
 	err := c.EachItemsPage(ctx, cfg.Institution, cfg.Run, cfg.PageSize, cfg.Timeout, func(items []json.RawMessage) error {
@@ -407,8 +319,7 @@ func pageItems(ctx context.Context, cfg runsConfig, c *client.Client, w io.Write
 				if err := json.Unmarshal(raw, &it); err != nil {
 					return fmt.Errorf("an item of run %s: %w", cfg.Run, err)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.ContactID, it.Outcome, dash(it.Reason), dash(it.Role),
-					yesNo(it.Customer), dash(stamp(it.Recency)), dash(it.RecencySource.Type), dash(it.Result))
+				tw.Row(it)
 				continue
 			}
 			b := bytes.NewBufferString(",\n")
@@ -438,18 +349,4 @@ func pageItems(ctx context.Context, cfg runsConfig, c *client.Client, w io.Write
 	}
 	_, err = io.WriteString(w, end)
 	return n, err
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,7 +21,7 @@ import (
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
-	"github.com/lethe-gdpr/lethe/pkg/platform"
+	"github.com/lethe-gdpr/lethe/pkg/server"
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
@@ -93,8 +92,8 @@ func startServeTokens(t *testing.T, dir string, devToken bool, extra ...string) 
 }
 
 // startServeAs is startServeTokens with the parsed configuration changed by edit, when set,
-// before serve starts: how a test sets serveConfig's test hooks.
-func startServeAs(t *testing.T, dir string, devToken bool, edit func(*serveConfig), extra ...string) served {
+// before serve starts: how a test sets server.Config's test hooks.
+func startServeAs(t *testing.T, dir string, devToken bool, edit func(*server.Config), extra ...string) served {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := newLineWriter()
@@ -106,13 +105,13 @@ func startServeAs(t *testing.T, dir string, devToken bool, edit func(*serveConfi
 			done <- run(ctx, args, getenv, strings.NewReader(""), out, io.Discard)
 			return
 		}
-		c, err := parseServe(args[1:], getenv, io.Discard)
+		c, err := server.Parse(args[1:], getenv, io.Discard)
 		if err != nil {
 			done <- err
 			return
 		}
 		edit(&c)
-		done <- serve(ctx, c, out, io.Discard)
+		done <- server.Run(ctx, c, out, io.Discard)
 	}()
 	s := served{http: out.find(t, reHTTP), nats: out.find(t, reNATS)}
 	if devToken {
@@ -141,7 +140,7 @@ func startServeAs(t *testing.T, dir string, devToken bool, edit func(*serveConfi
 // read every stream.
 func serviceURL(t testing.TB, natsURL, dir string) string {
 	t.Helper()
-	d, name := servicePasswordPath(dir)
+	d, name := server.ServicePasswordPath(dir)
 	b, err := os.ReadFile(filepath.Join(d, name))
 	if err != nil {
 		t.Fatalf("the services' bus password: %v", err)
@@ -306,7 +305,7 @@ func TestServeRegistersEveryRouteBeforeAnythingRunsAndReadyzWaitsForConsumers(t 
 	} {
 		t.Run(tc.target, func(t *testing.T) {
 			hold := make(chan struct{})
-			s := startServeAs(t, t.TempDir(), true, func(c *serveConfig) { c.holdRuns = hold }, "--target", tc.target)
+			s := startServeAs(t, t.TempDir(), true, func(c *server.Config) { c.HoldRuns = hold }, "--target", tc.target)
 			code, body := get(t, s.http+"/readyz", "")
 			if code != http.StatusServiceUnavailable || body["consumers"] != "not running" || fmt.Sprint(body["not_running"]) != fmt.Sprint(tc.want) {
 				t.Errorf("/readyz with no Run started = %d %v, want 503, consumers not running, not_running %v", code, body, tc.want)
@@ -360,36 +359,6 @@ func TestServeIsReadyOnlyOnceEveryConsumerExists(t *testing.T) {
 	assertEveryRouteAnswers(t, s.http, "as /readyz turned 200")
 }
 
-// One rule for every service: New with nothing required set fails with platform's error,
-// naming the service and each required field, and never panics; telemetry is never
-// required.
-func TestEveryServiceNamesItsMissingDependencies(t *testing.T) {
-	t.Parallel()
-	want := map[string][]string{
-		"ingest":     {"Deps.JetStream", "Deps.Sealer", "Deps.Auth"},
-		"recency":    {"Deps.JetStream", "Deps.Store", "Deps.Sealer", "Deps.Auth"},
-		"scheduler":  {"Deps.JetStream", "Deps.Store", "Deps.Auth"},
-		"anonymiser": {"Deps.JetStream", "Deps.Store", "Deps.Sealer", "Deps.Auth"},
-	}
-	for _, tg := range targets {
-		_, err := tg.build(platform.Deps{})
-		if !errors.Is(err, platform.ErrMissingDependency) || !strings.HasPrefix(err.Error(), tg.name+": ") {
-			t.Errorf("%s.New(Deps{}) = %v, want platform.ErrMissingDependency under the service's name", tg.name, err)
-			continue
-		}
-		for _, field := range want[tg.name] {
-			if !strings.Contains(err.Error(), field) {
-				t.Errorf("%s: %q does not name %s", tg.name, err, field)
-			}
-		}
-		for _, optional := range []string{"Logger", "TracerProvider", "MeterProvider"} {
-			if strings.Contains(err.Error(), optional) {
-				t.Errorf("%s: %q requires %s, which has a default", tg.name, err, optional)
-			}
-		}
-	}
-}
-
 func TestServeRejectsUnknownTarget(t *testing.T) {
 	t.Parallel()
 	err := run(context.Background(), []string{"serve", "--target", "nope"}, func(string) string { return "" }, nil, io.Discard, io.Discard)
@@ -402,7 +371,7 @@ func TestFlagsHaveEnvironmentTwins(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"LETHE_HTTP": "127.0.0.1:9999", "LETHE_NATS_URL": "nats://x:4222", "LETHE_TARGET": "recency",
 		"LETHE_NATS_USER": "lethe", "LETHE_NATS_PASSWORD": "pw"}
-	c, err := parseServe([]string{"--target", "ingest"}, func(k string) string { return env[k] }, io.Discard)
+	c, err := server.Parse([]string{"--target", "ingest"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,9 +431,9 @@ func TestServeNATSSyncReachesTheServerAndBadValuesAreRefused(t *testing.T) {
 		{nil, map[string]string{"LETHE_NATS_SYNC": "-1s"}, "LETHE_NATS_SYNC: "},
 	} {
 		var stderr strings.Builder
-		_, err := parseServe(tc.args, func(k string) string { return tc.env[k] }, &stderr)
+		_, err := server.Parse(tc.args, func(k string) string { return tc.env[k] }, &stderr)
 		if err == nil || !strings.Contains(err.Error()+stderr.String(), tc.want) {
-			t.Errorf("parseServe(%v, %v) = %v (stderr %q), want an error with %q", tc.args, tc.env, err, stderr.String(), tc.want)
+			t.Errorf("server.Parse(%v, %v) = %v (stderr %q), want an error with %q", tc.args, tc.env, err, stderr.String(), tc.want)
 		}
 	}
 }

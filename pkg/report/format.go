@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"bytes"
@@ -7,11 +7,9 @@ import (
 	"time"
 )
 
-// What the client commands print besides their tables.
-
-// indented is the JSON answer to GET path indented for a person; a script reads it just as
+// Indented is the JSON answer to GET path indented for a person; a script reads it just as
 // well.
-func indented(path string, body []byte) ([]byte, error) {
+func Indented(path string, body []byte) ([]byte, error) {
 	var out bytes.Buffer
 	if err := json.Indent(&out, bytes.TrimSpace(body), "", "  "); err != nil {
 		return nil, fmt.Errorf("the answer to GET %s is not JSON: %w", path, err)

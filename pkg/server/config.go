@@ -1,0 +1,158 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/cliflags"
+	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/seal"
+	"github.com/lethe-gdpr/lethe/pkg/telemetry"
+)
+
+// Config is every setting of `lethe serve`, from flags and their environment twins.
+type Config struct {
+	HTTP       string
+	Data       string
+	ConfigPath string
+	Target     string
+	NATSURL    string
+	NATSListen string
+	// NATSUser, NATSPassword or NATSCreds are the services' credentials on the server of
+	// --nats-url; the embedded server's are generated under --data (servicePassword).
+	NATSUser     string
+	NATSPassword string
+	NATSCreds    string
+	// NATSSync is when the embedded server fsyncs what it acknowledged: the loss window of a
+	// power cut (README, "Durability").
+	NATSSync  bus.SyncPolicy
+	MongoURI  string
+	MongoDB   string
+	MasterKey string
+	LogLevel  string
+	LogFormat string
+	// OTLPEndpoint is OTEL_EXPORTER_OTLP_ENDPOINT: the standard variable, not a LETHE_ one.
+	OTLPEndpoint string
+	// ShutdownTimeout bounds each step of a graceful stop.
+	ShutdownTimeout time.Duration
+	// ReadTimeout bounds how long a request, headers and body, may take to arrive: a body
+	// trickled in (slow loris) is cut off with 408 instead of holding a connection and its
+	// buffer for ever.
+	ReadTimeout time.Duration
+	// RebuildProjection rebuilds the projection from the stream before any service starts,
+	// so that no service ever reads a half-rebuilt projection.
+	RebuildProjection bool
+
+	// Version is the binary's, reported in telemetry: main sets it after Parse, which
+	// leaves it "dev", the version of a build without -ldflags.
+	Version string
+
+	// Test hooks, never set by a flag.
+
+	// Spans, when set, receives every span besides the OTLP export: how a test reads what
+	// was traced.
+	Spans telemetry.SpanExporter
+	// HoldRuns, when set, holds every service's Run until it is closed: the listener then
+	// serves every route while no consumer runs yet, which a test of readiness needs.
+	HoldRuns <-chan struct{}
+}
+
+// Parse reads the flags of `lethe serve` and their environment twins, refusing settings
+// that cannot work (a target that does not exist, credentials half given) before anything
+// starts; usage and flag errors go to stderr.
+func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	c := Config{Version: "dev"}
+	fs := cliflags.NewFlagSet("serve", stderr)
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.Data, "data", "./lethe-data", "data directory (embedded NATS, embedded store, master key)")
+	fs.StringVar(&c.ConfigPath, "config", "", "lethe.yaml: tokens, institutions, register")
+	fs.StringVar(&c.Target, "target", "all", "all, or one of ingest, recency, scheduler, anonymiser (comma-separated for several)")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URL; empty embeds a NATS server with JetStream under --data")
+	fs.StringVar(&c.NATSUser, "nats-user", "", "the services' user on the server of --nats-url")
+	fs.StringVar(&c.NATSPassword, "nats-password", "", "its password (prefer the environment twin LETHE_NATS_PASSWORD: a flag shows in ps)")
+	fs.StringVar(&c.NATSCreds, "nats-creds", "", "a NATS credentials file (JWT and NKey seed) for the server of --nats-url, instead of --nats-user")
+	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens for upstream publishers (port 0 for any free port)")
+	c.NATSSync = bus.DefaultSync
+	fs.Var(&c.NATSSync, "nats-sync", "when the embedded NATS server fsyncs: always (each message, no loss on power cut, much slower) or an interval such as 1s (a power cut loses at most that much)")
+	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB URI; empty uses the embedded store under --data")
+	fs.StringVar(&c.MongoDB, "mongo-database", "lethe", "MongoDB database name")
+	fs.StringVar(&c.MasterKey, "master-key", "", "base64 256-bit master key (overrides lethe.yaml); empty with the embedded store generates one under --data")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on each step of a graceful stop")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", time.Minute, "bound on reading a request, headers and body (a 10 MiB batch needs about 175 KB/s)")
+	fs.BoolVar(&c.RebuildProjection, "rebuild-projection", false, "before serving, rebuild the contacts projection from the start of LETHE_ACTIVITY")
+	if err := cliflags.Parse(fs, args, getenv); err != nil {
+		return c, err
+	}
+	if c.ReadTimeout <= 0 {
+		return c, fmt.Errorf("--read-timeout %v: it must be positive, or a slow client holds its connection for ever", c.ReadTimeout)
+	}
+	c.OTLPEndpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+	if _, err := selectTargets(c.Target); err != nil {
+		return c, err
+	}
+	if err := checkNATSCredentials(c); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// checkNATSCredentials refuses credentials that would be ignored or half given: nothing
+// connects to the bus without credentials, so --nats-url needs some, and the embedded server
+// makes its own.
+func checkNATSCredentials(c Config) error {
+	user := c.NATSUser != "" || c.NATSPassword != ""
+	switch {
+	case c.NATSURL == "" && (user || c.NATSCreds != ""):
+		return errors.New("--nats-user, --nats-password and --nats-creds are for --nats-url; the embedded server generates the services' password under --data")
+	case c.NATSURL == "":
+		return nil
+	case user && c.NATSCreds != "":
+		return errors.New("--nats-creds or --nats-user with --nats-password, not both")
+	case c.NATSCreds != "":
+		return nil
+	case c.NATSUser == "" || c.NATSPassword == "":
+		return errors.New("--nats-url needs the services' credentials: --nats-user and --nats-password (LETHE_NATS_USER, LETHE_NATS_PASSWORD) or --nats-creds (LETHE_NATS_CREDS)")
+	}
+	return nil
+}
+
+// ServicePasswordPath is where the embedded server's password for the services is kept: a
+// directory of its own, 0700, like the master key's.
+func ServicePasswordPath(data string) (dir, name string) {
+	return filepath.Join(data, "bus"), "service.password"
+}
+
+// masterKey: the flag, then lethe.yaml; with the embedded store one is generated once under
+// --data. Several processes sharing MongoDB must share the key, so it is never generated then.
+func masterKey(c Config, f config.File) ([]byte, error) {
+	b64 := c.MasterKey
+	if b64 == "" {
+		b64 = f.MasterKey
+	}
+	if b64 != "" {
+		return seal.MasterKeyFromConfig(b64)
+	}
+	if c.MongoURI != "" {
+		return nil, errors.New("a shared master key is required with --mongo-uri: set master_key in lethe.yaml or LETHE_MASTER_KEY")
+	}
+	return seal.EnsureMasterKey(c.Data)
+}
+
+func newLogger(c Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

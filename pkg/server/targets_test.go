@@ -1,0 +1,39 @@
+package server
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/lethe-gdpr/lethe/pkg/platform"
+)
+
+// One rule for every service: New with nothing required set fails with platform's error,
+// naming the service and each required field, and never panics; telemetry is never
+// required.
+func TestEveryServiceNamesItsMissingDependencies(t *testing.T) {
+	t.Parallel()
+	want := map[string][]string{
+		"ingest":     {"Deps.JetStream", "Deps.Sealer", "Deps.Auth"},
+		"recency":    {"Deps.JetStream", "Deps.Store", "Deps.Sealer", "Deps.Auth"},
+		"scheduler":  {"Deps.JetStream", "Deps.Store", "Deps.Auth"},
+		"anonymiser": {"Deps.JetStream", "Deps.Store", "Deps.Sealer", "Deps.Auth"},
+	}
+	for _, tg := range targets {
+		_, err := tg.build(platform.Deps{})
+		if !errors.Is(err, platform.ErrMissingDependency) || !strings.HasPrefix(err.Error(), tg.name+": ") {
+			t.Errorf("%s.New(Deps{}) = %v, want platform.ErrMissingDependency under the service's name", tg.name, err)
+			continue
+		}
+		for _, field := range want[tg.name] {
+			if !strings.Contains(err.Error(), field) {
+				t.Errorf("%s: %q does not name %s", tg.name, err, field)
+			}
+		}
+		for _, optional := range []string{"Logger", "TracerProvider", "MeterProvider"} {
+			if strings.Contains(err.Error(), optional) {
+				t.Errorf("%s: %q requires %s, which has a default", tg.name, err, optional)
+			}
+		}
+	}
+}
