@@ -31,5 +31,9 @@ func RequestPath(id string) string { return "/v1/requests/" + id }
 // RegisterPath is the institution's register of processing activities, as JSON, Markdown or CSV.
 func RegisterPath(inst string) string { return "/v1/institutions/" + inst + "/register" }
 
+// TargetsPath is the institution's consent-filtered campaign targets, as JSON pages, CSV or
+// NDJSON.
+func TargetsPath(inst string) string { return "/v1/institutions/" + inst + "/targets" }
+
 // AuditVerifyPath has the server check the audit log's hash chain.
 const AuditVerifyPath = "/v1/audit/verify"

@@ -54,33 +54,49 @@ func (c *Client) WaitRun(ctx context.Context, inst, run string, perRequest time.
 // EachItemsPage follows the JSON pages of the run's items, pageSize a page, each request
 // bounded by perRequest, and hands fn each page's items as the server wrote them.
 func (c *Client) EachItemsPage(ctx context.Context, inst, run string, pageSize int, perRequest time.Duration, fn func([]json.RawMessage) error) error {
-	path := RunPath(inst, run) + "/items"
+	return c.eachPage(ctx, RunPath(inst, run)+"/items", nil, "items", pageSize, perRequest, fn)
+}
+
+// eachPage follows the JSON pages of a listing at path (with the query q, which it does not
+// change), pageSize a page and each request bounded by perRequest: it hands fn the array
+// named list of each page, and asks for the next with the page's `next` as `after` until a
+// page has none.
+func (c *Client) eachPage(ctx context.Context, path string, q url.Values, list string, pageSize int, perRequest time.Duration, fn func([]json.RawMessage) error) error {
 	after := ""
 	for {
-		q := url.Values{"limit": {strconv.Itoa(pageSize)}}
+		v := url.Values{}
+		for k, vs := range q {
+			v[k] = vs
+		}
+		v.Set("limit", strconv.Itoa(pageSize))
 		if after != "" {
-			q.Set("after", after)
+			v.Set("after", after)
 		}
-		var page struct {
-			Items []json.RawMessage `json:"items"`
-			Next  string            `json:"next"`
-		}
+		var page map[string]json.RawMessage
 		rctx, cancel := context.WithTimeout(ctx, perRequest)
-		err := c.JSON(rctx, http.MethodGet, path+"?"+q.Encode(), nil, &page)
+		err := c.JSON(rctx, http.MethodGet, path+"?"+v.Encode(), nil, &page)
 		cancel()
 		if err != nil {
 			return err
 		}
-		if err := fn(page.Items); err != nil {
+		var rows []json.RawMessage
+		var next string
+		if err := json.Unmarshal(page[list], &rows); err != nil && page[list] != nil {
+			return fmt.Errorf("decoding the %s of GET %s: %w", list, path, err)
+		}
+		if err := json.Unmarshal(page["next"], &next); err != nil && page["next"] != nil {
+			return fmt.Errorf("decoding the next page of GET %s: %w", path, err)
+		}
+		if err := fn(rows); err != nil {
 			return err
 		}
-		if page.Next == "" {
+		if next == "" {
 			return nil
 		}
-		if page.Next == after {
+		if next == after {
 			return fmt.Errorf("the server sent the page after %q twice", after)
 		}
-		after = page.Next
+		after = next
 	}
 }
 
@@ -88,7 +104,13 @@ func (c *Client) EachItemsPage(ctx context.Context, inst, run string, pageSize i
 // mediaType (api.ContentTypeCSV or api.ContentTypeNDJSON), to w, and returns how many lines
 // it wrote (for CSV, the header's included).
 func (c *Client) ExportItems(ctx context.Context, inst, run, mediaType string, w io.Writer) (int, error) {
-	resp, err := c.Do(ctx, Request{Method: http.MethodGet, Path: RunPath(inst, run) + "/items", Accept: mediaType})
+	return c.export(ctx, RunPath(inst, run)+"/items", mediaType, "run "+run, w)
+}
+
+// export copies the streamed answer to GET path (with its query) in mediaType to w and
+// returns how many lines it wrote; what names the listing in the error of a cut answer.
+func (c *Client) export(ctx context.Context, path, mediaType, what string, w io.Writer) (int, error) {
+	resp, err := c.Do(ctx, Request{Method: http.MethodGet, Path: path, Accept: mediaType})
 	if err != nil {
 		return 0, err
 	}
@@ -99,7 +121,7 @@ func (c *Client) ExportItems(ctx context.Context, inst, run, mediaType string, w
 	lc := &lineCounter{w: w}
 	if _, err := io.Copy(lc, resp.Body); err != nil {
 		// The server cuts the answer when it fails midway: say so rather than end quietly.
-		return 0, fmt.Errorf("the export of run %s was cut short after %d lines: %w", run, lc.lines, err)
+		return 0, fmt.Errorf("the export of %s was cut short after %d lines: %w", what, lc.lines, err)
 	}
 	return lc.lines, nil
 }

@@ -39,6 +39,7 @@ Usage:
   lethe contacts erase [--wait] INST CONTACT    on-demand erasure
   lethe audit verify [--server URL] [--token T]   check the audit log's hash chain
   lethe register [--format json|markdown|csv] INST   the register of processing
+  lethe targets [--channel CH] [--kind K] [--crossing-within P3M] [--format F] INST   campaign targets
   lethe version
 
 Client commands (send, runs, contacts, audit, register) take --server URL and --token T.
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return contactsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "register":
 		return registerCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "targets":
+		return targetsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
