@@ -28,15 +28,15 @@ Flags (each has an environment twin: --server is LETHE_SERVER, --token LETHE_TOK
 
 // auditCommand is `lethe audit verify`.
 func auditCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	sub, err := subcommand("audit", args, []string{"verify"}, auditUsage, stderr)
+	sub, err := cliflags.Subcommand("audit", args, []string{"verify"}, auditUsage, stderr)
 	if err != nil {
 		return err
 	}
 	var cfg clientFlags
-	fs := newCommandFlags("audit "+sub, auditUsage, stderr)
+	fs := cliflags.CommandFlags("audit "+sub, auditUsage, stderr)
 	cfg.define(fs, "admin scope", 10*time.Minute, "bound on the request (the server reads the whole log)")
 	if err := cliflags.Parse(fs, args[1:], getenv); err != nil {
-		return flagError(err)
+		return cliflags.Error(err)
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintf(stderr, "lethe audit %s: unexpected argument %q\n", sub, fs.Arg(0))

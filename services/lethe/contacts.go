@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lethe-gdpr/lethe/pkg/cliflags"
 	"io"
 	"net/http"
 	"time"
@@ -48,7 +49,7 @@ type contactsConfig struct {
 
 func parseContacts(sub string, args []string, getenv func(string) string, stderr io.Writer) (contactsConfig, error) {
 	var c contactsConfig
-	fs := newCommandFlags("contacts "+sub, contactsUsage, stderr)
+	fs := cliflags.CommandFlags("contacts "+sub, contactsUsage, stderr)
 	scope := "read"
 	switch sub {
 	case "erase":
@@ -64,20 +65,20 @@ func parseContacts(sub string, args []string, getenv func(string) string, stderr
 		fs.BoolVar(&c.Wait, "wait", false, "wait for the outcome and print it")
 		fs.StringVar(&c.Reason, "reason", "", "why the erasure is asked for: checked by the server, never stored (it may name the person)")
 	}
-	positional, err := parsePositional(fs, args, getenv, 2, "name the INSTITUTION and the CONTACT")
+	positional, err := cliflags.Positional(fs, args, getenv, 2, "name the INSTITUTION and the CONTACT")
 	if err != nil {
 		return c, err
 	}
 	c.Institution, c.Contact = positional[0], positional[1]
-	if err := checkSegment("institution", c.Institution); err != nil {
+	if err := cliflags.CheckSegment("institution", c.Institution); err != nil {
 		return c, err
 	}
-	return c, checkSegment("contact", c.Contact)
+	return c, cliflags.CheckSegment("contact", c.Contact)
 }
 
 // contactsCommand is `lethe contacts show|export|erase`.
 func contactsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	sub, err := subcommand("contacts", args, []string{"show", "export", "erase"}, contactsUsage, stderr)
+	sub, err := cliflags.Subcommand("contacts", args, []string{"show", "export", "erase"}, contactsUsage, stderr)
 	if err != nil {
 		return err
 	}
@@ -141,7 +142,7 @@ func eraseContact(ctx context.Context, cfg contactsConfig, c *client.Client, std
 	case err != nil:
 		return err
 	}
-	if checkSegment("request", req.ID) != nil {
+	if cliflags.CheckSegment("request", req.ID) != nil {
 		return fmt.Errorf("the answer to POST %s/erasure names no usable request id (%q)", client.ContactPath(cfg.Institution, cfg.Contact), req.ID)
 	}
 	id := req.ID

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lethe-gdpr/lethe/pkg/cliflags"
 	"io"
 	"os"
 	"os/signal"
@@ -23,7 +24,7 @@ func main() {
 	}
 }
 
-var errUsage = errors.New("usage")
+var errUsage = cliflags.ErrUsage
 
 const usage = `lethe — event-driven GDPR retention engine
 
@@ -50,7 +51,7 @@ so on. lethe COMMAND -h describes a command's flags.
 // run is main without the process: arguments, environment and streams are injected so tests
 // drive the real command.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	args, err := hoistGlobalFlags(args)
+	args, err := cliflags.HoistGlobal(args)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return errUsage

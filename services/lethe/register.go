@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/lethe-gdpr/lethe/pkg/cliflags"
 	"io"
 	"strings"
 	"time"
@@ -38,15 +39,15 @@ var registerFormats = map[string]string{
 func registerCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg clientFlags
 	var format string
-	fs := newCommandFlags("register", registerUsage, stderr)
+	fs := cliflags.CommandFlags("register", registerUsage, stderr)
 	cfg.define(fs, "read scope on the institution", time.Minute, "bound on the request")
 	fs.StringVar(&format, "format", "json", "json, markdown or csv")
-	pos, err := parsePositional(fs, args, getenv, 1, "name the institution: lethe register INST")
+	pos, err := cliflags.Positional(fs, args, getenv, 1, "name the institution: lethe register INST")
 	if err != nil {
 		return err
 	}
 	inst := pos[0]
-	if err := checkSegment("institution", inst); err != nil {
+	if err := cliflags.CheckSegment("institution", inst); err != nil {
 		return err
 	}
 	format = strings.ToLower(format)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/api"
-	"github.com/lethe-gdpr/lethe/pkg/atomicfile"
 	"github.com/lethe-gdpr/lethe/pkg/client"
 	"github.com/lethe-gdpr/lethe/pkg/cliflags"
 	"github.com/lethe-gdpr/lethe/pkg/report"
@@ -42,15 +40,6 @@ const runsUsage = `Usage: lethe runs start|list|show|items|apply [flags] INSTITU
 Flags (each has an environment twin: --server is LETHE_SERVER, --token LETHE_TOKEN, …):
 `
 
-// itemFormats maps --format of runs items to what is asked of the server: the csv and ndjson
-// exports stream every item in one answer, json and the table follow the pages.
-var itemFormats = map[string]string{
-	"table":  api.ContentTypeJSON,
-	"json":   api.ContentTypeJSON,
-	"csv":    api.ContentTypeCSV,
-	"ndjson": api.ContentTypeNDJSON,
-}
-
 // runsConfig is every setting of `lethe runs`.
 type runsConfig struct {
 	clientFlags
@@ -73,7 +62,7 @@ type runsConfig struct {
 
 func parseRuns(sub string, args []string, getenv func(string) string, stderr io.Writer) (runsConfig, error) {
 	var c runsConfig
-	fs := newCommandFlags("runs "+sub, runsUsage, stderr)
+	fs := cliflags.CommandFlags("runs "+sub, runsUsage, stderr)
 	scope, timeout := "read", time.Minute
 	switch sub {
 	case "start":
@@ -108,17 +97,17 @@ func parseRuns(sub string, args []string, getenv func(string) string, stderr io.
 	if sub == "start" || sub == "list" {
 		want, what = 1, "name the INSTITUTION"
 	}
-	positional, err := parsePositional(fs, args, getenv, want, what)
+	positional, err := cliflags.Positional(fs, args, getenv, want, what)
 	if err != nil {
 		return c, err
 	}
 	c.Institution = positional[0]
-	if err := checkSegment("institution", c.Institution); err != nil {
+	if err := cliflags.CheckSegment("institution", c.Institution); err != nil {
 		return c, err
 	}
 	if want == 2 {
 		c.Run = positional[1]
-		if err := checkSegment("run", c.Run); err != nil {
+		if err := cliflags.CheckSegment("run", c.Run); err != nil {
 			return c, err
 		}
 	}
@@ -140,7 +129,7 @@ func parseRuns(sub string, args []string, getenv func(string) string, stderr io.
 	}
 	if sub == "items" {
 		c.Format = strings.ToLower(c.Format)
-		if _, ok := itemFormats[c.Format]; !ok {
+		if _, ok := report.ListingFormats[c.Format]; !ok {
 			return c, fmt.Errorf("--format: want table, csv, ndjson or json, not %q", c.Format)
 		}
 	}
@@ -159,7 +148,7 @@ func parseAsOf(s string) (time.Time, error) {
 
 // runsCommand is `lethe runs start|list|show|items|apply`.
 func runsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	sub, err := subcommand("runs", args, []string{"start", "list", "show", "items", "apply"}, runsUsage, stderr)
+	sub, err := cliflags.Subcommand("runs", args, []string{"start", "list", "show", "items", "apply"}, runsUsage, stderr)
 	if err != nil {
 		return err
 	}
@@ -210,7 +199,7 @@ func startRun(ctx context.Context, sub string, cfg runsConfig, c *client.Client,
 	if err != nil {
 		return err
 	}
-	if checkSegment("run", run.ID) != nil {
+	if cliflags.CheckSegment("run", run.ID) != nil {
 		return fmt.Errorf("the server answered with no usable run id (%q)", run.ID)
 	}
 	fmt.Fprintln(stdout, run.ID)
@@ -276,77 +265,15 @@ func showRuns(ctx context.Context, sub string, cfg runsConfig, c *client.Client,
 // runItems is `runs items`: every item of the run to standard output, or into --output
 // complete or not at all.
 func runItems(ctx context.Context, cfg runsConfig, c *client.Client, stdout io.Writer) error {
-	items := func(w io.Writer) (int, error) {
-		if cfg.Format == "csv" || cfg.Format == "ndjson" {
+	return report.Listing[api.ItemView]{Format: cfg.Format, Output: cfg.Output, What: "items of run " + cfg.Run,
+		Export: func(w io.Writer, mediaType string) (int, error) {
 			ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 			defer cancel()
-			n, err := c.ExportItems(ctx, cfg.Institution, cfg.Run, itemFormats[cfg.Format], w)
-			if cfg.Format == "csv" && n > 0 {
-				n-- // the header
-			}
-			return n, err
-		}
-		return pageItems(ctx, cfg, c, w)
-	}
-	if cfg.Output == "" {
-		_, err := items(stdout)
-		return err
-	}
-	var n int
-	if err := atomicfile.Replace(cfg.Output, func(w io.Writer) (err error) {
-		n, err = items(w)
-		return err
-	}); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %d items of run %s to %s\n", n, cfg.Run, cfg.Output)
-	return nil
-}
-
-// pageItems follows the JSON pages of the run's items and writes them as one JSON array or
-// as a table, a page at a time, so that a large run is not held in memory; the columns of
-// each page of the table are aligned on their own.
-func pageItems(ctx context.Context, cfg runsConfig, c *client.Client, w io.Writer) (int, error) {
-	var tw *report.ItemsTable
-	if cfg.Format == "table" {
-		tw = report.NewItemsTable(w)
-	}
-	n := 0
-	err := c.EachItemsPage(ctx, cfg.Institution, cfg.Run, cfg.PageSize, cfg.Timeout, func(items []json.RawMessage) error {
-		for _, raw := range items {
-			if tw != nil {
-				var it api.ItemView
-				if err := json.Unmarshal(raw, &it); err != nil {
-					return fmt.Errorf("an item of run %s: %w", cfg.Run, err)
-				}
-				tw.Row(it)
-				continue
-			}
-			b := bytes.NewBufferString(",\n")
-			if n == 0 {
-				b = bytes.NewBufferString("[\n")
-			}
-			if err := json.Compact(b, raw); err != nil {
-				return fmt.Errorf("an item of run %s: %w", cfg.Run, err)
-			}
-			if _, err := w.Write(b.Bytes()); err != nil {
-				return err
-			}
-			n++
-		}
-		if tw == nil {
-			return nil
-		}
-		n += len(items)
-		return tw.Flush()
-	})
-	if err != nil || tw != nil {
-		return n, err
-	}
-	end := "\n]\n"
-	if n == 0 {
-		end = "[]\n"
-	}
-	_, err = io.WriteString(w, end)
-	return n, err
+			return c.ExportItems(ctx, cfg.Institution, cfg.Run, mediaType, w)
+		},
+		EachPage: func(page func([]json.RawMessage) error) error {
+			return c.EachItemsPage(ctx, cfg.Institution, cfg.Run, cfg.PageSize, cfg.Timeout, page)
+		},
+		Table: func(w io.Writer) report.Table[api.ItemView] { return report.NewItemsTable(w) },
+	}.Write(stdout)
 }

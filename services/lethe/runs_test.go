@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lethe-gdpr/lethe/pkg/cliflags"
 	"maps"
 	"net/http"
 	"os"
@@ -142,7 +143,7 @@ func TestRunsStartShowItemsApply(t *testing.T) {
 		t.Fatalf("runs start: %v\n%s", err, stderr)
 	}
 	sim, report, _ := strings.Cut(out, "\n")
-	if !strings.HasPrefix(sim, "run-") || checkSegment("run", sim) != nil {
+	if !strings.HasPrefix(sim, "run-") || cliflags.CheckSegment("run", sim) != nil {
 		t.Fatalf("runs start printed %q first, want the run id", sim)
 	}
 	assertLines(t, "runs start --wait", report, append([]string{`(?m)^mode +simulation$`, `(?m)^state +planned$`,
@@ -249,7 +250,7 @@ func TestRunsStartShowItemsApply(t *testing.T) {
 		t.Fatalf("runs apply: %v\n%s", err, stderr)
 	}
 	applied, report, _ := strings.Cut(out, "\n")
-	if applied == "" || applied == sim || checkSegment("run", applied) != nil {
+	if applied == "" || applied == sim || cliflags.CheckSegment("run", applied) != nil {
 		t.Fatalf("runs apply printed %q first, want a new run id", applied)
 	}
 	// --wait returns once every item has its result: the counts are what happened, beside

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lethe-gdpr/lethe/pkg/cliflags"
 	"io"
 	"time"
 
@@ -40,7 +41,7 @@ type sendConfig struct {
 
 func parseSend(args []string, getenv func(string) string, stderr io.Writer) (sendConfig, error) {
 	c := sendConfig{}
-	fs := newCommandFlags("send", sendUsage, stderr)
+	fs := cliflags.CommandFlags("send", sendUsage, stderr)
 	fs.StringVar(&c.Server, "server", "http://127.0.0.1:8080", "URL of the running lethe serve")
 	fs.StringVar(&c.Token, "token", "", "bearer token with the ingest scope")
 	fs.IntVar(&c.Batch, "batch", 1000, "events per request")
@@ -53,7 +54,7 @@ func parseSend(args []string, getenv func(string) string, stderr io.Writer) (sen
 	fs.IntVar(&c.Retries, "retries", 10, "retries of a batch on 503 or a network error, with back-off")
 	fs.DurationVar(&c.Timeout, "timeout", 2*time.Minute, "bound on one request")
 	// Flags may also follow FILE: `lethe send history.ndjson --keep-going`.
-	positional, err := parsePositional(fs, args, getenv, 1, "name one FILE, or - for standard input")
+	positional, err := cliflags.Positional(fs, args, getenv, 1, "name one FILE, or - for standard input")
 	if err != nil {
 		return c, err
 	}

@@ -1,21 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lethe-gdpr/lethe/pkg/cliflags"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/api"
-	"github.com/lethe-gdpr/lethe/pkg/atomicfile"
 	"github.com/lethe-gdpr/lethe/pkg/client"
 	"github.com/lethe-gdpr/lethe/pkg/config"
-	"github.com/lethe-gdpr/lethe/services/recency"
+	"github.com/lethe-gdpr/lethe/pkg/report"
 )
 
 // `lethe targets` lists the contacts of an institution a campaign may reach, filtered by
@@ -38,15 +36,6 @@ const targetsUsage = `Usage: lethe targets [flags] INSTITUTION
 Flags (each has an environment twin: --server is LETHE_SERVER, --channel LETHE_CHANNEL, …):
 `
 
-// targetFormats maps --format to what is asked of the server: csv and ndjson stream every
-// target in one answer, json and the table follow the pages.
-var targetFormats = map[string]string{
-	"table":  api.ContentTypeJSON,
-	"json":   api.ContentTypeJSON,
-	"csv":    api.ContentTypeCSV,
-	"ndjson": api.ContentTypeNDJSON,
-}
-
 // targetsConfig is every setting of `lethe targets`.
 type targetsConfig struct {
 	clientFlags
@@ -59,37 +48,37 @@ type targetsConfig struct {
 
 func parseTargets(args []string, getenv func(string) string, stderr io.Writer) (targetsConfig, error) {
 	var c targetsConfig
-	fs := newCommandFlags("targets", targetsUsage, stderr)
+	fs := cliflags.CommandFlags("targets", targetsUsage, stderr)
 	c.define(fs, "read scope on the institution", 10*time.Minute, "bound on each request")
 	fs.StringVar(&c.Query.Channel, "channel", "", "the campaign's channel: email, sms, post or phone (default: the general marketing consent alone)")
-	fs.StringVar(&c.Query.Kind, "kind", recency.KindMarketing, "marketing or transactional")
+	fs.StringVar(&c.Query.Kind, "kind", api.KindMarketing, "marketing or transactional")
 	fs.BoolVar(&c.Query.ExplicitConsentOnly, "explicit-consent-only", false, "marketing only: list only the contacts who said yes")
 	fs.StringVar(&c.Query.CrossingWithin, "crossing-within", "", "renewal horizon, an ISO 8601 duration such as P3M or P90D")
 	fs.StringVar(&c.Format, "format", "table", "table, csv, ndjson or json")
 	fs.StringVar(&c.Output, "output", "", "write to this file (mode 0600, complete or not at all) instead of standard output")
-	fs.IntVar(&c.PageSize, "page-size", recency.MaxTargetsPage, "targets per request for table and json")
-	positional, err := parsePositional(fs, args, getenv, 1, "name the INSTITUTION")
+	fs.IntVar(&c.PageSize, "page-size", api.MaxTargetsPage, "targets per request for table and json")
+	positional, err := cliflags.Positional(fs, args, getenv, 1, "name the INSTITUTION")
 	if err != nil {
 		return c, err
 	}
 	c.Institution = positional[0]
-	if err := checkSegment("institution", c.Institution); err != nil {
+	if err := cliflags.CheckSegment("institution", c.Institution); err != nil {
 		return c, err
 	}
 	// Refused here, naming the flag, rather than sent for the server to name its parameter.
 	q := &c.Query
 	q.Channel, q.Kind, c.Format = strings.ToLower(q.Channel), strings.ToLower(q.Kind), strings.ToLower(c.Format)
 	switch q.Channel {
-	case "", recency.ChannelEmail, recency.ChannelSMS, recency.ChannelPost, recency.ChannelPhone:
+	case "", api.ChannelEmail, api.ChannelSMS, api.ChannelPost, api.ChannelPhone:
 	default:
 		return c, fmt.Errorf("--channel: want email, sms, post or phone, not %q", q.Channel)
 	}
 	switch q.Kind {
-	case recency.KindMarketing, recency.KindTransactional:
+	case api.KindMarketing, api.KindTransactional:
 	default:
 		return c, fmt.Errorf("--kind: want marketing or transactional, not %q", q.Kind)
 	}
-	if q.ExplicitConsentOnly && q.Kind == recency.KindTransactional {
+	if q.ExplicitConsentOnly && q.Kind == api.KindTransactional {
 		return c, errors.New("--explicit-consent-only applies to marketing campaigns only: a transactional campaign is not filtered by marketing consent")
 	}
 	if q.CrossingWithin != "" {
@@ -99,11 +88,11 @@ func parseTargets(args []string, getenv func(string) string, stderr io.Writer) (
 		}
 		q.CrossingWithin = p.String()
 	}
-	if _, ok := targetFormats[c.Format]; !ok {
+	if _, ok := report.ListingFormats[c.Format]; !ok {
 		return c, fmt.Errorf("--format: want table, csv, ndjson or json, not %q", c.Format)
 	}
-	if c.PageSize < 1 || c.PageSize > recency.MaxTargetsPage {
-		return c, fmt.Errorf("--page-size must be between 1 and %d", recency.MaxTargetsPage)
+	if c.PageSize < 1 || c.PageSize > api.MaxTargetsPage {
+		return c, fmt.Errorf("--page-size must be between 1 and %d", api.MaxTargetsPage)
 	}
 	return c, nil
 }
@@ -119,98 +108,16 @@ func targetsCommand(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	targets := func(w io.Writer) (int, error) {
-		if cfg.Format == "csv" || cfg.Format == "ndjson" {
+	err = report.Listing[api.Target]{Format: cfg.Format, Output: cfg.Output, What: "targets of " + cfg.Institution,
+		Export: func(w io.Writer, mediaType string) (int, error) {
 			ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 			defer cancel()
-			n, err := c.ExportTargets(ctx, cfg.Institution, cfg.Query, targetFormats[cfg.Format], w)
-			if cfg.Format == "csv" && n > 0 {
-				n-- // the header
-			}
-			return n, err
-		}
-		return pageTargets(ctx, cfg, c, w)
-	}
-	if cfg.Output == "" {
-		_, err := targets(stdout)
-		return client.Detailed(err)
-	}
-	var n int
-	if err := atomicfile.Replace(cfg.Output, func(w io.Writer) (err error) {
-		n, err = targets(w)
-		return err
-	}); err != nil {
-		return client.Detailed(err)
-	}
-	fmt.Fprintf(stdout, "wrote %d targets of %s to %s\n", n, cfg.Institution, cfg.Output)
-	return nil
-}
-
-// pageTargets follows the JSON pages of the targets and writes them as one JSON array of
-// targets or as a table, a page at a time, so that a large institution is not held in
-// memory; the columns of each page of the table are aligned on their own.
-func pageTargets(ctx context.Context, cfg targetsConfig, c *client.Client, w io.Writer) (int, error) {
-	var tw *tabwriter.Writer
-	if cfg.Format == "table" {
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "CONTACT\tROLE\tCONSENT\tRECENCY\tSOURCE\tCROSSES")
-	}
-	n := 0
-	err := c.EachTargetsPage(ctx, cfg.Institution, cfg.Query, cfg.PageSize, cfg.Timeout, func(page []json.RawMessage) error {
-		for _, raw := range page {
-			if tw != nil {
-				var t recency.Target
-				if err := json.Unmarshal(raw, &t); err != nil {
-					return fmt.Errorf("a target of %s: %w", cfg.Institution, err)
-				}
-				source := ""
-				if t.RecencySource != nil {
-					source = t.RecencySource.Type
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ContactID, orDash(t.Role), orDash(t.Consent),
-					orDash(targetDate(t.Recency)), orDash(source), orDash(targetDate(t.CrossesAt)))
-				n++
-				continue
-			}
-			b := bytes.NewBufferString(",\n")
-			if n == 0 {
-				b = bytes.NewBufferString("[\n")
-			}
-			if err := json.Compact(b, raw); err != nil {
-				return fmt.Errorf("a target of %s: %w", cfg.Institution, err)
-			}
-			if _, err := w.Write(b.Bytes()); err != nil {
-				return err
-			}
-			n++
-		}
-		if tw == nil {
-			return nil
-		}
-		return tw.Flush()
-	})
-	if err != nil || tw != nil {
-		return n, err
-	}
-	end := "\n]\n"
-	if n == 0 {
-		end = "[]\n"
-	}
-	_, err = io.WriteString(w, end)
-	return n, err
-}
-
-// targetDate is a date of the table, in UTC to the second; nothing when absent.
-func targetDate(t *time.Time) string {
-	if t == nil || t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+			return c.ExportTargets(ctx, cfg.Institution, cfg.Query, mediaType, w)
+		},
+		EachPage: func(page func([]json.RawMessage) error) error {
+			return c.EachTargetsPage(ctx, cfg.Institution, cfg.Query, cfg.PageSize, cfg.Timeout, page)
+		},
+		Table: func(w io.Writer) report.Table[api.Target] { return report.NewTargetsTable(w) },
+	}.Write(stdout)
+	return client.Detailed(err)
 }
