@@ -181,13 +181,19 @@ func (p *producer) start(first int64) {
 	p.cur.body[0] = '['
 }
 
-// stopHere sends what precedes the event it stopped at, then reports that event after
-// them: as the batch after the last, which no batch will ever be.
+// stopHere sends what precedes the event it stopped at, and reports that event after them:
+// as the batch after the last, which no batch will ever be. It hands the report over before
+// the flush, since once that batch is answered the send may end without waiting for the
+// reader (which may be blocked on standard input), and a report handed over later is lost.
 func (p *producer) stopHere() {
-	p.flush()
 	if p.stop != nil {
-		p.r.rep.done(p.seq, []report{*p.stop})
+		seq := p.seq
+		if p.cur != nil {
+			seq++ // the flush numbers the current batch p.seq
+		}
+		p.r.rep.done(seq, []report{*p.stop})
 	}
+	p.flush()
 }
 
 func (p *producer) flush() bool {
