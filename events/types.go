@@ -1,6 +1,9 @@
 package events
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Event types that upstream systems send to Lethe ("events in").
 const (
@@ -136,6 +139,10 @@ func InTypes() []string { return slices.Clone(inTypes) }
 
 // OutTypes lists the types Lethe publishes on LETHE_RESULTS.
 func OutTypes() []string { return slices.Clone(outTypes) }
+
+// AcceptedTypes lists the types upstream systems may send, for messages: every reason that
+// tells an upstream which types to send names these, so none names a type Lethe publishes.
+func AcceptedTypes() string { return strings.Join(inTypes, ", ") }
 
 // Types lists every known type, in first, then out.
 func Types() []string { return append(InTypes(), outTypes...) }

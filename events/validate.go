@@ -114,7 +114,9 @@ func decodePartial(e event.Event) (Data, error) {
 	case typ == "":
 		r.add(top("type"), "is required")
 	case d == nil:
-		r.add(top("type"), "must be a lethe type this module knows: "+strings.Join(Types(), ", "))
+		// The published types are known too, but whoever sends an unknown type is an upstream
+		// choosing what to send: the list is what it may send (ingest refuses the others).
+		r.add(top("type"), "must be a type Lethe accepts: "+AcceptedTypes())
 	}
 	// time is optional, as in the CloudEvents spec: the dates that count are in data.
 	if t := e.Time(); !t.IsZero() && t.Year() < 1900 {

@@ -72,7 +72,7 @@ func TestValidateNamesEachProblem(t *testing.T) {
 		{"id with a no-break space", "lethe.payment.recorded.v1.eur", mutation{path: []string{"id"}, value: "evt\u00a01"},
 			Problem{"/id", "without whitespace"}},
 		{"unknown type", "lethe.payment.recorded.v1.eur", mutation{path: []string{"type"}, value: "lethe.payment.recorded.v2"},
-			Problem{"/type", "must be a lethe type"}},
+			Problem{"/type", "must be a type Lethe accepts: lethe.contact.created.v1, "}},
 		{"specversion 0.3", "lethe.payment.recorded.v1.eur", mutation{path: []string{"specversion"}, value: "0.3"},
 			Problem{"/specversion", `must be "1.0"`}},
 		{"dataschema not an absolute URI", "lethe.payment.recorded.v1.eur", mutation{path: []string{"dataschema"}, value: "|<@"},
@@ -326,5 +326,26 @@ func TestValidateAcceptsIdsAsUpstreamsWriteThem(t *testing.T) {
 				t.Errorf("refused: %v", err)
 			}
 		})
+	}
+}
+
+// Issue 14: whoever reads the unknown-type reason is choosing what to send; it names the
+// types Lethe accepts from upstream, never the ones it publishes.
+func TestValidateUnknownTypeNamesOnlyTheTypesLetheAccepts(t *testing.T) {
+	raw := apply(t, golden(t)["lethe.payment.recorded.v1.eur"], mutation{path: []string{"type"}, value: "lethe.payment.recorded.v2"})
+	i := slices.IndexFunc(problems(t, goValidate(raw)), func(p Problem) bool { return p.Pointer == "/type" })
+	if i < 0 {
+		t.Fatal("no /type problem")
+	}
+	reason := problems(t, goValidate(raw))[i].Reason
+	for _, typ := range InTypes() {
+		if !strings.Contains(reason, typ) {
+			t.Errorf("reason %q lacks %s", reason, typ)
+		}
+	}
+	for _, typ := range OutTypes() {
+		if strings.Contains(reason, typ) {
+			t.Errorf("reason %q lists %s, a type Lethe publishes", reason, typ)
+		}
 	}
 }

@@ -9,17 +9,20 @@ import (
 
 // batch is the unit sent and acknowledged: input events first..last, in order.
 type batch struct {
-	seq     int64
-	first   int64
-	last    int64
-	end     position
-	bytes   int64 // input bytes it spans
-	crc     uint32
-	body    []byte // a JSON array of the valid events, as they were in the input
-	spans   [][2]int
-	lines   []int64
-	ords    []int64
-	local   int // events rejected before sending, already reported
+	seq   int64
+	first int64
+	last  int64
+	end   position
+	bytes int64 // input bytes it spans
+	crc   uint32
+	body  []byte // a JSON array of the valid events, as they were in the input
+	spans [][2]int
+	lines []int64
+	ords  []int64
+	local int // events rejected before sending
+	// reports are its rejected events' problems, printed when the batches before it have
+	// printed theirs; only the one goroutine that holds the batch appends to them.
+	reports []report
 	skipped int // > 0 for the events of an earlier run, not sent again
 }
 
@@ -34,6 +37,7 @@ type producer struct {
 	skip    []doneRange
 	pending []item // events of skip[0] read so far
 	pendCRC uint32
+	stop    *report // the event it stopped at, without --keep-going
 }
 
 // produce returns nil when the input was read to its end or the send halted, ErrRejected
@@ -58,7 +62,7 @@ func (r *sendRun) produce(rd *eventReader, skip []doneRange, work chan<- *batch)
 		}
 		ok, err := p.take(it)
 		if err != nil {
-			p.flush()
+			p.stopHere()
 			return err
 		}
 		if !ok {
@@ -67,7 +71,7 @@ func (r *sendRun) produce(rd *eventReader, skip []doneRange, work chan<- *batch)
 	}
 	ok, err := p.release()
 	if err != nil {
-		p.flush()
+		p.stopHere()
 		return err
 	}
 	if ok {
@@ -130,16 +134,18 @@ func (p *producer) release() (bool, error) {
 func (p *producer) add(it item) (bool, error) {
 	cfg := p.r.s.cfg
 	if it.problem != "" {
-		p.r.s.out.println(fmt.Sprintf("line %d: rejected: %s", it.line, it.problem))
+		rep := rejectedReport(it.line, it.problem)
 		if !cfg.KeepGoing {
-			p.r.stopped.CompareAndSwap(0, it.line)
+			p.r.stoppedAt(it.line)
 			p.r.tr.rejected.Add(1)
+			p.stop = &rep
 			return false, ErrRejected
 		}
 		if p.cur == nil {
 			p.start(it.ord)
 		}
 		p.cur.local++
+		p.cur.reports = append(p.cur.reports, rep)
 	} else {
 		if p.cur != nil && len(p.cur.body)+len(it.raw)+2 > cfg.MaxBytes {
 			if !p.flush() {
@@ -175,6 +181,21 @@ func (p *producer) start(first int64) {
 	p.cur.body[0] = '['
 }
 
+// stopHere sends what precedes the event it stopped at, and reports that event after them:
+// as the batch after the last, which no batch will ever be. It hands the report over before
+// the flush, since once that batch is answered the send may end without waiting for the
+// reader (which may be blocked on standard input), and a report handed over later is lost.
+func (p *producer) stopHere() {
+	if p.stop != nil {
+		seq := p.seq
+		if p.cur != nil {
+			seq++ // the flush numbers the current batch p.seq
+		}
+		p.r.rep.done(seq, []report{*p.stop})
+	}
+	p.flush()
+}
+
 func (p *producer) flush() bool {
 	if p.cur == nil {
 		return true
@@ -195,6 +216,7 @@ func (p *producer) emit(b *batch) bool {
 	p.r.tr.register(b)
 	if len(b.spans) == 0 {
 		p.r.tr.complete(b, 0, 0)
+		p.r.rep.done(b.seq, b.reports)
 		return true
 	}
 	b.body = append(b.body, ']')
@@ -202,6 +224,7 @@ func (p *producer) emit(b *batch) bool {
 	case p.work <- b:
 		return true
 	case <-p.r.halt:
+		p.r.rep.done(b.seq, b.reports)
 		return false
 	}
 }

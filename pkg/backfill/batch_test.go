@@ -10,10 +10,12 @@ import (
 )
 
 func testRun(cfg Config) *sendRun {
+	out := &meter{w: io.Discard}
 	return &sendRun{
-		s:    &Sender{cfg: cfg, out: &meter{w: io.Discard}},
+		s:    &Sender{cfg: cfg, out: out},
 		tr:   newTracker(position{Line: 1}, nil),
 		halt: make(chan struct{}),
+		rep:  newReporter(out),
 	}
 }
 

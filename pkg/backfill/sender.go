@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -104,9 +105,32 @@ type sendRun struct {
 	once    sync.Once
 	fatal   atomic.Pointer[error]
 	stopped atomic.Int64 // line of the first rejected event when stopping there, else 0
+	// stopSeq is the first batch with a rejected event when stopping there: the batches
+	// before it still go, since the resume starts at that event and they precede it.
+	stopSeq     atomic.Int64
+	interrupted atomic.Bool
+	rep         *reporter
 }
 
 func (r *sendRun) stop() { r.once.Do(func() { close(r.halt) }) }
+
+// stoppedAt records line as where the send stops, unless an earlier line was rejected: the
+// batches are answered in any order, and the sender rejects some lines before the server
+// has answered for the ones before them, but the stop (and the resume) is at the first.
+func (r *sendRun) stoppedAt(line int64) {
+	for {
+		cur := r.stopped.Load()
+		if cur != 0 && cur <= line || r.stopped.CompareAndSwap(cur, line) {
+			return
+		}
+	}
+}
+
+// precedesStop says whether batch seq is to be sent though the send halted: it did so at a
+// rejected event of a later batch, not on an interruption or a fatal error.
+func (r *sendRun) precedesStop(seq int64) bool {
+	return seq < r.stopSeq.Load() && !r.interrupted.Load() && r.fatal.Load() == nil
+}
 
 func (r *sendRun) halted() bool {
 	select {
@@ -149,9 +173,11 @@ func (s *Sender) Send(ctx context.Context, in *Input) (Result, error) {
 
 	reqCtx, abort := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer abort(nil)
-	r := &sendRun{s: s, in: in, tr: tr, reqCtx: reqCtx, abort: abort, halt: make(chan struct{})}
+	r := &sendRun{s: s, in: in, tr: tr, reqCtx: reqCtx, abort: abort, halt: make(chan struct{}), rep: newReporter(s.out)}
+	r.stopSeq.Store(math.MaxInt64)
 	// An interruption stops new batches at once; requests in flight get the grace to finish.
 	stopInterrupt := context.AfterFunc(ctx, func() {
+		r.interrupted.Store(true)
 		r.stop()
 		t := time.AfterFunc(s.grace, func() { abort(context.Cause(ctx)) })
 		context.AfterFunc(reqCtx, func() { t.Stop() })
@@ -177,7 +203,11 @@ func (s *Sender) Send(ctx context.Context, in *Input) (Result, error) {
 			for {
 				select {
 				case b, ok := <-work:
-					if !ok || r.halted() {
+					if !ok {
+						return
+					}
+					if r.halted() && !r.precedesStop(b.seq) {
+						r.rep.done(b.seq, b.reports)
 						return
 					}
 					r.deliver(b)
@@ -198,6 +228,21 @@ func (s *Sender) Send(ctx context.Context, in *Input) (Result, error) {
 		default:
 		}
 	}
+	// Batches never taken still report the events rejected before sending. Without waiting:
+	// the reader may still be blocked on standard input.
+drain:
+	for {
+		select {
+		case b, ok := <-work:
+			if !ok {
+				break drain
+			}
+			r.rep.done(b.seq, b.reports)
+		default:
+			break drain
+		}
+	}
+	r.rep.flush()
 	close(stopSaving)
 	<-saved
 	s.out.finish()
@@ -235,6 +280,7 @@ func (s *Sender) Send(ctx context.Context, in *Input) (Result, error) {
 // deliver sends b and records the outcome; a batch whose outcome is unknown (the send was
 // aborted) is not recorded, so a re-run sends it again.
 func (r *sendRun) deliver(b *batch) {
+	defer func() { r.rep.done(b.seq, b.reports) }()
 	idx := make([]int, len(b.spans))
 	for i := range idx {
 		idx[i] = i
@@ -253,7 +299,9 @@ func (r *sendRun) deliver(b *batch) {
 	// Stopping at the first rejected event: what precedes it was acknowledged, the rest
 	// was not sent; record the former, so a re-run after the fix starts at that event.
 	firstBad := slices.Min(rejected)
-	r.stopped.CompareAndSwap(0, b.lines[firstBad])
+	r.stoppedAt(b.lines[firstBad])
+	for cur := r.stopSeq.Load(); b.seq < cur && !r.stopSeq.CompareAndSwap(cur, b.seq); cur = r.stopSeq.Load() {
+	}
 	r.tr.sent.Add(int64(acked))
 	r.tr.rejected.Add(int64(len(rejected)))
 	if firstBad > 0 {
@@ -286,7 +334,7 @@ func (r *sendRun) sendEvents(b *batch, idx []int) (int, []int, error) {
 		// never succeed. They are rejected like invalid ones; the rest goes again without them.
 		return r.rejectNamed(b, idx, apiErr)
 	case apiErr.Status == http.StatusRequestEntityTooLarge && len(idx) == 1:
-		r.s.out.println(fmt.Sprintf("line %d: rejected: is larger than the server accepts (413)", b.lines[idx[0]]))
+		b.reports = append(b.reports, rejectedReport(b.lines[idx[0]], "is larger than the server accepts (413)"))
 		return 0, idx, nil
 	case apiErr.Status == http.StatusRequestEntityTooLarge:
 		h := len(idx) / 2
@@ -335,17 +383,12 @@ func (r *sendRun) rejectNamed(b *batch, idx []int, apiErr *client.APIError) (int
 	return a, append(rejected, r2...), err
 }
 
-// reportRejected prints each rejected event's problems by input line and returns the
+// reportRejected records each rejected event's problems by input line and returns the
 // positions (in idx) of the rejected events, or nil when no problem names an event.
 // Pointers are into the event ("/data/role"), with the event's index beside them.
 func (r *sendRun) reportRejected(b *batch, idx []int, e *client.APIError) []bool {
 	bad := make([]bool, len(idx))
 	found := false
-	type report struct {
-		line int64
-		msg  string
-	}
-	var reports []report
 	for _, p := range e.Errors {
 		if p.Index == nil || *p.Index < 0 || *p.Index >= len(idx) {
 			continue
@@ -357,11 +400,7 @@ func (r *sendRun) reportRejected(b *batch, idx []int, e *client.APIError) []bool
 			pointer = "(the event)"
 		}
 		line := b.lines[idx[i]]
-		reports = append(reports, report{line, fmt.Sprintf("line %d: rejected: %s %s", line, pointer, p.Detail)})
-	}
-	slices.SortStableFunc(reports, func(a, b report) int { return int(a.line - b.line) })
-	for _, rep := range reports {
-		r.s.out.println(rep.msg)
+		b.reports = append(b.reports, rejectedReport(line, pointer+" "+p.Detail))
 	}
 	if !found {
 		return nil

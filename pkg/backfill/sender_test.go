@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -208,5 +209,126 @@ func TestSendTreatsEventsOverThePayloadLimitAsRejected(t *testing.T) {
 	// Three batches of 10, two of them answered 413 once and sent again without their event.
 	if f.reqs != 5 {
 		t.Errorf("%d requests, want 5: a 413 naming its events is not split or retried", f.reqs)
+	}
+}
+
+// writeLines writes an NDJSON input of n events like writeEvents, with the lines of broken
+// (from 0) not JSON at all, so the sender rejects them itself, before any request.
+func writeLines(t *testing.T, n int, bad, broken map[int]bool) string {
+	t.Helper()
+	path, _ := writeEvents(t, n, bad)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	for i := range broken {
+		lines[i] = fmt.Sprintf(`{"id":"e%05d", not json}`+"\n", i)
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// rejectedLines are the line numbers of the "line N: rejected" reports, in the order printed.
+func rejectedLines(stderr string) []int {
+	var out []int
+	for _, l := range strings.Split(stderr, "\n") {
+		var n int
+		if _, err := fmt.Sscanf(l, "line %d: rejected", &n); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Issue 14: the sender rejects line 5 itself before the server has answered for line 2;
+// the stop, and the resume, are at line 2 all the same.
+func TestSendStopsAtTheFirstRejectedLineNotTheFirstFound(t *testing.T) {
+	f := newFakeIngest(t, rejecting)
+	path := writeLines(t, 8, map[int]bool{1: true}, map[int]bool{4: true})
+	_, stderr, err := testSend(context.Background(), t, f.srv.URL, path, Config{}, nil)
+	if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "on line 2:") {
+		t.Fatalf("err = %v, want a stop at line 2, the first rejected", err)
+	}
+	if got := rejectedLines(stderr); !slices.Equal(got, []int{2, 5}) {
+		t.Fatalf("reported lines %v, want [2 5] in input order:\n%s", got, stderr)
+	}
+	if want := idsRange(0, 1); !slices.Equal(f.stored(), want) {
+		t.Fatalf("stored %v, want %v", f.stored(), want)
+	}
+
+	// Line 2 fixed, line 5 not: the re-run starts at line 2 and stops at line 5.
+	fixed, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, bytes.ReplaceAll(fixed, []byte(`"nobody"`), []byte(`"partner"`)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, stderr, err := testSend(context.Background(), t, f.srv.URL, path, Config{}, nil)
+	if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "on line 5:") {
+		t.Fatalf("re-run: err = %v, want a stop at line 5", err)
+	}
+	if !strings.Contains(stderr, "resuming") || res.Sent != 3 {
+		t.Fatalf("re-run sent %d, stderr %q: want lines 2–4 sent after resuming", res.Sent, stderr)
+	}
+	if want := idsRange(0, 4); !slices.Equal(f.stored(), want) {
+		t.Fatalf("stored %v, want each of %v once", f.stored(), want)
+	}
+}
+
+// Issue 14: concurrent batches answered last-first still stop at the earliest rejected line.
+func TestSendStopsAtTheFirstRejectedLineWhenBatchesAnswerOutOfOrder(t *testing.T) {
+	f := newFakeIngest(t, heldFirst(1))
+	path, _ := writeEvents(t, 20, map[int]bool{1: true, 14: true})
+	_, stderr, err := testSend(context.Background(), t, f.srv.URL, path, Config{Concurrency: 2}, nil)
+	if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "on line 2:") {
+		t.Fatalf("err = %v, want a stop at line 2, the first rejected", err)
+	}
+	if got := rejectedLines(stderr); !slices.Equal(got, []int{2, 15}) {
+		t.Fatalf("reported lines %v, want [2 15]:\n%s", got, stderr)
+	}
+}
+
+// Issue 14: with --keep-going, rejected lines come out in input order, whether the sender
+// or the server rejected them and whichever batch the server answered first.
+func TestSendReportsRejectedLinesInInputOrder(t *testing.T) {
+	f := newFakeIngest(t, heldFirst(3))
+	bad := map[int]bool{2: true, 13: true, 24: true, 35: true}
+	path := writeLines(t, 40, bad, map[int]bool{7: true, 18: true, 38: true})
+	res, stderr, err := testSend(context.Background(), t, f.srv.URL, path, Config{KeepGoing: true, Concurrency: 4}, nil)
+	if !errors.Is(err, ErrRejected) || res.Rejected != 7 {
+		t.Fatalf("err = %v, rejected %d, want 7 rejected", err, res.Rejected)
+	}
+	if got, want := rejectedLines(stderr), []int{3, 8, 14, 19, 25, 36, 39}; !slices.Equal(got, want) {
+		t.Fatalf("reported lines %v, want %v:\n%s", got, want, stderr)
+	}
+}
+
+// heldFirst answers like rejecting, but holds the first batch's first request until n
+// requests of the other batches were stored, so that the first batch's answer comes last.
+func heldFirst(n int) func(int, http.ResponseWriter, *http.Request, []string) bool {
+	stored := make(chan struct{}, n)
+	var held atomic.Bool
+	return func(k int, w http.ResponseWriter, r *http.Request, ids []string) bool {
+		if slices.ContainsFunc(ids, func(id string) bool { return strings.HasSuffix(id, "e00000") }) {
+			if held.CompareAndSwap(false, true) {
+				for range n {
+					select {
+					case <-stored:
+					case <-r.Context().Done():
+						return true
+					}
+				}
+			}
+			return rejecting(k, w, r, ids)
+		}
+		if rejecting(k, w, r, ids) {
+			return true
+		}
+		select {
+		case stored <- struct{}{}:
+		default:
+		}
+		return false
 	}
 }

@@ -54,7 +54,9 @@ func checkEvent(e event.Event) (events.Data, error) {
 		typ = e.Type()
 	}
 	if events.IsKnownType(typ) && !events.IsInType(typ) {
-		p := events.Problem{Pointer: "/type", Reason: "is a type Lethe publishes, not one it accepts; upstream systems send lethe.contact.*, lethe.consent.*, lethe.option.*, lethe.order.*, lethe.payment.*, lethe.balance.*, lethe.subscription.*, lethe.waitlist.*, lethe.campaign.*, lethe.legalhold.* and lethe.erasure.* types"}
+		// The accepted types by name, from the contract: a glob such as lethe.contact.* would
+		// cover lethe.contact.deleted.v1, the very kind of type refused here.
+		p := events.Problem{Pointer: "/type", Reason: "is a type Lethe publishes, not one it accepts: " + events.AcceptedTypes()}
 		var ve *events.ValidationError
 		if errors.As(err, &ve) {
 			ve.Problems = append(ve.Problems, p)
