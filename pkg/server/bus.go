@@ -24,6 +24,9 @@ func connectBus(c Config, file config.File, log *slog.Logger, stdout io.Writer) 
 		if err != nil {
 			return nil, nil, fmt.Errorf("--nats-listen: %w", err)
 		}
+		if err := checkPortFree("--nats-listen", c.NATSListen); err != nil {
+			return nil, nil, err
+		}
 		// Nothing connects without credentials, the services included: they use a password
 		// generated once under --data, and lethe.yaml's bus users get their roles' permissions.
 		dir, name := ServicePasswordPath(c.Data)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -49,12 +48,12 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		file, _ = config.Parse(nil)
 	}
 	if len(file.Tokens) == 0 {
-		tok, err := devToken()
+		tok, err := devToken(c.Data)
 		if err != nil {
 			return err
 		}
 		file.Tokens = append(file.Tokens, tok.Token)
-		// Printed once, on stdout, never logged: the only copy of the development token.
+		// Printed on stdout at every start, never logged; kept under --data like the master key.
 		fmt.Fprintf(stdout, "development token (all scopes, every institution; configure tokens in lethe.yaml for real use):\n  LETHE_TOKEN=%s\n", tok.plain)
 	}
 
@@ -70,6 +69,16 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 
 	if err := os.MkdirAll(c.Data, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	if c.NATSURL == "" || c.MongoURI == "" {
+		release, err := lockData(c.Data)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
+	if err := checkPortFree("--http", c.HTTP); err != nil {
+		return err
 	}
 
 	nc, closeBus, err := connectBus(c, file, log, stdout)
@@ -184,7 +193,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		stopServices()
 		_ = services.Wait()
-		return fmt.Errorf("--http: %w", err)
+		return portTaken("--http", c.HTTP, err)
 	}
 	// RouteProblems: the mux's own 404 and 405 are problems too. The header timeout is the
 	// shorter of 10s and the whole request's.
@@ -235,11 +244,17 @@ type generatedToken struct {
 }
 
 // devToken is a token of every scope on every institution, made when lethe.yaml declares
-// none, so that a first lethe serve can be used at once.
-func devToken() (generatedToken, error) {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		return generatedToken{}, err
+// none, so that a first lethe serve can be used at once. It is generated once and kept as
+// <data>/dev/token (0600, in a 0700 directory, like the master key), so that a restart on the
+// same data finds it again, as it finds everything else.
+func devToken(data string) (generatedToken, error) {
+	secret, err := seal.EnsureSecret(filepath.Join(data, "dev"), "token")
+	if err != nil {
+		return generatedToken{}, fmt.Errorf("the development token: %w", err)
+	}
+	b, err := base64.StdEncoding.DecodeString(secret)
+	if err != nil {
+		return generatedToken{}, fmt.Errorf("the development token: %w", err)
 	}
 	plain := "dev_" + base64.RawURLEncoding.EncodeToString(b)
 	sum := sha256.Sum256([]byte(plain))

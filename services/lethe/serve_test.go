@@ -223,6 +223,13 @@ func TestServeHealthReadyAndRestartKeepsStreamsAndDocuments(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := startServe(t, dir, "--config", cfgPath)
+	// The development token is kept under --data: the restart finds it like everything else.
+	if s2.token != s.token {
+		t.Fatalf("the development token changed at the restart: %q, then %q", s.token, s2.token)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "dev", "token")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the development token's file: %v %v, want mode 0600", fi, err)
+	}
 	contactURL = s2.http + "/v1/institutions/inst-a/contacts/c-restart" // a new port
 	code, got := get(t, contactURL, s2.token)
 	if code != http.StatusOK || got["recency"] != want["recency"] || fmt.Sprint(got["recency_source"]) != fmt.Sprint(want["recency_source"]) {
