@@ -49,3 +49,6 @@ func dash(s string) string {
 	}
 	return s
 }
+
+// Key is the row's contact id.
+func (t *ItemsTable) Key(v api.ItemView) string { return v.ContactID }

@@ -2,6 +2,8 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,4 +103,41 @@ func squeezed(s string) string {
 		lines[i] = strings.Join(strings.Fields(l), " ")
 	}
 	return strings.Join(lines, "\n")
+}
+
+func TestNaturalCompareReadsNumbersAsNumbers(t *testing.T) {
+	ids := []string{"c-1000", "c-10", "c-2", "c-100", "c-1", "b-7", "c-02", "c-10a", "c-10-2"}
+	slices.SortStableFunc(ids, NaturalCompare)
+	want := []string{"b-7", "c-1", "c-2", "c-02", "c-10", "c-10-2", "c-10a", "c-100", "c-1000"}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("sorted %q, want %q", ids, want)
+	}
+}
+
+// A table that fits is shown in natural order, whatever the pages' order (the API's is byte
+// order: c-10 before c-2).
+func TestItemsTableInNaturalOrder(t *testing.T) {
+	var b strings.Builder
+	pages := [][]json.RawMessage{
+		{json.RawMessage(`{"contact_id":"c-10","outcome":"delete"}`), json.RawMessage(`{"contact_id":"c-100","outcome":"delete"}`)},
+		{json.RawMessage(`{"contact_id":"c-2","outcome":"skip"}`)},
+	}
+	n, err := Pages(&b, Table[api.ItemView](NewItemsTable(&b)), func(page func([]json.RawMessage) error) error {
+		for _, p := range pages {
+			if err := page(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil || n != 3 {
+		t.Fatalf("Pages = %d, %v", n, err)
+	}
+	var order []string
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n")[1:] {
+		order = append(order, strings.Fields(line)[0])
+	}
+	if want := []string{"c-2", "c-10", "c-100"}; !slices.Equal(order, want) {
+		t.Fatalf("rows %q, want %q\n%s", order, want, b.String())
+	}
 }

@@ -41,3 +41,6 @@ func stampOf(t *time.Time) string {
 	}
 	return stamp(*t)
 }
+
+// Key is the row's contact id.
+func (t *TargetsTable) Key(v api.Target) string { return v.ContactID }
