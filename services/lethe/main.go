@@ -43,8 +43,8 @@ Usage:
   lethe targets [--channel CH] [--kind K] [--crossing-within P3M] [--format F] INST   campaign targets
   lethe version
 
-Client commands (send, runs, contacts, audit, register) take --server URL and --token T.
-Every flag has an environment twin: --nats-url is LETHE_NATS_URL, --server LETHE_SERVER, and
+Client commands (send, runs, contacts, audit, register, targets) take --server URL and
+--token T, before or after the command. Every flag has an environment twin: --nats-url is LETHE_NATS_URL, --server LETHE_SERVER, and
 so on. lethe COMMAND -h describes a command's flags.
 `
 
