@@ -85,9 +85,16 @@ func (p *Publisher) PublishBatch(ctx context.Context, batch []Outgoing) error {
 	head, inflight := 0, 0 // ring[head] is the oldest in flight
 
 	fail := func(idx int, err error) error {
-		// End the spans still open so none leaks; their acks may still arrive, unobserved.
+		// Wait for the acks still in flight (bounded by the ack timeout) before answering: the
+		// client retries a publish that found no stream, and one that landed after the caller
+		// was told the batch failed would be stored behind a 503 the upstream then resends.
 		for i := 0; i < inflight; i++ {
 			pd := ring[(head+i)%window]
+			select {
+			case <-pd.fut.Ok():
+			case <-pd.fut.Err():
+			case <-ctx.Done():
+			}
 			endSpan(pd.span, errBatchAbandoned)
 		}
 		o := batch[idx]

@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"testing"
 	"time"
@@ -222,5 +223,25 @@ func TestPublishBatchStoresEveryEvent(t *testing.T) {
 	publishN(t, p, 2000, "batch")
 	if got := streamMsgs(t, js, bus.StreamActivity); got != 2000 {
 		t.Fatalf("stored %d, want 2000", got)
+	}
+}
+
+// A batch that fails returns only once every publish of it has settled: nats.go retries a
+// publish that found no stream, and one that landed after the caller had answered 503 would
+// be stored behind its back (make test once saw ingest's "1 events stored after a 503").
+func TestPublishBatchFailureLeavesNothingInFlight(t *testing.T) {
+	t.Parallel()
+	_, nc := bustest.RunServer(t)
+	js := newJS(t, nc) // no streams: every publish finds no responder
+	p := publisher(t, js)
+	batch := make([]bus.Outgoing, 20)
+	for i := range batch {
+		batch[i] = bus.Outgoing{Subject: bus.ActivitySubject(testInst, "lethe.contact.created.v1"), Event: newEvent(fmt.Sprintf("lost-%d", i))}
+	}
+	if err := p.PublishBatch(context.Background(), batch); err == nil {
+		t.Fatal("a batch with no stream to take it succeeded")
+	}
+	if n := js.PublishAsyncPending(); n != 0 {
+		t.Fatalf("%d publishes of the failed batch still in flight after it returned", n)
 	}
 }
