@@ -113,6 +113,9 @@ func (s *Service) postRun(w http.ResponseWriter, r *http.Request) {
 	var bad []httpapi.InvalidParam
 	if body.Mode != nil {
 		req.Mode = *body.Mode
+		if req.Mode == "" { // given empty is not left out: it would silently mean simulation
+			bad = append(bad, httpapi.InvalidParam{Pointer: "/mode", Detail: `must be "simulation" or "execute"; leave it out for a simulation`})
+		}
 	}
 	scope := config.ScopeAdmin
 	if req.Mode == store.ModeExecute {

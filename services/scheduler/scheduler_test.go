@@ -616,6 +616,7 @@ func testValidation(t *testing.T, open func(t *testing.T) store.Store) {
 		pointers   []string
 	}{
 		{"unknown mode", `{"mode": "apply"}`, http.StatusUnprocessableEntity, []string{"/mode"}},
+		{"empty mode", `{"mode": ""}`, http.StatusUnprocessableEntity, []string{"/mode"}},
 		{"bad date", `{"as_of": "23/11/2026"}`, http.StatusBadRequest, []string{"/as_of"}},
 		{"zero period", `{"inactivity_months": 0}`, http.StatusUnprocessableEntity, []string{"/inactivity_months"}},
 		{"negative period and bad mode", `{"inactivity_months": -3, "mode": "x"}`, http.StatusUnprocessableEntity, []string{"/mode", "/inactivity_months"}},
