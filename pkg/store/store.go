@@ -56,6 +56,11 @@ type Contacts interface {
 	// range scan over (institution, status, recency): never the whole institution in memory.
 	// Returning a non-nil error from fn stops the scan and is returned.
 	Inactive(ctx context.Context, institution string, status Status, before time.Time, fn func(Contact) error) error
+	// Candidates is Inactive reading only what a run decides on: the same contacts in the
+	// same order, each as CandidateOf(contact), read from the index itself (the embedded
+	// store keeps the candidate as the index entry's value; MongoDB projects the query to
+	// those fields) instead of one whole contact decoded per entry.
+	Candidates(ctx context.Context, institution string, status Status, before time.Time, fn func(Candidate) error) error
 	// Scan calls fn for every contact of the institution in ascending id order, starting
 	// strictly after afterID ("" = from the start).
 	Scan(ctx context.Context, institution, afterID string, fn func(Contact) error) error

@@ -12,7 +12,7 @@ import (
 const (
 	tagMeta           = 'm' // m | name                                  → value
 	tagContact        = 'c' // c | inst | id                             → contact
-	tagInactive       = 'x' // x | inst | status | recency | id          → empty (index)
+	tagInactive       = 'x' // x | inst | status | recency | id          → store.Candidate (index)
 	tagKey            = 'k' // k | inst | id                             → wrapped key or tombstone
 	tagRun            = 'r' // r | inst | id                             → run
 	tagRunByCreated   = 'q' // q | inst | created_at | id                → empty (index)

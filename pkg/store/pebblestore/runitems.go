@@ -25,11 +25,7 @@ func (r runItems) Put(ctx context.Context, items []store.RunItem) error {
 			_ = b.Close()
 			return errNoIdentity
 		}
-		v, err := encodeJSON(it)
-		if err != nil {
-			_ = b.Close()
-			return err
-		}
+		v := encodeRunItem(make([]byte, 0, 160), it)
 		_ = b.Set(itemKey(it.Institution, it.RunID, it.ContactID), v, nil)
 		_ = b.Set(itemByContactKey(it.Institution, it.ContactID, it.RunID), nil, nil)
 	}
@@ -49,8 +45,8 @@ func (r runItems) Page(ctx context.Context, inst, runID, afterContact string, li
 	}
 	var out []store.RunItem
 	err := iterate(ctx, r.s.db, lower, prefixEnd(prefix), func(_, v []byte) error {
-		var it store.RunItem
-		if err := decodeJSON(v, &it); err != nil {
+		it, err := decodeRunItem(v)
+		if err != nil {
 			return err
 		}
 		out = append(out, it)
@@ -84,8 +80,8 @@ func (r runItems) ForContact(ctx context.Context, inst, contactID string) ([]sto
 		if err != nil {
 			return fmt.Errorf("pebblestore: index entry of run item %s/%s/%s without its item: %w", inst, runID, contactID, err)
 		}
-		var it store.RunItem
-		if err := decodeJSON(v, &it); err != nil {
+		it, err := decodeRunItem(v)
+		if err != nil {
 			return err
 		}
 		out = append(out, it)
@@ -95,4 +91,46 @@ func (r runItems) ForContact(ctx context.Context, inst, contactID string) ([]sto
 		return nil, err
 	}
 	return out, nil
+}
+
+// formatItem starts a run item's value in the binary codec (a simulation writes one item per
+// inactive contact, and JSON was most of its cost); values written before it are JSON
+// objects, which start with '{', and still read.
+const formatItem = 1
+
+func encodeRunItem(b []byte, it store.RunItem) []byte {
+	w := writer{append(b, formatItem)}
+	w.str(it.Institution)
+	w.str(it.RunID)
+	w.str(it.ContactID)
+	w.str(it.Outcome)
+	w.str(it.Reason)
+	w.str(it.Role)
+	w.bool(it.Customer)
+	w.time(it.Recency)
+	w.source(it.RecencySource)
+	w.str(it.Result)
+	w.time(it.ResultAt)
+	return w.b
+}
+
+func decodeRunItem(v []byte) (store.RunItem, error) {
+	var it store.RunItem
+	if len(v) > 0 && v[0] == '{' {
+		err := decodeJSON(v, &it)
+		return it, err
+	}
+	if len(v) == 0 || v[0] != formatItem {
+		return it, errBadValue
+	}
+	r := reader{b: v[1:]}
+	it = store.RunItem{
+		Institution: r.str(), RunID: r.str(), ContactID: r.str(), Outcome: r.str(), Reason: r.str(),
+		Role: r.str(), Customer: r.bool(), Recency: r.time(), RecencySource: r.source(),
+		Result: r.str(), ResultAt: r.time(),
+	}
+	if r.bad || len(r.b) != 0 {
+		return store.RunItem{}, errBadValue
+	}
+	return it, nil
 }
