@@ -139,6 +139,12 @@ type Audit interface {
 	// ErrExists if the sequence is taken (the caller re-reads the head and retries, so
 	// concurrent appenders serialise on the unique sequence without transactions).
 	Append(ctx context.Context, e AuditEntry) error
+	// AppendMany is Append for entries of consecutive sequences, in order, written together
+	// (one durable commit in the embedded store): the group commit of concurrent appenders.
+	// It appends es in order until one would fail as Append fails — a duplicate key (in the
+	// log, or earlier in es) or a taken sequence — and returns how many it appended and that
+	// entry's error (ErrDuplicate, ErrExists); es[n:] are not written.
+	AppendMany(ctx context.Context, es []AuditEntry) (n int, err error)
 	// ByKey returns the entry recorded under an idempotency key, or ErrNotFound.
 	ByKey(ctx context.Context, key string) (AuditEntry, error)
 	// Last returns the entry with the highest sequence, or ErrNotFound when the log is empty.

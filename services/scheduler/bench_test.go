@@ -1,15 +1,12 @@
 package scheduler_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"flag"
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +16,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
 
@@ -67,7 +65,7 @@ func BenchmarkSimulation1M(b *testing.B) {
 	b.Cleanup(svc.Close)
 
 	runtime.GC()
-	resetPeakRSS()
+	testkit.ResetPeakRSS()
 	var peakHeap atomic.Uint64
 	stop := make(chan struct{})
 	var sampler sync.WaitGroup
@@ -112,9 +110,7 @@ func BenchmarkSimulation1M(b *testing.B) {
 	b.ReportMetric(elapsed, "s/run")
 	b.ReportMetric(float64(inactive)/elapsed, "items/s")
 	b.ReportMetric(float64(peakHeap.Load())/(1<<20), "peak-heap-MB")
-	if rss := peakRSS(); rss > 0 {
-		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")
-	}
+	testkit.ReportPeakRSS(b)
 }
 
 // loadBenchContacts stores n contacts, every (n/inactive)-th of them inactive, through the
@@ -198,28 +194,4 @@ func benchContact(i int, inactive bool) store.Contact {
 		c.Balance = store.Balance{Amount: -1500, Currency: "EUR", Source: s}
 	}
 	return c
-}
-
-// resetPeakRSS restarts the kernel's high-water mark of resident memory (Linux), so that
-// peakRSS measures the runs and not the dataset's construction.
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-// peakRSS is VmHWM from /proc/self/status in bytes, or 0 where there is none.
-func peakRSS() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0
-			}
-			return kb << 10
-		}
-	}
-	return 0
 }
