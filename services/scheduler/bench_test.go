@@ -15,6 +15,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/store"
+	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
 	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
 	"github.com/lethe-gdpr/lethe/services/scheduler"
@@ -24,6 +25,7 @@ var (
 	simContacts = flag.Int("sim.contacts", 1_000_000, "contacts BenchmarkSimulation1M stores")
 	simInactive = flag.Int("sim.inactive", 100_000, "of which inactive as of the run")
 	simDataset  = flag.String("sim.dataset", "", "directory keeping BenchmarkSimulation1M's store between runs (default: a fresh temporary one)")
+	simStore    = flag.String("sim.store", "pebble", "pebble, or mongo: a fresh database on MONGODB_URI (the test harness is an in-memory Java server: a correctness run of the adapter's scan at size, never a MongoDB figure)")
 )
 
 // BenchmarkSimulation1M times one simulation run over an institution of -sim.contacts
@@ -35,14 +37,20 @@ var (
 func BenchmarkSimulation1M(b *testing.B) {
 	n, inactive := *simContacts, *simInactive
 	dir := *simDataset
-	if dir == "" {
+	if dir == "" || *simStore == "mongo" {
 		dir = b.TempDir()
 	}
-	st, err := pebblestore.Open(dir)
-	if err != nil {
-		b.Fatal(err)
+	var st store.Store
+	if *simStore == "mongo" {
+		st = backendtest.Mongo(b)
+	} else {
+		pst, err := pebblestore.Open(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = pst.Close(context.Background()) })
+		st = pst
 	}
-	b.Cleanup(func() { _ = st.Close(context.Background()) })
 	ctx := context.Background()
 	marker := fmt.Sprintf("%s/scheduler-bench-%d-%d.done", dir, n, inactive)
 	if _, err := os.Stat(marker); err != nil {
