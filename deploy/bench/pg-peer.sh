@@ -8,6 +8,7 @@
 # none answers and this runs as root with apt-get, it installs postgresql and starts the
 # cluster; otherwise it says why on stderr and exits 3, and make bench skips the peer.
 set -euo pipefail
+export PGOPTIONS="-c client_min_messages=warning"
 here=$(cd "$(dirname "$0")" && pwd)
 peer=${1:?usage: pg-peer.sh batch|projection [runs]}
 runs=${2:-1}

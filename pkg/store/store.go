@@ -127,6 +127,9 @@ type RunItems interface {
 	// Page returns up to limit items of a run in ascending contact id order, strictly after
 	// afterContact ("" = from the start).
 	Page(ctx context.Context, institution, runID, afterContact string, limit int) ([]RunItem, error)
+	// Get returns one run's item of a contact, or ErrNotFound: the anonymiser's check that a
+	// command matches a reviewed item, once per erasure.
+	Get(ctx context.Context, institution, runID, contactID string) (RunItem, error)
 	// ForContact returns every run item that concerns a contact (right of access).
 	ForContact(ctx context.Context, institution, contactID string) ([]RunItem, error)
 }

@@ -59,14 +59,15 @@ func TestCandidatesReadIndexEntriesWrittenBeforeThem(t *testing.T) {
 	}
 }
 
-// TestRunItemCodecCoversEveryField: every field of store.RunItem survives the binary codec,
-// a truncated value is refused, and an item written as JSON before it still reads.
+// TestRunItemCodecCoversEveryField: every field of store.RunItem survives the binary codec
+// (the identity from the key), a truncated value is refused, and an item written as JSON
+// before it still reads, whole.
 func TestRunItemCodecCoversEveryField(t *testing.T) {
 	var want store.RunItem
 	n := 0
 	fill(reflect.ValueOf(&want).Elem(), &n)
 	v := encodeRunItem(nil, want)
-	got, err := decodeRunItem(v)
+	got, err := decodeRunItem(want.Institution, want.RunID, want.ContactID, v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func TestRunItemCodecCoversEveryField(t *testing.T) {
 		t.Fatalf("round trip:\n got  %+v\n want %+v", got, want)
 	}
 	for i := range len(v) {
-		if _, err := decodeRunItem(v[:i]); err == nil {
+		if _, err := decodeRunItem(want.Institution, want.RunID, want.ContactID, v[:i]); err == nil {
 			t.Fatalf("a value cut at %d of %d bytes decoded", i, len(v))
 		}
 	}
@@ -82,7 +83,7 @@ func TestRunItemCodecCoversEveryField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err = decodeRunItem(old); err != nil || !reflect.DeepEqual(got, want) {
+	if got, err = decodeRunItem("other", "other", "other", old); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("a JSON item reads as %+v, %v; want %+v", got, err, want)
 	}
 }

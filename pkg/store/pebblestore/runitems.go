@@ -44,8 +44,12 @@ func (r runItems) Page(ctx context.Context, inst, runID, afterContact string, li
 		lower = after(itemKey(inst, runID, afterContact))
 	}
 	var out []store.RunItem
-	err := iterate(ctx, r.s.db, lower, prefixEnd(prefix), func(_, v []byte) error {
-		it, err := decodeRunItem(v)
+	err := iterate(ctx, r.s.db, lower, prefixEnd(prefix), func(k, v []byte) error {
+		contactID, _, err := readString(k[len(prefix):])
+		if err != nil {
+			return err
+		}
+		it, err := decodeRunItem(inst, runID, contactID, v)
 		if err != nil {
 			return err
 		}
@@ -59,6 +63,18 @@ func (r runItems) Page(ctx context.Context, inst, runID, afterContact string, li
 		return nil, err
 	}
 	return out, nil
+}
+
+func (r runItems) Get(ctx context.Context, inst, runID, contactID string) (store.RunItem, error) {
+	if err := r.s.enter(ctx); err != nil {
+		return store.RunItem{}, err
+	}
+	defer r.s.leave()
+	v, err := get(r.s.db, itemKey(inst, runID, contactID))
+	if err != nil {
+		return store.RunItem{}, err
+	}
+	return decodeRunItem(inst, runID, contactID, v)
 }
 
 // ForContact returns the contact's items in ascending run id order.
@@ -80,7 +96,7 @@ func (r runItems) ForContact(ctx context.Context, inst, contactID string) ([]sto
 		if err != nil {
 			return fmt.Errorf("pebblestore: index entry of run item %s/%s/%s without its item: %w", inst, runID, contactID, err)
 		}
-		it, err := decodeRunItem(v)
+		it, err := decodeRunItem(inst, runID, contactID, v)
 		if err != nil {
 			return err
 		}
@@ -94,15 +110,13 @@ func (r runItems) ForContact(ctx context.Context, inst, contactID string) ([]sto
 }
 
 // formatItem starts a run item's value in the binary codec (a simulation writes one item per
-// inactive contact, and JSON was most of its cost); values written before it are JSON
-// objects, which start with '{', and still read.
+// inactive contact, and JSON was most of its cost). The value leaves out what its key holds
+// (institution, run, contact): a simulation's report is fewer bytes to write and compact.
+// Values written before it are JSON objects, which start with '{', and still read.
 const formatItem = 1
 
 func encodeRunItem(b []byte, it store.RunItem) []byte {
 	w := writer{append(b, formatItem)}
-	w.str(it.Institution)
-	w.str(it.RunID)
-	w.str(it.ContactID)
 	w.str(it.Outcome)
 	w.str(it.Reason)
 	w.str(it.Role)
@@ -114,7 +128,8 @@ func encodeRunItem(b []byte, it store.RunItem) []byte {
 	return w.b
 }
 
-func decodeRunItem(v []byte) (store.RunItem, error) {
+// decodeRunItem reads the item of (inst, runID, contactID), the identity its key holds.
+func decodeRunItem(inst, runID, contactID string, v []byte) (store.RunItem, error) {
 	var it store.RunItem
 	if len(v) > 0 && v[0] == '{' {
 		err := decodeJSON(v, &it)
@@ -125,9 +140,9 @@ func decodeRunItem(v []byte) (store.RunItem, error) {
 	}
 	r := reader{b: v[1:]}
 	it = store.RunItem{
-		Institution: r.str(), RunID: r.str(), ContactID: r.str(), Outcome: r.str(), Reason: r.str(),
-		Role: r.str(), Customer: r.bool(), Recency: r.time(), RecencySource: r.source(),
-		Result: r.str(), ResultAt: r.time(),
+		Institution: inst, RunID: runID, ContactID: contactID,
+		Outcome: r.str(), Reason: r.str(), Role: r.str(), Customer: r.bool(), Recency: r.time(),
+		RecencySource: r.source(), Result: r.str(), ResultAt: r.time(),
 	}
 	if r.bad || len(r.b) != 0 {
 		return store.RunItem{}, errBadValue
