@@ -125,6 +125,8 @@ type Service struct {
 	closed bool
 	// driving holds the runs this process drives now, each with a channel closed when it stops.
 	driving map[runKey]chan struct{}
+	// seen holds the institutions of the runs driven here, for the overdue gauge.
+	seen map[string]bool
 }
 
 type runKey struct{ institution, id string }
@@ -198,6 +200,7 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 		batch:   DefaultBatchSize,
 		ready:   platform.NewReadiness(partRuns),
 		driving: map[runKey]chan struct{}{},
+		seen:    map[string]bool{},
 	}
 	s.sleep = s.sleepUntil
 	for _, o := range opts {
@@ -213,6 +216,9 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 	}
 	if s.published, err = meter.Int64Counter("lethe.scheduler.commands_published",
 		metric.WithDescription("erasure commands published to LETHE_COMMANDS, by planned outcome")); err != nil {
+		return nil, err
+	}
+	if err := s.observeOverdue(meter); err != nil {
 		return nil, err
 	}
 	if s.purged, err = meter.Int64Counter("lethe.scheduler.technical_purged",
@@ -266,6 +272,7 @@ func (s *Service) launch(run store.Run) (<-chan struct{}, error) {
 	}
 	done := make(chan struct{})
 	s.driving[k] = done
+	s.seen[run.Institution] = true
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

@@ -1,0 +1,362 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/server"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
+)
+
+// One `lethe serve` with every span kept: an event's trace from POST /v1/events to the
+// projection write, an apply run's trace from its start through each command to its outcome,
+// then /metrics after that traffic, and the Grafana dashboard against what /metrics exports.
+func TestObservabilityEndToEnd(t *testing.T) {
+	t.Parallel()
+	spans := tracetest.NewInMemoryExporter()
+	s := startServeAs(t, t.TempDir(), true, func(c *server.Config) { c.Spans = keepSpans{spans} })
+	api := &apiClient{t: t, base: s.http, token: s.token}
+
+	t.Run("an event's trace reaches the projection write", func(t *testing.T) {
+		const canary = "trace-canary@mail.example"
+		e, err := events.New("/test/traces", runsInst, "c-traced", &events.ContactCreated{Role: events.RoleIndividual,
+			CreatedAt: time.Date(2025, 1, 2, 10, 0, 0, 0, time.UTC), Profile: events.Profile{Email: events.String(canary)}},
+			events.WithID("ev-traced-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		postEvents(t, s.http, s.token, e)
+
+		var request, send, process, project tracetest.SpanStub
+		testkit.Eventually(t, "the event's spans", func() error {
+			all := spans.GetSpans()
+			var ok bool
+			if request, ok = findSpan(all, func(sp tracetest.SpanStub) bool {
+				return sp.Name == "ingest POST /v1/events" && attrOf(sp, "lethe.ingest.events") == "1"
+			}); !ok {
+				return fmt.Errorf("no request span among %d", len(all))
+			}
+			if send, ok = findSpan(all, func(sp tracetest.SpanStub) bool {
+				return sp.Name == "send lethe.activity" && attrOf(sp, "cloudevents.event_id") == "ev-traced-1"
+			}); !ok {
+				return fmt.Errorf("no publish span")
+			}
+			if process, ok = findSpan(all, func(sp tracetest.SpanStub) bool {
+				return sp.Name == "process LETHE_ACTIVITY" && attrOf(sp, "cloudevents.event_id") == "ev-traced-1" &&
+					attrOf(sp, "messaging.destination.subscription.name") == "recency"
+			}); !ok {
+				return fmt.Errorf("no recency consumer span")
+			}
+			if project, ok = findSpan(all, func(sp tracetest.SpanStub) bool {
+				return sp.Name == "recency project" && sp.Parent.SpanID() == process.SpanContext.SpanID()
+			}); !ok {
+				return fmt.Errorf("no projection write span under the consumer span")
+			}
+			return nil
+		})
+		traceID := request.SpanContext.TraceID()
+		for _, c := range []struct {
+			name         string
+			span, parent tracetest.SpanStub
+			kind         trace.SpanKind
+		}{
+			{"publish", send, request, trace.SpanKindProducer},
+			{"recency consumer", process, send, trace.SpanKindConsumer},
+			{"projection write", project, process, trace.SpanKindInternal},
+		} {
+			if c.span.SpanContext.TraceID() != traceID {
+				t.Errorf("%s span in trace %s, want the request's %s", c.name, c.span.SpanContext.TraceID(), traceID)
+			}
+			if c.span.Parent.SpanID() != c.parent.SpanContext.SpanID() {
+				t.Errorf("%s span's parent is %s, want %s (%s)", c.name, c.span.Parent.SpanID(), c.parent.SpanContext.SpanID(), c.parent.Name)
+			}
+			if c.span.SpanKind != c.kind {
+				t.Errorf("%s span kind %v, want %v", c.name, c.span.SpanKind, c.kind)
+			}
+		}
+		for _, sp := range []tracetest.SpanStub{send, process} {
+			for k, v := range map[string]string{"cloudevents.event_id": "ev-traced-1", "cloudevents.event_type": events.TypeContactCreated,
+				"cloudevents.event_source": "/test/traces", "cloudevents.event_subject": "c-traced"} {
+				if got := attrOf(sp, k); got != v {
+					t.Errorf("%s: %s = %q, want %q", sp.Name, k, got, v)
+				}
+			}
+		}
+		if got := attrOf(project, "lethe.events"); got == "" || got == "0" {
+			t.Errorf("projection write span without its event count: %v", project.Attributes)
+		}
+		if leaks := spanLeaks([]string{canary}, spans.GetSpans()); len(leaks) > 0 {
+			t.Errorf("a personal value on a span: %v", leaks)
+		}
+	})
+
+	// A simulation, then its apply: one delete, one anonymisation, one skip (debt).
+	seedRunsInstitution(t, s)
+	runs := "/v1/institutions/" + runsInst + "/runs"
+	sim := api.post(runs, `{"mode":"simulation"}`)["id"].(string)
+	api.waitJSON(runs+"/"+sim, func(v map[string]any) bool { return v["state"] == "planned" })
+	apply := api.post(runs+"/"+sim+"/apply", "")["id"].(string)
+	api.waitJSON(runs+"/"+apply, func(v map[string]any) bool { return v["state"] == "completed" })
+
+	t.Run("an apply's trace runs from its start through each command to its outcome", func(t *testing.T) {
+		var root tracetest.SpanStub
+		testkit.Eventually(t, "the apply's run span", func() error {
+			var ok bool
+			if root, ok = findSpan(spans.GetSpans(), func(sp tracetest.SpanStub) bool {
+				return sp.Name == "scheduler.run" && attrOf(sp, "lethe.run_id") == apply
+			}); !ok {
+				return fmt.Errorf("not ended yet")
+			}
+			return nil
+		})
+		all := spans.GetSpans()
+		inTrace := slices.DeleteFunc(slices.Clone(all), func(sp tracetest.SpanStub) bool {
+			return sp.SpanContext.TraceID() != root.SpanContext.TraceID()
+		})
+		children := func(parent tracetest.SpanStub, name string) []tracetest.SpanStub {
+			var out []tracetest.SpanStub
+			for _, sp := range inTrace {
+				if sp.Name == name && sp.Parent.SpanID() == parent.SpanContext.SpanID() {
+					out = append(out, sp)
+				}
+			}
+			return out
+		}
+		commands := children(root, "send lethe.command")
+		if len(commands) != 3 {
+			t.Fatalf("%d command publish spans under the run's span, want 3 (one per item)", len(commands))
+		}
+		outcomes := map[string]string{} // contact → the outcome's event type
+		for _, cmd := range commands {
+			contact := attrOf(cmd, "cloudevents.event_subject")
+			procs := children(cmd, "process LETHE_COMMANDS")
+			if len(procs) != 1 {
+				t.Errorf("command for %s: %d consumer spans under it, want 1", contact, len(procs))
+				continue
+			}
+			if procs[0].SpanKind != trace.SpanKindConsumer || attrOf(procs[0], "cloudevents.event_id") != attrOf(cmd, "cloudevents.event_id") {
+				t.Errorf("command for %s: consumer span %v %v", contact, procs[0].SpanKind, procs[0].Attributes)
+			}
+			results := children(procs[0], "send lethe.result")
+			if len(results) != 1 {
+				t.Errorf("command for %s: %d outcome publish spans under its consumer span, want 1", contact, len(results))
+				continue
+			}
+			if attrOf(results[0], "cloudevents.event_subject") != contact {
+				t.Errorf("outcome of %s names %q", contact, attrOf(results[0], "cloudevents.event_subject"))
+			}
+			outcomes[contact] = attrOf(results[0], "cloudevents.event_type")
+		}
+		want := map[string]string{
+			"c-old-prospect": events.TypeContactDeleted,
+			"c-old-customer": events.TypeContactAnonymised,
+			"c-old-debtor":   events.TypeContactSkipped,
+		}
+		if !mapsEqual(outcomes, want) {
+			t.Errorf("outcomes in the run's trace %v, want %v", outcomes, want)
+		}
+		completed := children(root, "send lethe.result")
+		if len(completed) != 1 || attrOf(completed[0], "cloudevents.event_type") != events.TypeRunCompleted {
+			t.Errorf("the run's completion under its span: %d spans", len(completed))
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		fams := scrape(t, s.http)
+		// Consumer lag: every durable of the services, caught up once the apply completed.
+		for _, c := range []struct{ stream, consumer string }{
+			{"LETHE_ACTIVITY", "recency"}, {"LETHE_ACTIVITY", "anonymiser-requests"},
+			{"LETHE_COMMANDS", "anonymiser"}, {"LETHE_INBOX", "ingest-inbox"},
+		} {
+			labels := map[string]string{"stream": c.stream, "consumer": c.consumer}
+			for _, name := range []string{"lethe_bus_consumer_pending", "lethe_bus_consumer_ack_pending"} {
+				v, ok := sample(fams, name, labels)
+				if !ok {
+					t.Errorf("%s%v missing", name, labels)
+				} else if c.stream == "LETHE_COMMANDS" && v != 0 {
+					t.Errorf("%s%v = %v after the apply completed, want 0", name, labels, v)
+				}
+			}
+		}
+		// Ingest-to-projection latency: one observation per folded event (8 were posted).
+		if h := histogram(fams, "lethe_recency_ingest_to_projection_seconds"); h == nil || h.GetSampleCount() < 8 || h.GetSampleSum() < 0 {
+			t.Errorf("ingest-to-projection histogram %v, want at least 8 observations", h)
+		}
+		for labels, want := range map[string]float64{
+			"reason=debt": 1, "reason=credit": 0, "reason=active_subscription": 0, "reason=legal_hold": 0,
+		} {
+			l := map[string]string{"institution": runsInst, "reason": strings.TrimPrefix(labels, "reason=")}
+			if v, ok := sample(fams, "lethe_contacts_overdue", l); !ok || v != want {
+				t.Errorf("lethe_contacts_overdue%v = %v (present %v), want %v", l, v, ok, want)
+			}
+		}
+		for reason, want := range map[[2]string]float64{
+			{"deleted", ""}: 1, {"anonymised", ""}: 1, {"skipped", "debt"}: 1,
+		} {
+			l := map[string]string{"outcome": reason[0], "reason": reason[1]}
+			if v, ok := sample(fams, "lethe_anonymiser_outcomes_total", l); !ok || v != want {
+				t.Errorf("lethe_anonymiser_outcomes_total%v = %v (present %v), want %v", l, v, ok, want)
+			}
+		}
+		l := map[string]string{"transport": "http", "type": events.TypeContactCreated}
+		if v, ok := sample(fams, "lethe_ingest_events_accepted_total", l); !ok || v != 5 {
+			t.Errorf("lethe_ingest_events_accepted_total%v = %v, want 5", l, v)
+		}
+	})
+
+	t.Run("the Grafana dashboard queries only what /metrics exports", func(t *testing.T) {
+		fams := scrape(t, s.http)
+		queried := dashboardMetrics(t, filepath.Join("..", "..", "deploy", "grafana", "dashboards", "lethe.json"))
+		if len(queried) < 6 {
+			t.Fatalf("the dashboard queries %d metrics: %v", len(queried), queried)
+		}
+		for _, name := range queried {
+			if _, ok := fams[exportedFamily(name)]; !ok {
+				t.Errorf("the dashboard queries %s, which /metrics does not export", name)
+			}
+		}
+	})
+}
+
+// findSpan returns the first span ok accepts.
+func findSpan(spans tracetest.SpanStubs, ok func(tracetest.SpanStub) bool) (tracetest.SpanStub, bool) {
+	for _, sp := range spans {
+		if ok(sp) {
+			return sp, true
+		}
+	}
+	return tracetest.SpanStub{}, false
+}
+
+func attrOf(sp tracetest.SpanStub, key string) string {
+	for _, kv := range sp.Attributes {
+		if string(kv.Key) == key {
+			return kv.Value.Emit()
+		}
+	}
+	return ""
+}
+
+// scrape reads /metrics (no token: it is open like /healthz) as metric families.
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, b)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	return fams
+}
+
+// sample is the value of the series of family name whose labels include want.
+func sample(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	f, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+	for _, m := range f.GetMetric() {
+		got := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			got[lp.GetName()] = lp.GetValue()
+		}
+		match := true
+		for k, v := range want {
+			if got[k] != v {
+				match = false
+			}
+		}
+		if !match {
+			continue
+		}
+		switch {
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func histogram(fams map[string]*dto.MetricFamily, name string) *dto.Histogram {
+	f, ok := fams[name]
+	if !ok || len(f.GetMetric()) == 0 {
+		return nil
+	}
+	return f.GetMetric()[0].GetHistogram()
+}
+
+// reMetricName finds the metric names of a PromQL expression: every metric Lethe exports
+// starts with lethe_, and no PromQL function or label of the dashboard does.
+var reMetricName = regexp.MustCompile(`\blethe_[a-zA-Z0-9_]+`)
+
+// dashboardMetrics lists the metrics every panel target of the dashboard at path queries.
+func dashboardMetrics(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var names []string
+	for _, p := range d.Panels {
+		if len(p.Targets) == 0 {
+			continue
+		}
+		for _, tg := range p.Targets {
+			found := reMetricName.FindAllString(tg.Expr, -1)
+			if len(found) == 0 {
+				t.Errorf("panel %q: expression %q queries no lethe metric", p.Title, tg.Expr)
+			}
+			names = append(names, found...)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// exportedFamily maps a series name a query uses to its family: a histogram's _bucket,
+// _sum and _count series belong to the family without the suffix.
+func exportedFamily(name string) string {
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if strings.HasSuffix(name, suffix) {
+			return strings.TrimSuffix(name, suffix)
+		}
+	}
+	return name
+}
