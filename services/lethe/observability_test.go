@@ -106,6 +106,12 @@ func TestObservabilityEndToEnd(t *testing.T) {
 		}
 	})
 
+	// One invalid event, so that rejections are counted too.
+	if st, b := api.do(http.MethodPost, "/v1/events", events.MediaTypeBatch,
+		[]byte(`[{"specversion":"1.0","id":"bad-1","source":"/test","type":"`+events.TypeContactCreated+`","subject":"c-bad","institution":"`+runsInst+`","datacontenttype":"application/json","data":{"role":"emperor"}}]`)); st != http.StatusBadRequest {
+		t.Fatalf("an invalid event: %d %s", st, b)
+	}
+
 	// A simulation, then its apply: one delete, one anonymisation, one skip (debt).
 	seedRunsInstitution(t, s)
 	runs := "/v1/institutions/" + runsInst + "/runs"
@@ -218,17 +224,37 @@ func TestObservabilityEndToEnd(t *testing.T) {
 		if v, ok := sample(fams, "lethe_ingest_events_accepted_total", l); !ok || v != 5 {
 			t.Errorf("lethe_ingest_events_accepted_total%v = %v, want 5", l, v)
 		}
+		l["reason"] = "invalid"
+		if v, ok := sample(fams, "lethe_ingest_events_rejected_total", l); !ok || v != 1 {
+			t.Errorf("lethe_ingest_events_rejected_total%v = %v, want 1", l, v)
+		}
 	})
 
 	t.Run("the Grafana dashboard queries only what /metrics exports", func(t *testing.T) {
 		fams := scrape(t, s.http)
-		queried := dashboardMetrics(t, filepath.Join("..", "..", "deploy", "grafana", "dashboards", "lethe.json"))
-		if len(queried) < 6 {
-			t.Fatalf("the dashboard queries %d metrics: %v", len(queried), queried)
+		queries := dashboardQueries(t, filepath.Join("..", "..", "deploy", "grafana", "dashboards", "lethe.json"))
+		seen := map[string]bool{}
+		for _, q := range queries {
+			for _, name := range q.metrics {
+				seen[name] = true
+				f, ok := fams[exportedFamily(name)]
+				if !ok {
+					t.Errorf("%s queries %s, which /metrics does not export", q.where, name)
+					continue
+				}
+				for _, l := range q.labels {
+					if !hasLabel(f, l) {
+						t.Errorf("%s groups %s by %q, a label it does not carry", q.where, name, l)
+					}
+				}
+			}
 		}
-		for _, name := range queried {
-			if _, ok := fams[exportedFamily(name)]; !ok {
-				t.Errorf("the dashboard queries %s, which /metrics does not export", name)
+		// DESIGN.md's metrics, each on the dashboard.
+		for _, name := range []string{"lethe_ingest_events_accepted_total", "lethe_ingest_events_rejected_total",
+			"lethe_bus_consumer_pending", "lethe_recency_ingest_to_projection_seconds_bucket",
+			"lethe_contacts_overdue", "lethe_anonymiser_outcomes_total"} {
+			if !seen[name] {
+				t.Errorf("the dashboard does not query %s", name)
 			}
 		}
 	})
@@ -312,11 +338,24 @@ func histogram(fams map[string]*dto.MetricFamily, name string) *dto.Histogram {
 }
 
 // reMetricName finds the metric names of a PromQL expression: every metric Lethe exports
-// starts with lethe_, and no PromQL function or label of the dashboard does.
-var reMetricName = regexp.MustCompile(`\blethe_[a-zA-Z0-9_]+`)
+// starts with lethe_, and no PromQL function or label of the dashboard does. reBy finds the
+// labels an expression aggregates by.
+var (
+	reMetricName = regexp.MustCompile(`\blethe_[a-zA-Z0-9_]+`)
+	reBy         = regexp.MustCompile(`\bby \(([^)]*)\)`)
+)
 
-// dashboardMetrics lists the metrics every panel target of the dashboard at path queries.
-func dashboardMetrics(t *testing.T, path string) []string {
+// dashboardQuery is one query of the dashboard: the metrics it reads and the labels it
+// groups them by.
+type dashboardQuery struct {
+	where   string
+	metrics []string
+	labels  []string
+}
+
+// dashboardQueries lists every query of the dashboard at path: the panels' targets and the
+// template variables' queries.
+func dashboardQueries(t *testing.T, path string) []dashboardQuery {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -325,29 +364,62 @@ func dashboardMetrics(t *testing.T, path string) []string {
 	var d struct {
 		Panels []struct {
 			Title   string `json:"title"`
+			Type    string `json:"type"`
 			Targets []struct {
 				Expr string `json:"expr"`
 			} `json:"targets"`
 		} `json:"panels"`
+		Templating struct {
+			List []struct {
+				Name       string `json:"name"`
+				Definition string `json:"definition"`
+			} `json:"list"`
+		} `json:"templating"`
 	}
 	if err := json.Unmarshal(b, &d); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	var names []string
+	parse := func(where, expr string) dashboardQuery {
+		q := dashboardQuery{where: where, metrics: reMetricName.FindAllString(expr, -1)}
+		for _, m := range reBy.FindAllStringSubmatch(expr, -1) {
+			for _, l := range strings.Split(m[1], ",") {
+				if l = strings.TrimSpace(l); l != "" && l != "le" {
+					q.labels = append(q.labels, l)
+				}
+			}
+		}
+		if len(q.metrics) == 0 {
+			t.Errorf("%s: expression %q queries no lethe metric", where, expr)
+		}
+		return q
+	}
+	var out []dashboardQuery
 	for _, p := range d.Panels {
-		if len(p.Targets) == 0 {
-			continue
+		if p.Type != "row" && len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
 		}
 		for _, tg := range p.Targets {
-			found := reMetricName.FindAllString(tg.Expr, -1)
-			if len(found) == 0 {
-				t.Errorf("panel %q: expression %q queries no lethe metric", p.Title, tg.Expr)
-			}
-			names = append(names, found...)
+			out = append(out, parse("panel "+p.Title, tg.Expr))
 		}
 	}
-	slices.Sort(names)
-	return slices.Compact(names)
+	for _, v := range d.Templating.List {
+		if v.Definition != "" {
+			out = append(out, parse("variable "+v.Name, v.Definition))
+		}
+	}
+	return out
+}
+
+// hasLabel reports whether some series of the family carries the label.
+func hasLabel(f *dto.MetricFamily, label string) bool {
+	for _, m := range f.GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == label {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // exportedFamily maps a series name a query uses to its family: a histogram's _bucket,
