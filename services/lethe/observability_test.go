@@ -181,6 +181,10 @@ func TestObservabilityEndToEnd(t *testing.T) {
 		if len(completed) != 1 || attrOf(completed[0], "cloudevents.event_type") != events.TypeRunCompleted {
 			t.Errorf("the run's completion under its span: %d spans", len(completed))
 		}
+		// seedRunsInstitution's e-mail addresses are nowhere on a span.
+		if leaks := spanLeaks([]string{"p@example.net", "c@example.net", "r@example.net"}, all); len(leaks) > 0 {
+			t.Errorf("a personal value on a span: %v", leaks)
+		}
 	})
 
 	t.Run("metrics", func(t *testing.T) {
