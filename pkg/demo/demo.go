@@ -109,8 +109,7 @@ func Generate(w io.Writer, o Options) (Stats, error) {
 			if err != nil {
 				return g.st, fmt.Errorf("demo: %w", err)
 			}
-			bw.Write(b)
-			if err := bw.WriteByte('\n'); err != nil {
+			if _, err := bw.Write(append(b, '\n')); err != nil {
 				return g.st, fmt.Errorf("demo: write: %w", err)
 			}
 			g.st.ByType[e.Type()]++
