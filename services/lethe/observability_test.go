@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -20,6 +22,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/bus/bustest"
 	"github.com/lethe-gdpr/lethe/pkg/server"
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
@@ -121,17 +125,29 @@ func TestObservabilityEndToEnd(t *testing.T) {
 	api.waitJSON(runs+"/"+apply, func(v map[string]any) bool { return v["state"] == "completed" })
 
 	t.Run("an apply's trace runs from its start through each command to its outcome", func(t *testing.T) {
+		// The run span ends once every result is recorded; a consumer span ends after its
+		// message's ack, which may come a moment later.
 		var root tracetest.SpanStub
-		testkit.Eventually(t, "the apply's run span", func() error {
+		var all tracetest.SpanStubs
+		testkit.Eventually(t, "the apply's spans", func() error {
+			all = spans.GetSpans()
 			var ok bool
-			if root, ok = findSpan(spans.GetSpans(), func(sp tracetest.SpanStub) bool {
+			if root, ok = findSpan(all, func(sp tracetest.SpanStub) bool {
 				return sp.Name == "scheduler.run" && attrOf(sp, "lethe.run_id") == apply
 			}); !ok {
-				return fmt.Errorf("not ended yet")
+				return fmt.Errorf("the run span has not ended yet")
+			}
+			n := 0
+			for _, sp := range all {
+				if sp.Name == "process LETHE_COMMANDS" && sp.SpanContext.TraceID() == root.SpanContext.TraceID() {
+					n++
+				}
+			}
+			if n < 3 {
+				return fmt.Errorf("%d command consumer spans ended in the run's trace", n)
 			}
 			return nil
 		})
-		all := spans.GetSpans()
 		inTrace := slices.DeleteFunc(slices.Clone(all), func(sp tracetest.SpanStub) bool {
 			return sp.SpanContext.TraceID() != root.SpanContext.TraceID()
 		})
@@ -188,22 +204,40 @@ func TestObservabilityEndToEnd(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		fams := scrape(t, s.http)
-		// Consumer lag: every durable of the services, caught up once the apply completed.
-		for _, c := range []struct{ stream, consumer string }{
-			{"LETHE_ACTIVITY", "recency"}, {"LETHE_ACTIVITY", "anonymiser-requests"},
-			{"LETHE_COMMANDS", "anonymiser"}, {"LETHE_INBOX", "ingest-inbox"},
-		} {
-			labels := map[string]string{"stream": c.stream, "consumer": c.consumer}
-			for _, name := range []string{"lethe_bus_consumer_pending", "lethe_bus_consumer_ack_pending"} {
-				v, ok := sample(fams, name, labels)
-				if !ok {
-					t.Errorf("%s%v missing", name, labels)
-				} else if c.stream == "LETHE_COMMANDS" && v != 0 {
-					t.Errorf("%s%v = %v after the apply completed, want 0", name, labels, v)
+		// Consumer lag: a downstream CRM's durable that has read nothing yet lags by every
+		// result on the stream; the services' durables all come back to 0 once the apply has
+		// completed (their last acks may still be on their way when it is marked so).
+		nc, err := nats.Connect(s.bus)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		js := bustest.JetStream(t, nc)
+		if _, err := js.CreateConsumer(t.Context(), bus.StreamResults, jetstream.ConsumerConfig{Durable: "crm-test", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+			t.Fatal(err)
+		}
+		results := streamState(t, js, bus.StreamResults).Msgs
+		if results < 4 {
+			t.Fatalf("%d messages on LETHE_RESULTS, want the apply's 3 outcomes and its completion at least", results)
+		}
+		crm := map[string]string{"stream": bus.StreamResults, "consumer": "crm-test"}
+		testkit.Eventually(t, "consumer lag", func() error {
+			fams := scrape(t, s.http)
+			if v, ok := sample(fams, "lethe_bus_consumer_pending", crm); !ok || v != float64(results) {
+				return fmt.Errorf("lethe_bus_consumer_pending%v = %v (present %v), want %d", crm, v, ok, results)
+			}
+			for _, c := range [][2]string{{bus.StreamActivity, bus.DurableRecency}, {bus.StreamActivity, bus.DurableErasureRequests},
+				{bus.StreamCommands, bus.DurableCommands}, {bus.StreamInbox, bus.DurableInbox}} {
+				labels := map[string]string{"stream": c[0], "consumer": c[1]}
+				for _, name := range []string{"lethe_bus_consumer_pending", "lethe_bus_consumer_ack_pending"} {
+					if v, ok := sample(fams, name, labels); !ok || v != 0 {
+						return fmt.Errorf("%s%v = %v (present %v), want 0", name, labels, v, ok)
+					}
 				}
 			}
-		}
+			return nil
+		})
+		fams := scrape(t, s.http)
 		// Ingest-to-projection latency: one observation per folded event (8 were posted).
 		if h := histogram(fams, "lethe_recency_ingest_to_projection_seconds"); h == nil || h.GetSampleCount() < 8 || h.GetSampleSum() < 0 {
 			t.Errorf("ingest-to-projection histogram %v, want at least 8 observations", h)
