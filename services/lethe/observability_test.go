@@ -151,6 +151,18 @@ func TestObservabilityEndToEnd(t *testing.T) {
 		inTrace := slices.DeleteFunc(slices.Clone(all), func(sp tracetest.SpanStub) bool {
 			return sp.SpanContext.TraceID() != root.SpanContext.TraceID()
 		})
+		// The trace begins with the request that started the apply.
+		request, ok := findSpan(inTrace, func(sp tracetest.SpanStub) bool {
+			return sp.SpanContext.SpanID() == root.Parent.SpanID()
+		})
+		switch {
+		case !ok:
+			t.Errorf("the run span's parent is not in its trace (parent %s)", root.Parent.SpanID())
+		case request.Name != "POST /v1/institutions/{inst}/runs/{run}/apply" || request.SpanKind != trace.SpanKindServer ||
+			attrOf(request, "lethe.run_id") != apply || attrOf(request, "lethe.simulation_id") != sim ||
+			attrOf(request, "lethe.institution") != runsInst || request.Parent.IsValid():
+			t.Errorf("the run span's parent: %s %v %v (parent %v)", request.Name, request.SpanKind, request.Attributes, request.Parent)
+		}
 		children := func(parent tracetest.SpanStub, name string) []tracetest.SpanStub {
 			var out []tracetest.SpanStub
 			for _, sp := range inTrace {

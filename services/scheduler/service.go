@@ -259,8 +259,9 @@ func (s *Service) Close() {
 }
 
 // launch drives run in the background unless this process drives it already, and returns a
-// channel closed when it stops driving it.
-func (s *Service) launch(run store.Run) (<-chan struct{}, error) {
+// channel closed when it stops driving it. The run's span is a child of the span in ctx when
+// there is one (the request that started it), so the run's trace starts with that request.
+func (s *Service) launch(ctx context.Context, run store.Run) (<-chan struct{}, error) {
 	k := runKey{run.Institution, run.ID}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -282,7 +283,11 @@ func (s *Service) launch(run store.Run) (<-chan struct{}, error) {
 			s.mu.Unlock()
 			close(done)
 		}()
-		s.drive(s.life, run)
+		life := s.life
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			life = trace.ContextWithSpanContext(life, sc)
+		}
+		s.drive(life, run)
 	}()
 	return done, nil
 }
