@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -37,78 +39,7 @@ func TestObservabilityEndToEnd(t *testing.T) {
 	s := startServeAs(t, t.TempDir(), true, func(c *server.Config) { c.Spans = keepSpans{spans} })
 	api := &apiClient{t: t, base: s.http, token: s.token}
 
-	t.Run("an event's trace reaches the projection write", func(t *testing.T) {
-		const canary = "trace-canary@mail.example"
-		e, err := events.New("/test/traces", runsInst, "c-traced", &events.ContactCreated{Role: events.RoleIndividual,
-			CreatedAt: time.Date(2025, 1, 2, 10, 0, 0, 0, time.UTC), Profile: events.Profile{Email: events.String(canary)}},
-			events.WithID("ev-traced-1"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		postEvents(t, s.http, s.token, e)
-
-		var request, send, process, project tracetest.SpanStub
-		testkit.Eventually(t, "the event's spans", func() error {
-			all := spans.GetSpans()
-			var ok bool
-			if request, ok = findSpan(all, func(sp tracetest.SpanStub) bool {
-				return sp.Name == "ingest POST /v1/events" && attrOf(sp, "lethe.ingest.events") == "1"
-			}); !ok {
-				return fmt.Errorf("no request span among %d", len(all))
-			}
-			if send, ok = findSpan(all, func(sp tracetest.SpanStub) bool {
-				return sp.Name == "send lethe.activity" && attrOf(sp, "cloudevents.event_id") == "ev-traced-1"
-			}); !ok {
-				return fmt.Errorf("no publish span")
-			}
-			if process, ok = findSpan(all, func(sp tracetest.SpanStub) bool {
-				return sp.Name == "process LETHE_ACTIVITY" && attrOf(sp, "cloudevents.event_id") == "ev-traced-1" &&
-					attrOf(sp, "messaging.destination.subscription.name") == "recency"
-			}); !ok {
-				return fmt.Errorf("no recency consumer span")
-			}
-			if project, ok = findSpan(all, func(sp tracetest.SpanStub) bool {
-				return sp.Name == "recency project" && sp.Parent.SpanID() == process.SpanContext.SpanID()
-			}); !ok {
-				return fmt.Errorf("no projection write span under the consumer span")
-			}
-			return nil
-		})
-		traceID := request.SpanContext.TraceID()
-		for _, c := range []struct {
-			name         string
-			span, parent tracetest.SpanStub
-			kind         trace.SpanKind
-		}{
-			{"publish", send, request, trace.SpanKindProducer},
-			{"recency consumer", process, send, trace.SpanKindConsumer},
-			{"projection write", project, process, trace.SpanKindInternal},
-		} {
-			if c.span.SpanContext.TraceID() != traceID {
-				t.Errorf("%s span in trace %s, want the request's %s", c.name, c.span.SpanContext.TraceID(), traceID)
-			}
-			if c.span.Parent.SpanID() != c.parent.SpanContext.SpanID() {
-				t.Errorf("%s span's parent is %s, want %s (%s)", c.name, c.span.Parent.SpanID(), c.parent.SpanContext.SpanID(), c.parent.Name)
-			}
-			if c.span.SpanKind != c.kind {
-				t.Errorf("%s span kind %v, want %v", c.name, c.span.SpanKind, c.kind)
-			}
-		}
-		for _, sp := range []tracetest.SpanStub{send, process} {
-			for k, v := range map[string]string{"cloudevents.event_id": "ev-traced-1", "cloudevents.event_type": events.TypeContactCreated,
-				"cloudevents.event_source": "/test/traces", "cloudevents.event_subject": "c-traced"} {
-				if got := attrOf(sp, k); got != v {
-					t.Errorf("%s: %s = %q, want %q", sp.Name, k, got, v)
-				}
-			}
-		}
-		if got := attrOf(project, "lethe.events"); got == "" || got == "0" {
-			t.Errorf("projection write span without its event count: %v", project.Attributes)
-		}
-		if leaks := spanLeaks([]string{canary}, spans.GetSpans()); len(leaks) > 0 {
-			t.Errorf("a personal value on a span: %v", leaks)
-		}
-	})
+	t.Run("an event's trace reaches the projection write", func(t *testing.T) { eventTrace(t, s, spans) })
 
 	// One invalid event, so that rejections are counted too.
 	if st, b := api.do(http.MethodPost, "/v1/events", events.MediaTypeBatch,
@@ -308,6 +239,105 @@ func TestObservabilityEndToEnd(t *testing.T) {
 			}
 		}
 	})
+}
+
+// eventTrace posts one event with a personal value and checks its trace: the request span,
+// the publish, recency's consumer span and the projection write under it, all in one trace,
+// with the event's id, type, source and subject and never the value. It returns the write span.
+func eventTrace(t *testing.T, s served, spans *tracetest.InMemoryExporter) tracetest.SpanStub {
+	t.Helper()
+	const canary = "trace-canary@mail.example"
+	e, err := events.New("/test/traces", runsInst, "c-traced", &events.ContactCreated{Role: events.RoleIndividual,
+		CreatedAt: time.Date(2025, 1, 2, 10, 0, 0, 0, time.UTC), Profile: events.Profile{Email: events.String(canary)}},
+		events.WithID("ev-traced-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	postEvents(t, s.http, s.token, e)
+
+	var request, send, process, project tracetest.SpanStub
+	testkit.Eventually(t, "the event's spans", func() error {
+		all := spans.GetSpans()
+		var ok bool
+		if request, ok = findSpan(all, func(sp tracetest.SpanStub) bool {
+			return sp.Name == "ingest POST /v1/events" && attrOf(sp, "lethe.ingest.events") == "1"
+		}); !ok {
+			return fmt.Errorf("no request span among %d", len(all))
+		}
+		if send, ok = findSpan(all, func(sp tracetest.SpanStub) bool {
+			return sp.Name == "send lethe.activity" && attrOf(sp, "cloudevents.event_id") == "ev-traced-1"
+		}); !ok {
+			return fmt.Errorf("no publish span")
+		}
+		if process, ok = findSpan(all, func(sp tracetest.SpanStub) bool {
+			return sp.Name == "process LETHE_ACTIVITY" && attrOf(sp, "cloudevents.event_id") == "ev-traced-1" &&
+				attrOf(sp, "messaging.destination.subscription.name") == "recency"
+		}); !ok {
+			return fmt.Errorf("no recency consumer span")
+		}
+		if project, ok = findSpan(all, func(sp tracetest.SpanStub) bool {
+			return sp.Name == "recency project" && sp.Parent.SpanID() == process.SpanContext.SpanID()
+		}); !ok {
+			return fmt.Errorf("no projection write span under the consumer span")
+		}
+		return nil
+	})
+	traceID := request.SpanContext.TraceID()
+	for _, c := range []struct {
+		name         string
+		span, parent tracetest.SpanStub
+		kind         trace.SpanKind
+	}{
+		{"publish", send, request, trace.SpanKindProducer},
+		{"recency consumer", process, send, trace.SpanKindConsumer},
+		{"projection write", project, process, trace.SpanKindInternal},
+	} {
+		if c.span.SpanContext.TraceID() != traceID {
+			t.Errorf("%s span in trace %s, want the request's %s", c.name, c.span.SpanContext.TraceID(), traceID)
+		}
+		if c.span.Parent.SpanID() != c.parent.SpanContext.SpanID() {
+			t.Errorf("%s span's parent is %s, want %s (%s)", c.name, c.span.Parent.SpanID(), c.parent.SpanContext.SpanID(), c.parent.Name)
+		}
+		if c.span.SpanKind != c.kind {
+			t.Errorf("%s span kind %v, want %v", c.name, c.span.SpanKind, c.kind)
+		}
+	}
+	for _, sp := range []tracetest.SpanStub{send, process} {
+		for k, v := range map[string]string{"cloudevents.event_id": "ev-traced-1", "cloudevents.event_type": events.TypeContactCreated,
+			"cloudevents.event_source": "/test/traces", "cloudevents.event_subject": "c-traced"} {
+			if got := attrOf(sp, k); got != v {
+				t.Errorf("%s: %s = %q, want %q", sp.Name, k, got, v)
+			}
+		}
+	}
+	if got := attrOf(project, "lethe.events"); got == "" || got == "0" {
+		t.Errorf("projection write span without its event count: %v", project.Attributes)
+	}
+	if leaks := spanLeaks([]string{canary}, spans.GetSpans()); len(leaks) > 0 {
+		t.Errorf("a personal value on a span: %v", leaks)
+	}
+	return project
+}
+
+// The event's trace with MongoDB as the store: the driver's client spans of the projection
+// write (the read and the compare-and-swap put of the contact) are children of its span.
+func TestEventTraceReachesTheMongoWrite(t *testing.T) {
+	t.Parallel()
+	uri := testkit.MongoURI(t)
+	spans := tracetest.NewInMemoryExporter()
+	s := startServeAs(t, t.TempDir(), true, func(c *server.Config) { c.Spans = keepSpans{spans} },
+		"--mongo-uri", uri, "--mongo-database", "lethe_traces_"+randomHex(6), "--master-key", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
+	project := eventTrace(t, s, spans)
+	var ops []string
+	for _, sp := range spans.GetSpans() {
+		if sp.Parent.SpanID() == project.SpanContext.SpanID() && sp.SpanKind == trace.SpanKindClient && attrOf(sp, "db.system.name") == "mongodb" {
+			ops = append(ops, sp.Name)
+		}
+	}
+	slices.Sort(ops)
+	if !slices.Contains(ops, "mongostore.contacts.get") || !slices.Contains(ops, "mongostore.contacts.put") {
+		t.Errorf("MongoDB spans under the projection write: %v, want the contact's get and put", ops)
+	}
 }
 
 // findSpan returns the first span ok accepts.
