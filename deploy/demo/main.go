@@ -50,27 +50,13 @@ func run(_ context.Context, args []string, getenv func(string) string, stdout, s
 		}
 		o.Now = t
 	}
-	w := stdout
-	if *output != "-" {
-		f, err := os.Create(*output)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
-	}
-	st, err := demo.Generate(w, o)
+	st, err := generate(*output, stdout, o)
 	if err != nil {
 		return err
 	}
-	if f, ok := w.(*os.File); ok && f != os.Stdout {
-		if err := f.Close(); err != nil {
-			return err
-		}
-	}
 	if *statsPath != "" {
 		b, _ := json.MarshalIndent(st, "", "  ")
-		if err := os.WriteFile(*statsPath, append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(*statsPath, append(b, '\n'), 0o600); err != nil {
 			return err
 		}
 	}
@@ -87,4 +73,20 @@ func run(_ context.Context, args []string, getenv func(string) string, stdout, s
 		fmt.Fprintf(stderr, "  %-36s %7d\n", t, st.ByType[t])
 	}
 	return nil
+}
+
+// generate writes the history to path ("-": stdout) and closes the file it made.
+func generate(path string, stdout io.Writer, o demo.Options) (demo.Stats, error) {
+	if path == "-" {
+		return demo.Generate(stdout, o)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return demo.Stats{}, err
+	}
+	st, err := demo.Generate(f, o)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return st, err
 }
