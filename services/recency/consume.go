@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
@@ -86,8 +87,8 @@ func batchHandler(uc *RecordActivity, tracer trace.Tracer, folded metric.Int64Co
 // request of a thousand events is one trace), so that each of those traces can reach the
 // write it went into. The OpenTelemetry messaging conventions trace batch processing this way.
 func projectSpan(ctx context.Context, tracer trace.Tracer, msgs []*bus.Message) (context.Context, trace.Span) {
-	if len(msgs) == 0 {
-		return tracer.Start(ctx, "recency project")
+	if len(msgs) == 0 { // nothing to write: no span, rather than a lone root one
+		return ctx, tracenoop.Span{}
 	}
 	parent := msgs[0].Context(ctx)
 	first := trace.SpanContextFromContext(parent)
