@@ -140,16 +140,18 @@ func itemPrefix(inst, run string) []byte {
 	return appendString(appendString([]byte{tagItem}, inst), run)
 }
 
-func itemKey(inst, run, contactID string) []byte {
-	return appendString(itemPrefix(inst, run), contactID)
+func itemKey(inst, run, contactID string) []byte { return appendItemKey(nil, inst, run, contactID) }
+
+func appendItemKey(b []byte, inst, run, contactID string) []byte {
+	return appendString(appendString(appendString(append(b, tagItem), inst), run), contactID)
 }
 
 func itemByContactPrefix(inst, contactID string) []byte {
 	return appendString(appendString([]byte{tagItemByContact}, inst), contactID)
 }
 
-func itemByContactKey(inst, contactID, run string) []byte {
-	return appendString(itemByContactPrefix(inst, contactID), run)
+func appendItemByContactKey(b []byte, inst, contactID, run string) []byte {
+	return appendString(appendString(appendString(append(b, tagItemByContact), inst), contactID), run)
 }
 
 func auditKey(seq int64) []byte { return appendInt64([]byte{tagAudit}, seq) }
