@@ -34,6 +34,13 @@ func commandHandler(s *Service) bus.Handler {
 			return bus.Permanent(err)
 		case errors.Is(err, ErrInvalidCommand):
 			return bus.Permanent(err)
+		case err != nil && cmd.RequestID != "" && m.Deliveries >= uint64(s.commandMaxDeliver):
+			// The last delivery: the request is marked failed, loudly, before the command is
+			// dead-lettered; if even that cannot be written, the command is retried once more.
+			if ferr := s.failRequest(ctx, cmd, err); ferr != nil {
+				return ferr
+			}
+			return bus.Permanent(err)
 		}
 		return err
 	}
