@@ -35,6 +35,9 @@ type Entry struct {
 	Actor     string `json:"actor"`
 	RunID     string `json:"run_id,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+	// RequestReceivedAt is when the request was received: a request lost with a restore is
+	// recreated, answered, with its own legal clock.
+	RequestReceivedAt time.Time `json:"request_received_at,omitzero"`
 	// Fields names the erased fields (names, never values).
 	Fields []string `json:"fields,omitempty"`
 }

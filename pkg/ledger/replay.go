@@ -22,7 +22,7 @@ type Stats struct {
 	Reapplied int
 	Keys      int // data keys present again, destroyed again
 	Contacts  int // projections back in clear, erased again
-	Requests  int // requests open again, marked completed again
+	Requests  int // requests open again or missing, completed again
 }
 
 // ReplayOption configures Replay.
@@ -126,6 +126,13 @@ func (r replay) apply(ctx context.Context, st store.Store, e Entry, stats *Stats
 		q, err := st.Requests().Get(ctx, e.RequestID)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
+			stats.Requests++
+			changed = true
+			if !r.dry {
+				if err := recreateRequest(ctx, st.Requests(), e); err != nil {
+					return err
+				}
+			}
 		case err != nil:
 			return fmt.Errorf("ledger: read request for %s: %w", e.ID, err)
 		case q.State != store.RequestCompleted:
@@ -168,6 +175,26 @@ func eraseAgain(ctx context.Context, contacts store.Contacts, c store.Contact, e
 		}
 	}
 	return fmt.Errorf("ledger: erase again %s: %w", e.ID, store.ErrConflict)
+}
+
+// recreateRequest stores, answered, a request the restored store never held (it came after
+// the backup): its id, contact, receipt and completion are the ledger's.
+func recreateRequest(ctx context.Context, requests store.Requests, e Entry) error {
+	received := e.RequestReceivedAt
+	if received.IsZero() {
+		received = e.At
+	}
+	now := time.Now().UTC()
+	err := requests.Create(ctx, store.Request{
+		ID: e.RequestID, Institution: e.Institution, ContactID: e.ContactID, Kind: store.KindErasure, Origin: store.OriginLedger,
+		State: store.RequestCompleted, Outcome: e.Kind, ErasedFields: e.Fields, CreatedAt: received.UTC(), DueAt: retention.DueAt(received),
+		CompletedAt: e.At.UTC(), UpdatedAt: now,
+		Actions: []store.RequestAction{{At: now, By: "ledger", Action: store.RequestCompleted}},
+	})
+	if err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("ledger: recreate request %s: %w", e.ID, err)
+	}
+	return nil
 }
 
 func completeAgain(ctx context.Context, requests store.Requests, q store.Request, e Entry) error {

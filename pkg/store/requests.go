@@ -33,6 +33,9 @@ const (
 const (
 	OriginAPI   = "api"   // POST …/contacts/{id}/erasure
 	OriginEvent = "event" // lethe.erasure.requested.v1 from an upstream system
+	// OriginLedger: recreated at start from the erasure ledger, the store having been restored
+	// from before the request.
+	OriginLedger = "ledger"
 )
 
 // Request is one data subject's request: an erasure or an access. It holds ids, dates,

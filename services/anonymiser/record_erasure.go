@@ -26,6 +26,9 @@ func (s *Service) recordErasure(ctx context.Context, cmd retention.Command, res 
 		ID: outcomeID(cmd), Institution: cmd.Institution, ContactID: cmd.ContactID, Kind: kind,
 		At: s.now().UTC(), Actor: actorOf(cmd), RunID: cmd.RunID, RequestID: cmd.RequestID, Fields: res.Fields,
 	}
+	if cmd.RequestID != "" {
+		e.RequestReceivedAt = cmd.AsOf // authorise set it to the request's receipt
+	}
 	if err := s.ledger.Record(ctx, e); err != nil {
 		return fmt.Errorf("anonymiser: erasure ledger, %s: %w", cmd.CommandID(), err)
 	}
