@@ -18,7 +18,7 @@ func Request(w io.Writer, req api.RequestView) error {
 	}
 	fmt.Fprintf(tw, "contact\t%s of %s\n", req.ContactID, req.Institution)
 	state := req.State
-	if req.Blocker != "" {
+	if req.Blocker != "" && req.State == "blocked" {
 		state += " by " + req.Blocker
 	}
 	fmt.Fprintf(tw, "state\t%s\n", state)
