@@ -76,7 +76,9 @@ type mongoBackup struct {
 	dump    map[string][]bson.Raw
 }
 
-func (m *mongoBackup) args() []string { return []string{"--mongo-uri", m.uri, "--mongo-database", m.db} }
+func (m *mongoBackup) args() []string {
+	return []string{"--mongo-uri", m.uri, "--mongo-database", m.db}
+}
 func (m *mongoBackup) client(t *testing.T) *mongo.Client {
 	c, err := mongo.Connect(options.Client().ApplyURI(m.uri))
 	if err != nil {
@@ -277,4 +279,3 @@ func copyDir(t *testing.T, from, to string) {
 		t.Fatalf("copy %s: %v", from, err)
 	}
 }
-
