@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
+	"unicode/utf8"
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
@@ -27,8 +27,8 @@ var (
 // field, so it opens as nothing else).
 const ReasonField = "request.reason"
 
-// maxReason bounds a reason's length: it is told to the person, not an essay.
-const maxReason = 4000
+// maxReason bounds a reason's length, in characters: it is told to the person, not an essay.
+const maxReason = 1000
 
 // Audit actions of the request use cases.
 const (
@@ -67,7 +67,7 @@ func (s *Service) Extend(ctx context.Context, id string, due time.Time, reason, 
 	if err != nil {
 		return store.Request{}, err
 	}
-	if !out.Open() || out.DueAt != due.UTC() {
+	if !out.Open() || !out.DueAt.Equal(due) {
 		return out, fmt.Errorf("%w: it is %s", ErrRequestClosed, out.State)
 	}
 	return out, s.auditRequest(ctx, out, by, ActionRequestExtended, "due "+out.DueAt.Format(time.RFC3339))
@@ -186,12 +186,13 @@ func withDue(r store.Request) store.Request {
 }
 
 func (s *Service) sealReason(ctx context.Context, r store.Request, reason string) (string, error) {
-	reason = strings.TrimSpace(reason)
+	// Empty is refused, not blank: what counts as blank differs between JSON Schema tools and
+	// Go, and the API must refuse exactly what its schema (minLength 1) does.
 	if reason == "" {
 		return "", ErrReasonRequired
 	}
-	if len(reason) > maxReason {
-		return "", fmt.Errorf("%w: at most %d bytes", ErrReasonRequired, maxReason)
+	if utf8.RuneCountInString(reason) > maxReason {
+		return "", fmt.Errorf("%w: at most %d characters", ErrReasonRequired, maxReason)
 	}
 	sealed, err := s.sealer.Seal(ctx, r.Institution, r.ContactID, ReasonField, reason)
 	if err != nil {

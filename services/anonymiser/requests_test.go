@@ -303,7 +303,7 @@ func TestExtensionAndRefusalOnTheLegalClock(t *testing.T) {
 		}{
 			{`{"due_at":"` + latest.Add(time.Second).Format(time.RFC3339) + `","reason":"complex case"}`, "/due_at"},
 			{`{"due_at":"` + req.DueAt.Add(-time.Hour).Format(time.RFC3339) + `","reason":"complex case"}`, "/due_at"},
-			{`{"due_at":"` + latest.Format(time.RFC3339) + `","reason":"  "}`, "/reason"},
+			{`{"due_at":"` + latest.Format(time.RFC3339) + `","reason":""}`, "/reason"},
 			{`{"due_at":"next month","reason":"complex case"}`, "/due_at"},
 		} {
 			var p struct {
