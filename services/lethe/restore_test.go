@@ -223,7 +223,7 @@ func restoreEndToEnd(t *testing.T, b backup) {
 
 	// 7. The sealed copies on the stream no longer open: the key is destroyed again.
 	st = b.open(t, dir)
-	defer st.Close(context.Background())
+	defer func() { _ = st.Close(context.Background()) }()
 	mk, err := seal.MasterKeyFromConfig(master)
 	if err != nil {
 		t.Fatal(err)
