@@ -24,6 +24,7 @@ import (
 //	GET  /v1/institutions/{inst}/runs/{run}         one run: state, counts by outcome and reason (read)
 //	GET  /v1/institutions/{inst}/runs/{run}/items   its items: JSON pages, or every item as CSV or NDJSON (read)
 //	POST /v1/institutions/{inst}/runs/{run}/apply   execute a simulation's plan (erase)
+//	GET  /v1/institutions/{inst}/contacts/{id}/runs the runs that considered one contact, and what happened (read)
 //	GET  /v1/institutions/{inst}/register           the register of processing: JSON, Markdown or CSV (read)
 func (s *Service) Register(mux *http.ServeMux) {
 	auth := s.auth
@@ -32,6 +33,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/institutions/{inst}/runs/{run}", auth.Authenticate(http.HandlerFunc(s.getRun)))
 	mux.Handle("GET /v1/institutions/{inst}/runs/{run}/items", auth.Authenticate(http.HandlerFunc(s.getItems)))
 	mux.Handle("POST /v1/institutions/{inst}/runs/{run}/apply", auth.Authenticate(http.HandlerFunc(s.postApply)))
+	mux.Handle("GET /v1/institutions/{inst}/contacts/{id}/runs", auth.Authenticate(http.HandlerFunc(s.getContactRuns)))
 	mux.Handle("GET /v1/institutions/{inst}/register", auth.Authenticate(http.HandlerFunc(s.getRegister)))
 }
 
@@ -243,6 +245,25 @@ func (s *Service) getRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, viewRun(run))
+}
+
+func (s *Service) getContactRuns(w http.ResponseWriter, r *http.Request) {
+	inst, id := r.PathValue("inst"), r.PathValue("id")
+	if err := httpapi.Require(r.Context(), config.ScopeRead, inst); err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
+	runs, err := s.ContactRuns(r.Context(), inst, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	v := api.ContactRunsView{Institution: inst, ContactID: id, Items: make([]api.ContactRunItem, 0, len(runs))}
+	for _, cr := range runs {
+		v.Items = append(v.Items, api.ContactRunItem{RunID: cr.Run.ID, Mode: cr.Run.Mode, RunState: cr.Run.State,
+			AsOf: cr.Run.AsOf, CreatedAt: cr.Run.CreatedAt, ItemView: viewItem(cr.Item)})
+	}
+	httpapi.WriteJSON(w, http.StatusOK, v)
 }
 
 func (s *Service) getItems(w http.ResponseWriter, r *http.Request) {
