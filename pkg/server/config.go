@@ -47,6 +47,12 @@ type Config struct {
 	// RebuildProjection rebuilds the projection from the stream before any service starts,
 	// so that no service ever reads a half-rebuilt projection.
 	RebuildProjection bool
+	// ConsoleAPI is where the console calls the API when it does not run in the same
+	// process (--target console behind a gateway); empty: this process's own routes.
+	ConsoleAPI string
+	// ConsoleSecureCookies marks the console's cookies Secure on a plain-HTTP listener
+	// behind a gateway that terminates TLS.
+	ConsoleSecureCookies bool
 
 	// Version is the binary's, reported in telemetry: main sets it after Parse, which
 	// leaves it "dev", the version of a build without -ldflags.
@@ -71,7 +77,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.Data, "data", "./lethe-data", "data directory (embedded NATS, embedded store, master key)")
 	fs.StringVar(&c.ConfigPath, "config", "", "lethe.yaml: tokens, institutions, register")
-	fs.StringVar(&c.Target, "target", "all", "all, or one of ingest, recency, scheduler, anonymiser (comma-separated for several)")
+	fs.StringVar(&c.Target, "target", "all", "all, or one of ingest, recency, scheduler, anonymiser, console (comma-separated for several)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URL; empty embeds a NATS server with JetStream under --data")
 	fs.StringVar(&c.NATSUser, "nats-user", "", "the services' user on the server of --nats-url")
 	fs.StringVar(&c.NATSPassword, "nats-password", "", "its password (prefer the environment twin LETHE_NATS_PASSWORD: a flag shows in ps)")
@@ -87,6 +93,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on each step of a graceful stop")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", time.Minute, "bound on reading a request, headers and body (a 10 MiB batch needs about 175 KB/s)")
 	fs.BoolVar(&c.RebuildProjection, "rebuild-projection", false, "before serving, rebuild the contacts projection from the start of LETHE_ACTIVITY")
+	fs.StringVar(&c.ConsoleAPI, "console-api", "", "the API's URL for the console at /ui/ (e.g. the gateway's) when this process does not serve the API itself; empty: its own routes")
+	fs.BoolVar(&c.ConsoleSecureCookies, "console-secure-cookies", false, "mark the console's cookies Secure even on plain HTTP (behind a gateway that terminates TLS)")
 	if err := cliflags.Parse(fs, args, getenv); err != nil {
 		return c, err
 	}

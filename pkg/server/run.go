@@ -159,7 +159,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		if !sel[t.name] {
 			continue
 		}
-		svc, err := t.build(deps.WithLogger(log.With("service", t.name)))
+		svc, err := t.build(deps.WithLogger(log.With("service", t.name)), c)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}

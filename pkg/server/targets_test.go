@@ -18,9 +18,10 @@ func TestEveryServiceNamesItsMissingDependencies(t *testing.T) {
 		"recency":    {"Deps.JetStream", "Deps.Store", "Deps.Sealer", "Deps.Auth"},
 		"scheduler":  {"Deps.JetStream", "Deps.Store", "Deps.Auth"},
 		"anonymiser": {"Deps.JetStream", "Deps.Store", "Deps.Sealer", "Deps.Auth"},
+		"console":    {"Deps.Auth"},
 	}
 	for _, tg := range targets {
-		_, err := tg.build(platform.Deps{})
+		_, err := tg.build(platform.Deps{}, Config{})
 		if !errors.Is(err, platform.ErrMissingDependency) || !strings.HasPrefix(err.Error(), tg.name+": ") {
 			t.Errorf("%s.New(Deps{}) = %v, want platform.ErrMissingDependency under the service's name", tg.name, err)
 			continue
