@@ -90,7 +90,7 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprint(t)
 	},
-	"pathesc": url.PathEscape,
+	"pathesc":  url.PathEscape,
 	"queryesc": url.QueryEscape,
 	"sortedKeys": func(m map[string]int) []string {
 		keys := make([]string, 0, len(m))
@@ -100,10 +100,10 @@ var funcs = template.FuncMap{
 		sort.Strings(keys)
 		return keys
 	},
-	"label": label,
-	"join":  strings.Join,
-	"add":   func(a, b int) int { return a + b },
-	"list":  func(s ...string) []string { return s },
+	"label":      label,
+	"join":       strings.Join,
+	"add":        func(a, b int) int { return a + b },
+	"list":       func(s ...string) []string { return s },
 	"barsHeight": func(n int) float64 { return float64(n) * barHeight },
 }
 
