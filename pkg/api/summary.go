@@ -38,11 +38,13 @@ type HistogramBar struct {
 	Inactive bool `json:"inactive"`
 }
 
-// CrossingCount is how many contacts cross the threshold within a horizon.
+// CrossingCount is how many contacts cross the threshold within a horizon, and how many of
+// them a renewal campaign may reach (GET …/targets?crossing_within=…: marketing not refused).
 type CrossingCount struct {
-	Within string `json:"within"`
-	Months int    `json:"months"`
-	Count  int    `json:"count"`
+	Within    string `json:"within"`
+	Months    int    `json:"months"`
+	Count     int    `json:"count"`
+	Reachable int    `json:"reachable"`
 }
 
 // The histogram's bucket widths.

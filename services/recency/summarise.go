@@ -43,6 +43,7 @@ func (s *Summarise) Summary(ctx context.Context, institution string, asOf time.T
 	}
 	counts := map[time.Time]int{}
 	crossing := make([]int, len(SummaryHorizons))
+	reachable := make([]int, len(SummaryHorizons))
 	err := s.contacts.Scan(ctx, institution, "", func(c store.Contact) error {
 		status := c.Status
 		if status == "" {
@@ -64,6 +65,10 @@ func (s *Summarise) Summary(ctx context.Context, institution string, asOf time.T
 			for i, h := range SummaryHorizons {
 				if retention.Inactive(c, retention.AddMonths(asOf, h), months) {
 					crossing[i]++
+					// The renewal list's own rule (targets.go), so the two counts agree.
+					if MarketingConsent(c, "") != ConsentRefused {
+						reachable[i]++
+					}
 				}
 			}
 		}
@@ -73,7 +78,7 @@ func (s *Summarise) Summary(ctx context.Context, institution string, asOf time.T
 		return api.SummaryView{}, fmt.Errorf("recency: summary of %s: %w", institution, err)
 	}
 	for i, h := range SummaryHorizons {
-		v.Crossing = append(v.Crossing, api.CrossingCount{Within: fmt.Sprintf("P%dM", h), Months: h, Count: crossing[i]})
+		v.Crossing = append(v.Crossing, api.CrossingCount{Within: fmt.Sprintf("P%dM", h), Months: h, Count: crossing[i], Reachable: reachable[i]})
 	}
 	v.Histogram = histogram(counts, width, v.Threshold)
 	return v, nil
