@@ -246,8 +246,12 @@ func (o *operator) signOut() {
 }
 
 // button and link select by their visible words, as a person finds them.
-func button(words string) chromedp.Search { return chromedp.Search(`//button[normalize-space()="` + words + `"]`) }
-func link(words string) chromedp.Search   { return chromedp.Search(`//a[normalize-space()="` + words + `"]`) }
+func button(words string) chromedp.Search {
+	return chromedp.Search(`//button[normalize-space()="` + words + `"]`)
+}
+func link(words string) chromedp.Search {
+	return chromedp.Search(`//a[normalize-space()="` + words + `"]`)
+}
 
 // browserContext is one headless Chromium for the test, downloads going to a directory.
 func browserContext(t *testing.T) (context.Context, string) {
