@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -185,6 +187,19 @@ func (o *operator) location() string {
 func (o *operator) screenshot(name string) {
 	o.t.Helper()
 	png := value(o, "screenshot "+name, chromedp.FullScreenshot(100))
+	if err := os.WriteFile(filepath.Join(o.shots, name+".png"), png, 0o644); err != nil {
+		o.t.Fatal(err)
+	}
+}
+
+// screenshotTop photographs the top 1280×1400 of a long page.
+func (o *operator) screenshotTop(name string) {
+	o.t.Helper()
+	if _, err := chromedp.Call(o.ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 1280, Height: 1400, DeviceScaleFactor: 1}); err != nil {
+		o.t.Fatal(err)
+	}
+	defer func() { _, _ = chromedp.Call(o.ctx, emulation.ClearDeviceMetricsOverride, cdp.Empty{}) }()
+	png := value(o, "screenshot "+name, chromedp.CaptureScreenshot())
 	if err := os.WriteFile(filepath.Join(o.shots, name+".png"), png, 0o644); err != nil {
 		o.t.Fatal(err)
 	}

@@ -20,14 +20,16 @@ type bar struct {
 	Href     string
 }
 
-const (
-	barHeight  = 26.0
-	barMaxW    = 360.0
-	barLabelW  = 230.0
-	chartWidth = barLabelW + barMaxW + 70
-)
+const barHeight = 26.0
 
-func layoutBars(bars []bar) []bar {
+// barChart is a horizontal bar chart: a label column, then bars up to MaxW.
+type barChart struct {
+	Bars           []bar
+	LabelW, Width  float64
+	Height         float64
+}
+
+func layoutBars(bars []bar, labelW, maxW float64) barChart {
 	maxN := 0
 	for _, b := range bars {
 		maxN = max(maxN, b.Count)
@@ -35,14 +37,14 @@ func layoutBars(bars []bar) []bar {
 	for i := range bars {
 		w := 0.0
 		if maxN > 0 {
-			w = barMaxW * float64(bars[i].Count) / float64(maxN)
+			w = maxW * float64(bars[i].Count) / float64(maxN)
 		}
 		if bars[i].Count > 0 && w < 2 {
 			w = 2
 		}
-		bars[i].Width, bars[i].Y, bars[i].TextX = w, float64(i)*barHeight, barLabelW+w+6
+		bars[i].Width, bars[i].Y, bars[i].TextX = w, float64(i)*barHeight, labelW+w+6
 	}
-	return bars
+	return barChart{Bars: bars, LabelW: labelW, Width: labelW + maxW + 50, Height: float64(len(bars)) * barHeight}
 }
 
 // histogramChart is the recency histogram with the threshold line.
@@ -63,7 +65,7 @@ type histBar struct {
 }
 
 func chartOf(s api.SummaryView) histogramChart {
-	const step, plotH, top = 18.0, 180.0, 18.0
+	const step, plotH, top = 18.0, 180.0, 34.0
 	c := histogramChart{PlotH: plotH, Base: top + plotH}
 	maxN := 0
 	for _, b := range s.Histogram {

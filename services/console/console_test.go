@@ -68,7 +68,6 @@ func TestConsoleAsAnOperator(t *testing.T) {
 	if sum.OverdueBlocked["debt"] == 0 || sum.Overdue == 0 {
 		t.Fatalf("the demo has no overdue or no debt: %+v", sum)
 	}
-	o.screenshot("overview")
 	o.cookie() // HttpOnly and SameSite=Strict
 
 	// The renewal list, downloaded: the contacts the API lists as crossing within 3 months.
@@ -80,7 +79,6 @@ func TestConsoleAsAnOperator(t *testing.T) {
 
 	// Start a simulation as of today, with the policy's period.
 	o.visit("/ui/i/"+inst+"/runs", "Start a simulation")
-	o.screenshot("runs")
 	o.run("start a simulation", chromedp.Click(button("Start the simulation")))
 	text = o.page(`^/ui/i/`+inst+`/runs/run-`, "What it would do")
 	u, _ := url.Parse(o.location())
@@ -93,7 +91,7 @@ func TestConsoleAsAnOperator(t *testing.T) {
 	if !strings.Contains(text, "Apply this run") {
 		t.Error("the DPO's report offers no apply")
 	}
-	o.screenshot("report")
+	o.screenshotTop("report")
 
 	// Filter: the skips for debt only, every row says so; their CSV holds exactly them.
 	o.run("filter", chromedp.SetValue(chromedp.ID("outcome"), "skip"), chromedp.SetValue(chromedp.ID("reason"), "debt"),
@@ -165,8 +163,12 @@ func TestConsoleAsAnOperator(t *testing.T) {
 			t.Errorf("the completed apply run does not say %q", want)
 		}
 	}
-	o.screenshot("apply-completed")
+	o.screenshotTop("apply-completed")
 	o.visit("/ui/i/"+inst+"/runs/"+simID, "This simulation was applied")
+	o.visit("/ui/i/"+inst+"/runs", "All runs, newest first")
+	o.screenshot("runs")
+	o.visit("/ui/i/"+inst+"/", "Last runs")
+	o.screenshot("overview")
 
 	// A contact: why it is still here, its blockers, its runs; the right-of-access download.
 	var kept api.ItemsPage

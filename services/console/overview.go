@@ -14,7 +14,7 @@ import (
 type overviewData struct {
 	Summary api.SummaryView
 	Chart   histogramChart
-	Blocked []bar
+	Blocked barChart
 	Runs    []api.RunView
 	Bucket  string
 }
@@ -45,7 +45,7 @@ func (s *Service) overview(w http.ResponseWriter, r *http.Request, sess *session
 		}
 	}
 	s.render(w, r, http.StatusOK, "overview", view{Title: "Overview", Session: sess, Inst: inst, Nav: "overview",
-		Data: overviewData{Summary: sum, Chart: chartOf(sum), Blocked: layoutBars(blocked), Runs: runs.Runs, Bucket: bucket}})
+		Data: overviewData{Summary: sum, Chart: chartOf(sum), Blocked: layoutBars(blocked, 170, 190), Runs: runs.Runs, Bucket: bucket}})
 }
 
 // renewalCSV downloads the renewal list: the reachable contacts who cross the threshold

@@ -100,11 +100,16 @@ var funcs = template.FuncMap{
 		sort.Strings(keys)
 		return keys
 	},
-	"label":      label,
+	"label": label,
+	"result": func(r string) string {
+		if reason, ok := strings.CutPrefix(r, "skipped:"); ok {
+			return "skipped: " + label(reason)
+		}
+		return r
+	},
 	"join":       strings.Join,
 	"add":        func(a, b int) int { return a + b },
 	"list":       func(s ...string) []string { return s },
-	"barsHeight": func(n int) float64 { return float64(n) * barHeight },
 }
 
 // label is the words an operator reads for an API token (outcome, reason, status).

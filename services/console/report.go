@@ -16,7 +16,7 @@ const reportPage = 50
 
 type reportData struct {
 	Run      api.RunView
-	Outcomes []bar // the chart: outcomes, then skips by reason
+	Outcomes barChart // the chart: outcomes, then skips by reason
 	Drift    []driftRow
 	Items    []api.ItemView
 	Outcome  string
@@ -108,12 +108,19 @@ func (s *Service) report(w http.ResponseWriter, r *http.Request, sess *session) 
 	s.render(w, r, http.StatusOK, "report", view{Title: "Run " + id, Session: sess, Inst: inst, Nav: "runs", Data: d})
 }
 
-// outcomeBars charts a run's counts: each outcome, then each skip reason; each bar links to
-// the items it counts.
-func outcomeBars(inst, id string, run api.RunView) ([]bar, []string) {
+// outcomeBars charts a run's counts: each outcome, then each skip reason. A simulation's
+// bars link to the items they count; an apply's counts are what happened, which the items'
+// filter (by plan) does not select, so they link nowhere.
+func outcomeBars(inst, id string, run api.RunView) (barChart, []string) {
+	href := func(q string) string {
+		if run.Mode != "simulation" {
+			return ""
+		}
+		return runPath(inst, id) + "?" + q
+	}
 	var bars []bar
 	for _, o := range []string{"delete", "anonymise", "skip"} {
-		bars = append(bars, bar{Label: label(o), Count: run.Counts[o], Href: runPath(inst, id) + "?outcome=" + o})
+		bars = append(bars, bar{Label: label(o), Count: run.Counts[o], Href: href("outcome=" + o)})
 	}
 	reasons := make([]string, 0, len(run.Reasons))
 	for reason := range run.Reasons {
@@ -127,9 +134,9 @@ func outcomeBars(inst, id string, run api.RunView) ([]bar, []string) {
 	sort.Strings(reasons)
 	for _, reason := range reasons {
 		bars = append(bars, bar{Label: "skip: " + label(reason), Count: run.Reasons[reason],
-			Href: runPath(inst, id) + "?outcome=skip&reason=" + url.QueryEscape(reason)})
+			Href: href("outcome=skip&reason=" + url.QueryEscape(reason))})
 	}
-	return layoutBars(bars), reasons
+	return layoutBars(bars, 260, 380), reasons
 }
 
 // drift lines up a completed run's plan and what happened.

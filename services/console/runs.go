@@ -11,9 +11,10 @@ import (
 )
 
 type runsData struct {
-	Runs  []api.RunView
-	Today string
-	Form  runForm
+	Runs   []api.RunView
+	Today  string
+	Policy int // the institution's inactivity period, in months
+	Form   runForm
 }
 
 type runForm struct {
@@ -33,7 +34,7 @@ func (s *Service) renderRuns(w http.ResponseWriter, r *http.Request, sess *sessi
 		return
 	}
 	s.render(w, r, status, "runs", view{Title: "Runs", Session: sess, Inst: inst, Nav: "runs",
-		Data: runsData{Runs: list.Runs, Today: s.now().UTC().Format(time.DateOnly), Form: form}})
+		Data: runsData{Runs: list.Runs, Today: s.now().UTC().Format(time.DateOnly), Policy: policyMonths(s.cfg, inst), Form: form}})
 }
 
 // startRun starts a simulation as of the chosen day (today: now) with the chosen period
@@ -74,6 +75,13 @@ func (s *Service) startRun(w http.ResponseWriter, r *http.Request, sess *session
 		return
 	}
 	http.Redirect(w, r, runPath(inst, run.ID), http.StatusSeeOther)
+}
+
+// policyMonths is the institution's inactivity period from lethe.yaml (the default for
+// an institution it does not declare).
+func policyMonths(cfg config.File, inst string) int {
+	p, _ := cfg.Institution(inst)
+	return p.InactivityMonths
 }
 
 func runPath(inst, run string) string { return "/ui/i/" + inst + "/runs/" + run }
