@@ -24,9 +24,9 @@ const barHeight = 26.0
 
 // barChart is a horizontal bar chart: a label column, then bars up to MaxW.
 type barChart struct {
-	Bars           []bar
-	LabelW, Width  float64
-	Height         float64
+	Bars          []bar
+	LabelW, Width float64
+	Height        float64
 }
 
 func layoutBars(bars []bar, labelW, maxW float64) barChart {

@@ -107,9 +107,9 @@ var funcs = template.FuncMap{
 		}
 		return r
 	},
-	"join":       strings.Join,
-	"add":        func(a, b int) int { return a + b },
-	"list":       func(s ...string) []string { return s },
+	"join": strings.Join,
+	"add":  func(a, b int) int { return a + b },
+	"list": func(s ...string) []string { return s },
 }
 
 // label is the words an operator reads for an API token (outcome, reason, status).
