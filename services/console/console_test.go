@@ -92,6 +92,10 @@ func TestConsoleAsAnOperator(t *testing.T) {
 		t.Error("the DPO's report offers no apply")
 	}
 	o.screenshotTop("report")
+	o.visit("/ui/i/"+inst+"/", "Last runs")
+	o.screenshot("overview")
+	o.run("back to the report", chromedp.Navigate(s.base+"/ui/i/"+inst+"/runs/"+simID))
+	o.page(`^/ui/i/`+inst+`/runs/`+simID+`$`, "What it would do")
 
 	// Filter: the skips for debt only, every row says so; their CSV holds exactly them.
 	o.run("filter", chromedp.SetValue(chromedp.ID("outcome"), "skip"), chromedp.SetValue(chromedp.ID("reason"), "debt"),
@@ -168,7 +172,7 @@ func TestConsoleAsAnOperator(t *testing.T) {
 	o.visit("/ui/i/"+inst+"/runs", "All runs, newest first")
 	o.screenshot("runs")
 	o.visit("/ui/i/"+inst+"/", "Last runs")
-	o.screenshot("overview")
+	o.screenshot("overview-after-apply")
 
 	// A contact: why it is still here, its blockers, its runs; the right-of-access download.
 	var kept api.ItemsPage
