@@ -36,6 +36,7 @@ const inst = "demo-museum"
 // scope but ingest) and an analyst's (read and admin: simulations, never erasure).
 type served struct {
 	base, ingest, dpo, analyst string
+	config                     string // lethe.yaml
 }
 
 func serve(t *testing.T) served {
@@ -85,7 +86,7 @@ institutions:
 		resp.Body.Close()
 		return testkit.Equal("status", resp.StatusCode, http.StatusOK)
 	})
-	return served{base: base, ingest: tokens["ingest"], dpo: tokens["dpo"], analyst: tokens["analyst"]}
+	return served{base: base, ingest: tokens["ingest"], dpo: tokens["dpo"], analyst: tokens["analyst"], config: cfgPath}
 }
 
 // apiGet is the API as the DPO, for what the test checks behind the pages.

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,7 +21,11 @@ import (
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/api"
+	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/platform"
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
+	"github.com/lethe-gdpr/lethe/services/console"
 )
 
 // TestConsoleAsAnOperator drives the console in headless Chromium against a real lethe serve
@@ -197,6 +204,17 @@ func TestConsoleAsAnOperator(t *testing.T) {
 	o.visit("/ui/audit?inst="+inst, "Intact")
 	o.screenshot("audit")
 
+	// A forecast (a day after today) is readable and marked, never appliable.
+	o.visit("/ui/i/"+inst+"/runs", "Start a simulation")
+	o.run("start a forecast", chromedp.SetValue(chromedp.ID("as_of"), now.AddDate(1, 0, 0).Format(time.DateOnly)),
+		chromedp.Click(button("Start the simulation")))
+	text = o.page(`^/ui/i/`+inst+`/runs/run-`, "a look ahead, never appliable")
+	if strings.Contains(text, "Apply this run") {
+		t.Error("a forecast offers an apply")
+	}
+	forecast := filepath.Base(o.location())
+	o.visit("/ui/i/"+inst+"/runs/"+forecast+"/apply", "Only a planned simulation as of a date that has come can be applied")
+
 	// A POST without the CSRF token is refused, and starts nothing.
 	dpoCookie := o.cookie()
 	before := runCount(t, s)
@@ -230,6 +248,10 @@ func TestConsoleAsAnOperator(t *testing.T) {
 		t.Errorf("the analyst's forged apply applied the run: %d", st)
 	}
 	o.signOut()
+
+	// The console apart from the API (--target console --console-api): the same pages
+	// through the API's URL.
+	remoteConsole(t, s)
 
 	// No personal value of the demo in any page or address the operator saw.
 	o.mu.Lock()
@@ -278,4 +300,43 @@ func postForm(t *testing.T, target string, c *http.Cookie, form url.Values) int 
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// remoteConsole serves a second console that calls the API at its URL, as a `lethe serve
+// --target console --console-api <gateway>` does, and reads the overview through it.
+func remoteConsole(t *testing.T, s served) {
+	t.Helper()
+	file, err := config.Load(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := console.New(platform.Deps{Auth: httpapi.NewAuthenticator(file.Tokens), Config: file}, console.WithAPI(s.base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Register(mux)
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	resp, err := hc.Get(hs.URL + "/ui/signin?next=/ui/i/" + inst + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF field on the remote console's sign-in page")
+	}
+	resp, err = hc.PostForm(hs.URL+"/ui/signin", url.Values{"csrf": {string(m[1])}, "token": {s.analyst}, "next": {"/ui/i/" + inst + "/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte("Contacts by status")) || !bytes.Contains(page, []byte("inactivity threshold")) {
+		t.Errorf("the overview through --console-api: %d %.300s", resp.StatusCode, page)
+	}
 }

@@ -226,12 +226,16 @@ func (s *Service) apply(w http.ResponseWriter, r *http.Request, sess *session) {
 		s.renderApply(w, r, sess, http.StatusUnprocessableEntity, "Type the institution's id, "+inst+", exactly, to confirm.")
 		return
 	}
-	applied, err := s.api(sess).ApplyRun(r.Context(), inst, id)
+	c := s.api(sess)
+	applied, err := c.ApplyRun(r.Context(), inst, id)
 	var ae *client.APIError
 	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
-		// Applied already (by another operator, or a double submit): show that run.
-		http.Redirect(w, r, runPath(inst, "apply-"+id), http.StatusSeeOther)
-		return
+		// Applied already (by another operator, or a double submit): show that run. Any
+		// other conflict (a forecast) is the API's to explain.
+		if _, gerr := c.Run(r.Context(), inst, "apply-"+id); gerr == nil {
+			http.Redirect(w, r, runPath(inst, "apply-"+id), http.StatusSeeOther)
+			return
+		}
 	}
 	if err != nil {
 		s.failAPI(w, r, sess, err)
