@@ -171,8 +171,29 @@ func (o *operator) page(path, want string) string {
 	o.mu.Lock()
 	o.seen = append(o.seen, seenPage{loc, html})
 	o.mu.Unlock()
+	for _, problem := range value(o, "accessibility of "+loc, chromedp.Evaluate[[]string](accessibility)) {
+		o.t.Errorf("%s: %s", loc, problem)
+	}
 	return text
 }
+
+// accessibility lists what a page lacks for a screen reader or a keyboard: a label for every
+// control, words on every button and link, a language, one h1.
+const accessibility = `(() => {
+  const bad = [];
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    if (!(el.id && document.querySelector('label[for="' + el.id + '"]')) && !el.getAttribute('aria-label') && !el.closest('label')) {
+      bad.push('a control without a label: ' + el.outerHTML.slice(0, 80));
+    }
+  }
+  for (const el of document.querySelectorAll('button, a')) {
+    if (!el.textContent.trim() && !el.getAttribute('aria-label')) bad.push('a button or link without words: ' + el.outerHTML.slice(0, 80));
+  }
+  if (document.documentElement.lang !== 'en') bad.push('no lang="en"');
+  const h1 = document.querySelectorAll('h1').length;
+  if (h1 !== 1) bad.push(h1 + ' h1 headings');
+  return bad;
+})()`
 
 func (o *operator) visit(path, want string) string {
 	o.t.Helper()

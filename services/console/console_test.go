@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/lethe-gdpr/lethe/events"
@@ -76,6 +77,11 @@ func TestConsoleAsAnOperator(t *testing.T) {
 		t.Fatalf("the demo has no overdue or no debt: %+v", sum)
 	}
 	o.cookie() // HttpOnly and SameSite=Strict
+	// The keyboard: the first Tab reaches the skip link, which moves focus to the content.
+	o.run("tab", chromedp.KeyEvent(kb.Tab))
+	if got := value(o, "focus", chromedp.Evaluate[string](`document.activeElement.textContent`)); got != "Skip to content" {
+		t.Errorf("the first Tab focuses %q, want the skip link", got)
+	}
 
 	// The renewal list, downloaded: the contacts the API lists as crossing within 3 months.
 	renewal := o.download(chromedp.Click(chromedp.CSS(`a[href$="renewal.csv?within=P3M"]`)))
