@@ -250,6 +250,11 @@ func TestConsoleAsAnOperator(t *testing.T) {
 		t.Errorf("the analyst's forged apply: %d, want 403", st)
 	}
 	o.visit("/ui/i/"+inst+"/runs/"+second+"/apply", "Applying a run needs the erase scope")
+	// Nor the right of access without export: no button, and a forged POST is 403.
+	o.visit("/ui/i/"+inst+"/contacts?id="+debtor, "The right-of-access export needs the export scope")
+	if st := postForm(t, s.base+"/ui/i/"+inst+"/contacts/"+debtor+"/export", analyst, url.Values{"csrf": {csrf}}); st != http.StatusForbidden {
+		t.Errorf("the analyst's forged export: %d, want 403", st)
+	}
 	if st := s.apiGet(t, "/v1/institutions/"+inst+"/runs/apply-"+second, nil); st != http.StatusNotFound {
 		t.Errorf("the analyst's forged apply applied the run: %d", st)
 	}

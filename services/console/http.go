@@ -143,13 +143,21 @@ func (s *Service) failAPI(w http.ResponseWriter, r *http.Request, sess *session,
 		if msg == "" {
 			msg = http.StatusText(ae.Status)
 		}
-		s.fail(w, r, sess, ae.Status, strings.ToUpper(msg[:1])+msg[1:]+".")
+		s.fail(w, r, sess, ae.Status, sentence(msg))
 	case errors.As(err, &pr):
-		s.fail(w, r, sess, pr.Status, strings.ToUpper(pr.Title[:1])+pr.Title[1:]+".")
+		s.fail(w, r, sess, pr.Status, sentence(pr.Title))
 	default:
 		s.log.Error("console: API call", "path", r.URL.Path, "err", err)
 		s.fail(w, r, sess, http.StatusBadGateway, "The API did not answer; try again.")
 	}
+}
+
+// sentence capitalises a problem's words and ends them with a full stop.
+func sentence(s string) string {
+	if s == "" {
+		return "The request was refused."
+	}
+	return strings.ToUpper(s[:1]) + s[1:] + "."
 }
 
 // fail renders an error page with its status.

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -20,6 +21,13 @@ func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	w := &pipeWriter{header: http.Header{}, pw: pw, ready: make(chan struct{})}
 	go func() {
 		defer func() {
+			// A handler that panics fails this one call, as net/http's server would fail
+			// its connection, instead of the whole process.
+			if p := recover(); p != nil {
+				w.WriteHeader(http.StatusInternalServerError)
+				_ = pw.CloseWithError(fmt.Errorf("console: the API handler panicked: %v", p))
+				return
+			}
 			w.WriteHeader(http.StatusOK) // a handler that wrote nothing answered 200
 			_ = pw.Close()
 		}()
