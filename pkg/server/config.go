@@ -102,13 +102,35 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		return c, fmt.Errorf("--read-timeout %v: it must be positive, or a slow client holds its connection for ever", c.ReadTimeout)
 	}
 	c.OTLPEndpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
-	if _, err := selectTargets(c.Target); err != nil {
+	sel, err := selectTargets(c.Target)
+	if err != nil {
+		return c, err
+	}
+	if err := checkConsoleAPI(c, sel); err != nil {
 		return c, err
 	}
 	if err := checkNATSCredentials(c); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// consoleReads are the targets whose routes the console calls: without all of them in the
+// process, it must call the API elsewhere.
+var consoleReads = []string{"recency", "scheduler", "anonymiser"}
+
+// checkConsoleAPI refuses a console that would call routes its process does not serve: every
+// page would be a 404.
+func checkConsoleAPI(c Config, sel map[string]bool) error {
+	if !sel["console"] || c.ConsoleAPI != "" {
+		return nil
+	}
+	for _, t := range consoleReads {
+		if !sel[t] {
+			return fmt.Errorf("--target %s: the console calls the API of recency, scheduler and anonymiser, and %s is not in this process: give --console-api (the gateway's URL)", c.Target, t)
+		}
+	}
+	return nil
 }
 
 // checkNATSCredentials refuses credentials that would be ignored or half given: nothing
