@@ -113,7 +113,7 @@ func TestConsoleAsAnOperator(t *testing.T) {
 	// Filter: the skips for debt only, every row says so; their CSV holds exactly them.
 	o.run("filter", chromedp.SetValue(chromedp.ID("outcome"), "skip"), chromedp.SetValue(chromedp.ID("reason"), "debt"),
 		chromedp.Click(button("Filter")))
-	o.page(`^/ui/i/`+inst+`/runs/`+simID+`$`, "Download CSV (this filter)")
+	o.page(`^/ui/i/`+inst+`/runs/`+simID+`$`, fmt.Sprintf("%d contacts match this filter", sim.Reasons["debt"]))
 	cells := value(o, "read the rows", chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.items tbody tr td:nth-child(3)")].map(td => td.textContent)`))
 	if len(cells) != min(sim.Reasons["debt"], 50) {
 		t.Errorf("filtered report: %d rows, want %d (debt skips)", len(cells), sim.Reasons["debt"])

@@ -27,6 +27,7 @@ type reportData struct {
 	CSV      string
 	Apply    applyState
 	Progress int // percent of the items that have their result
+	Matching int // how many items the filter keeps, by the plan's counts
 }
 
 // applyState says what the report offers for applying a simulation.
@@ -90,6 +91,7 @@ func (s *Service) report(w http.ResponseWriter, r *http.Request, sess *session) 
 		d.CSV += "?" + filter.Encode()
 	}
 	d.Outcomes, d.Reasons = outcomeBars(inst, id, run)
+	d.Matching = matching(run, d.Outcome, d.Reason)
 	if run.Mode != "simulation" {
 		d.Drift = drift(run)
 		if run.Items > 0 {
@@ -137,6 +139,24 @@ func outcomeBars(inst, id string, run api.RunView) (barChart, []string) {
 			Href: href("outcome=skip&reason=" + url.QueryEscape(reason))})
 	}
 	return layoutBars(bars, 260, 380), reasons
+}
+
+// matching is how many of the run's items the filter keeps, from the plan's counts (an
+// apply's Counts are what happened; its items are filtered by plan).
+func matching(run api.RunView, outcome, reason string) int {
+	counts, reasons := run.Counts, run.Reasons
+	if run.Planned != nil {
+		counts, reasons = run.Planned, run.PlannedReasons
+	}
+	switch {
+	case reason != "" && (outcome == "" || outcome == "skip"):
+		return reasons[reason]
+	case reason != "":
+		return 0
+	case outcome != "":
+		return counts[outcome]
+	}
+	return run.Items
 }
 
 // drift lines up a completed run's plan and what happened.
