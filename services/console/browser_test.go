@@ -310,7 +310,8 @@ func browserContext(t *testing.T) (context.Context, string) {
 	}
 	dlDir := t.TempDir()
 	if _, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dlDir, EventsEnabled: new(true)}); err != nil {
+		Behavior:     browser.SetDownloadBehaviorBehaviorAllowAndName, //nolint:misspell // the DevTools protocol's name
+		DownloadPath: dlDir, EventsEnabled: new(true)}); err != nil {
 		t.Fatalf("chromium downloads: %v", err)
 	}
 	return ctx, dlDir

@@ -161,7 +161,7 @@ func TestConsoleAsAnOperator(t *testing.T) {
 	// Apply: the confirmation names the count and wants the institution's id typed.
 	o.run("apply", chromedp.Click(link("Apply this run…")))
 	erase := sim.Counts["delete"] + sim.Counts["anonymise"]
-	text = o.page(`^/ui/i/`+inst+`/runs/`+simID+`/apply$`, fmt.Sprintf("This will erase %d contacts", erase))
+	o.page(`^/ui/i/`+inst+`/runs/`+simID+`/apply$`, fmt.Sprintf("This will erase %d contacts", erase))
 	o.screenshot("apply-confirm")
 	o.run("confirm wrongly", chromedp.SendKeys(chromedp.ID("confirm"), "demo"), chromedp.Submit(chromedp.ID("confirm")))
 	o.page(`^/ui/i/`+inst+`/runs/`+simID+`/apply$`, "Type the institution's id, "+inst+", exactly")

@@ -126,7 +126,7 @@ func (s *Service) export(w http.ResponseWriter, r *http.Request, sess *session) 
 		s.failAPI(w, r, sess, err)
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	s.log.Info("console: right-of-access export", "token", sess.tok.Name, "institution", inst, "contact", id)
 	secureHeaders(w)
 	w.Header().Set("Content-Type", "application/json")

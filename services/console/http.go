@@ -115,7 +115,9 @@ func (s *Service) session(r *http.Request) (*session, bool) {
 }
 
 func (s *Service) cookie(r *http.Request, name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: name, Value: value, Path: prefix, MaxAge: maxAge, HttpOnly: true,
+	// Secure whenever the browser's connection is TLS; over plain HTTP (a laptop) a Secure
+	// cookie would never come back.
+	return &http.Cookie{Name: name, Value: value, Path: prefix, MaxAge: maxAge, HttpOnly: true, //nolint:gosec // Secure is set whenever TLS is known
 		SameSite: http.SameSiteStrictMode, Secure: s.secure || r.TLS != nil}
 }
 

@@ -29,7 +29,7 @@ func TestInProcessTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Content-Type") != "text/csv" || string(b) != "a,b\nBearer x" {
 		t.Errorf("GET /ok = %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), b)
 	}
@@ -37,13 +37,13 @@ func TestInProcessTransport(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Errorf("a handler that writes nothing: %v %v, want 200", resp, err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	resp, err = hc.Get("http://lethe.in-process/panic")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, rerr := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusInternalServerError || rerr == nil || !strings.Contains(rerr.Error(), "panicked") {
 		t.Errorf("a panicking handler: %d, body error %v; want 500 and the panic", resp.StatusCode, rerr)
 	}

@@ -68,7 +68,7 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, sess *session
 		s.failAPI(w, r, sess, err)
 		return
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	secureHeaders(w)
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+filename+`"`)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/lethe-gdpr/lethe/pkg/api"
@@ -12,6 +13,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/config"
 )
 
+// reportPage is how many items a report page lists.
 const reportPage = 50
 
 type reportData struct {
@@ -39,9 +41,9 @@ type applyState struct {
 
 // driftRow is one outcome or reason: what the plan said, what happened.
 type driftRow struct {
-	What             string
-	Planned, Happend int
-	Differs          bool
+	What              string
+	Planned, Happened int
+	Differs           bool
 }
 
 // report is one run: counts by outcome and reason with their chart, the items filtered by
@@ -65,7 +67,7 @@ func (s *Service) report(w http.ResponseWriter, r *http.Request, sess *session) 
 	if d.Reason != "" {
 		filter.Set("reason", d.Reason)
 	}
-	page := url.Values{"limit": {"50"}}
+	page := url.Values{"limit": {strconv.Itoa(reportPage)}}
 	for k, v := range filter {
 		page[k] = v
 	}
@@ -166,7 +168,7 @@ func drift(run api.RunView) []driftRow {
 		return nil
 	}
 	for _, o := range []string{"delete", "anonymise", "skip"} {
-		rows = append(rows, driftRow{What: label(o), Planned: run.Planned[o], Happend: run.Counts[o], Differs: run.Planned[o] != run.Counts[o]})
+		rows = append(rows, driftRow{What: label(o), Planned: run.Planned[o], Happened: run.Counts[o], Differs: run.Planned[o] != run.Counts[o]})
 	}
 	seen := map[string]bool{}
 	var reasons []string
@@ -180,7 +182,7 @@ func drift(run api.RunView) []driftRow {
 	}
 	sort.Strings(reasons)
 	for _, k := range reasons {
-		rows = append(rows, driftRow{What: "skip: " + label(k), Planned: run.PlannedReasons[k], Happend: run.Reasons[k],
+		rows = append(rows, driftRow{What: "skip: " + label(k), Planned: run.PlannedReasons[k], Happened: run.Reasons[k],
 			Differs: run.PlannedReasons[k] != run.Reasons[k]})
 	}
 	return rows
@@ -253,7 +255,7 @@ func (s *Service) apply(w http.ResponseWriter, r *http.Request, sess *session) {
 		// Applied already (by another operator, or a double submit): show that run. Any
 		// other conflict (a forecast) is the API's to explain.
 		if _, gerr := c.Run(r.Context(), inst, "apply-"+id); gerr == nil {
-			http.Redirect(w, r, runPath(inst, "apply-"+id), http.StatusSeeOther)
+			http.Redirect(w, r, runPath(inst, "apply-"+id), http.StatusSeeOther) //nolint:gosec // runPath stays in the console
 			return
 		}
 	}
@@ -262,5 +264,5 @@ func (s *Service) apply(w http.ResponseWriter, r *http.Request, sess *session) {
 		return
 	}
 	s.log.Info("console: run applied", "token", sess.tok.Name, "institution", inst, "run", id, "apply", applied.ID)
-	http.Redirect(w, r, runPath(inst, applied.ID), http.StatusSeeOther)
+	http.Redirect(w, r, runPath(inst, applied.ID), http.StatusSeeOther) //nolint:gosec // runPath stays in the console
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -74,7 +75,7 @@ func (s *Service) startRun(w http.ResponseWriter, r *http.Request, sess *session
 		s.failAPI(w, r, sess, err)
 		return
 	}
-	http.Redirect(w, r, runPath(inst, run.ID), http.StatusSeeOther)
+	http.Redirect(w, r, runPath(inst, run.ID), http.StatusSeeOther) //nolint:gosec // runPath stays in the console
 }
 
 // policyMonths is the institution's inactivity period from lethe.yaml (the default for
@@ -84,4 +85,6 @@ func policyMonths(cfg config.File, inst string) int {
 	return p.InactivityMonths
 }
 
-func runPath(inst, run string) string { return "/ui/i/" + inst + "/runs/" + run }
+// runPath is a run's report: always under /ui/i/<inst>/ (inst is checked by the institution
+// middleware), so a redirect to it never leaves the console.
+func runPath(inst, run string) string { return "/ui/i/" + inst + "/runs/" + url.PathEscape(run) }

@@ -59,7 +59,7 @@ func signInForm(t *testing.T, c *http.Client, base string) string {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	m := csrfField.FindSubmatch(b)
 	if m == nil {
 		t.Fatalf("no CSRF field in the sign-in form: %s", b)
@@ -67,14 +67,23 @@ func signInForm(t *testing.T, c *http.Client, base string) string {
 	return string(m[1])
 }
 
-func post(t *testing.T, c *http.Client, target string, form url.Values) *http.Response {
+// answer is what a test reads of a response, its body already closed.
+type answer struct {
+	StatusCode int
+	Header     http.Header
+	cookies    []*http.Cookie
+}
+
+func (a answer) Cookies() []*http.Cookie { return a.cookies }
+
+func post(t *testing.T, c *http.Client, target string, form url.Values) answer {
 	t.Helper()
 	resp, err := c.PostForm(target, form)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	return resp
+	_ = resp.Body.Close()
+	return answer{resp.StatusCode, resp.Header, resp.Cookies()}
 }
 
 // The session's rules: the sign-in form is CSRF-protected too, a wrong token is refused, the
