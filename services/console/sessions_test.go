@@ -99,7 +99,7 @@ func TestSessions(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/signin?next=%2Fui%2Fi%2Finst-a%2Fruns" {
 		t.Fatalf("signed out: %d %s, want a redirect to the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 
 	// Without the sign-in page's cookie (another site's form), or with a wrong token.
 	other := browserless(t, hs)
@@ -127,7 +127,7 @@ func TestSessions(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/i/inst-a/" {
 		t.Errorf("home of a one-institution token: %d %s", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 
 	// A form without its CSRF token, then sign-out; the old cookie then opens nothing.
 	if r := post(t, c, hs.URL+"/ui/signout", nil); r.StatusCode != http.StatusForbidden {
@@ -147,7 +147,7 @@ func TestSessions(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/ui/signin") {
 		t.Errorf("a signed-out session's cookie: %d %s, want the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 
 	// Idle expiry and the absolute bound.
 	now := time.Now()
