@@ -83,7 +83,7 @@ institutions:
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		return testkit.Equal("status", resp.StatusCode, http.StatusOK)
 	})
 	return served{base: base, ingest: tokens["ingest"], dpo: tokens["dpo"], analyst: tokens["analyst"], config: cfgPath}
@@ -98,7 +98,7 @@ func (s served) apiGet(t *testing.T, path string, out any) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if out != nil && resp.StatusCode == http.StatusOK {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 			t.Fatal(err)

@@ -309,7 +309,7 @@ func postForm(t *testing.T, target string, c *http.Cookie, form url.Values) int 
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	return resp.StatusCode
 }
 
@@ -336,7 +336,7 @@ func remoteConsole(t *testing.T, s served) {
 		t.Fatal(err)
 	}
 	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(page)
 	if m == nil {
 		t.Fatalf("no CSRF field on the remote console's sign-in page")
@@ -346,7 +346,7 @@ func remoteConsole(t *testing.T, s served) {
 		t.Fatal(err)
 	}
 	page, _ = io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !bytes.Contains(page, []byte("Contacts by status")) || !bytes.Contains(page, []byte("inactivity threshold")) {
 		t.Errorf("the overview through --console-api: %d %.300s", resp.StatusCode, page)
 	}

@@ -144,7 +144,7 @@ func postEvents(t *testing.T, base, token string, body []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST /v1/events: %d", resp.StatusCode)
 	}
