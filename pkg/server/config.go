@@ -53,6 +53,9 @@ type Config struct {
 	// ConsoleSecureCookies marks the console's cookies Secure on a plain-HTTP listener
 	// behind a gateway that terminates TLS.
 	ConsoleSecureCookies bool
+	// CheckRestore reports what the erasure ledger would re-apply to the store, and exits
+	// without changing anything or serving.
+	CheckRestore bool
 
 	// Version is the binary's, reported in telemetry: main sets it after Parse, which
 	// leaves it "dev", the version of a build without -ldflags.
@@ -95,6 +98,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.BoolVar(&c.RebuildProjection, "rebuild-projection", false, "before serving, rebuild the contacts projection from the start of LETHE_ACTIVITY")
 	fs.StringVar(&c.ConsoleAPI, "console-api", "", "the API's URL for the console at /ui/ (e.g. the gateway's) when this process does not serve the API itself; empty: its own routes")
 	fs.BoolVar(&c.ConsoleSecureCookies, "console-secure-cookies", false, "mark the console's cookies Secure even on plain HTTP (behind a gateway that terminates TLS)")
+	fs.BoolVar(&c.CheckRestore, "check-restore", false, "report what the erasure ledger (LETHE_ERASURES) would re-apply to the store, e.g. after a restore, then exit without changing anything")
 	if err := cliflags.Parse(fs, args, getenv); err != nil {
 		return c, err
 	}
