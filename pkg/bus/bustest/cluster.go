@@ -138,8 +138,8 @@ func (c *Cluster) Index(name string) int {
 	return -1
 }
 
-// StreamLeader waits until stream has a leader and all its replicas are current, and
-// returns the leader's index in Servers.
+// StreamLeader waits until stream has a leader among the running nodes and the replicas on
+// running nodes are current, and returns the leader's index in Servers.
 func (c *Cluster) StreamLeader(js jetstream.JetStream, stream string) int {
 	c.t.Helper()
 	leader := -1
@@ -156,12 +156,12 @@ func (c *Cluster) StreamLeader(js jetstream.JetStream, stream string) int {
 			return fmt.Errorf("%s has no leader", stream)
 		}
 		for _, r := range info.Cluster.Replicas {
-			if !r.Current {
+			if i := c.Index(r.Name); i >= 0 && !c.stopped[i] && !r.Current {
 				return fmt.Errorf("replica %s of %s is not current", r.Name, stream)
 			}
 		}
-		if leader = c.Index(info.Cluster.Leader); leader < 0 {
-			return fmt.Errorf("leader %q is not a node of this cluster", info.Cluster.Leader)
+		if leader = c.Index(info.Cluster.Leader); leader < 0 || c.stopped[leader] {
+			return fmt.Errorf("leader %q is not a running node of this cluster", info.Cluster.Leader)
 		}
 		return nil
 	})
