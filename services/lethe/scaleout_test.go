@@ -50,6 +50,7 @@ type instance struct {
 	name  string
 	http  string
 	spans *tracetest.InMemoryExporter
+	logs  *testkit.SyncBuffer
 	stop  func() error
 }
 
@@ -67,8 +68,12 @@ func startInstance(t *testing.T, name string, args ...string) *instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	out := newLineWriter()
 	logs := &testkit.SyncBuffer{}
+	in.logs = logs
 	done := make(chan error, 1)
-	go func() { done <- server.Run(ctx, c, out, logs) }()
+	ended := make(chan struct{})
+	var runErr error
+	go func() { runErr = server.Run(ctx, c, out, logs); close(ended) }()
+	go func() { <-ended; done <- runErr }()
 	var once sync.Once
 	in.stop = func() error {
 		once.Do(func() {
@@ -85,8 +90,26 @@ func startInstance(t *testing.T, name string, args ...string) *instance {
 		return err
 	}
 	t.Cleanup(func() { _ = in.stop() })
-	in.http = out.find(t, reHTTP)
+	// Ready: listening, and /readyz says every consumer runs; a serve that gave up is a
+	// failure with its own words, not a minute of waiting for a line.
 	testkit.Eventually(t, name+" ready", func() error {
+		select {
+		case <-ended:
+			t.Fatalf("%s stopped: %v\n%s", name, runErr, logs.String())
+		default:
+		}
+		if in.http == "" {
+			out.mu.Lock()
+			for _, line := range out.lines {
+				if m := reHTTP.FindStringSubmatch(line); m != nil {
+					in.http = m[1]
+				}
+			}
+			out.mu.Unlock()
+			if in.http == "" {
+				return errors.New("not listening yet")
+			}
+		}
 		resp, err := http.Get(in.http + "/readyz")
 		if err != nil {
 			return err
@@ -281,6 +304,8 @@ func TestScaleOutClusterTwoRecencyTwoAnonymisers(t *testing.T) {
 		t.Fatalf("lethe send: %v\n%s", sendErr, sendOut.String())
 	}
 	newLeader := cluster.StreamLeader(js, bus.StreamActivity)
+	phase := time.Now()
+	t.Logf("backfill done at %s", time.Since(started).Round(time.Millisecond))
 	retried := strings.Count(sendOut.String(), "retrying a batch")
 
 	// 0 lost, 0 twice: LETHE_ACTIVITY holds each sent event once, and the projection is the
@@ -322,6 +347,8 @@ func TestScaleOutClusterTwoRecencyTwoAnonymisers(t *testing.T) {
 		return nil
 	})
 	bustest.WaitCaughtUp(t, js, bus.StreamActivity, bus.DurableRecency)
+	t.Logf("projection caught up %s after the backfill", time.Since(phase).Round(time.Millisecond))
+	phase = time.Now()
 
 	// The simulation plans what pkg/retention decides on the fold (and what the rules say).
 	api := &apiClient{t: t, base: front.http, token: token}
@@ -367,6 +394,8 @@ func TestScaleOutClusterTwoRecencyTwoAnonymisers(t *testing.T) {
 		t.FailNow()
 	}
 
+	t.Logf("simulation planned and checked in %s", time.Since(phase).Round(time.Millisecond))
+	phase = time.Now()
 	// The apply, spread over both anonymisers.
 	apply := api.post("/v1/institutions/"+chaosInst+"/runs/"+simID+"/apply", `{}`)
 	applyID := strOr(apply["id"])
@@ -382,6 +411,7 @@ func TestScaleOutClusterTwoRecencyTwoAnonymisers(t *testing.T) {
 		return nil
 	})
 
+	t.Logf("apply completed in %s", time.Since(phase).Round(time.Millisecond))
 	// Every planned contact has one outcome on LETHE_RESULTS (applyResults fails on a second),
 	// the erased ones one audit entry each and the state the plan said; the chain verifies.
 	results, completed := applyResults(t, js, applyID)
@@ -444,6 +474,7 @@ func TestScaleOutClusterTwoRecencyTwoAnonymisers(t *testing.T) {
 		if err := in.stop(); err != nil {
 			t.Errorf("%s: %v", in.name, err)
 		}
+		t.Logf("%s's warnings:\n%s", in.name, in.logs.String())
 	}
 }
 
