@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/lethe-gdpr/lethe/events"
@@ -170,6 +171,20 @@ func foldOracle(t *testing.T, path string) map[string]*store.Contact {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// streamMsgCount is how many messages stream holds; 0 while its leader is being elected.
+func streamMsgCount(t *testing.T, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		return 0
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		return 0
+	}
+	return info.State.Msgs
 }
 
 // projectionView is what of a contact the oracle decides: every non-personal fact the rules
@@ -396,9 +411,27 @@ func TestScaleOutClusterTwoRecencyTwoAnonymisers(t *testing.T) {
 
 	t.Logf("simulation planned and checked in %s", time.Since(phase).Round(time.Millisecond))
 	phase = time.Now()
-	// The apply, spread over both anonymisers.
+	// The killed node comes back and catches up; then the apply, spread over both
+	// anonymisers, loses the node that leads LETHE_COMMANDS, where the commands are queued
+	// and their consumer's deliveries come from, once a quarter of the outcomes are out.
+	cluster.Restart(leader)
+	for _, sc := range bus.StreamConfigs(bus.StreamsConfig{}) {
+		cluster.StreamLeader(js, sc.Name)
+	}
+	cmdLeader := cluster.StreamLeader(js, bus.StreamCommands)
+	resultsBefore := streamMsgCount(t, js, bus.StreamResults)
 	apply := api.post("/v1/institutions/"+chaosInst+"/runs/"+simID+"/apply", `{}`)
 	applyID := strOr(apply["id"])
+	var outcomesAtKill uint64
+	testkit.Eventually(t, "a quarter of the apply's outcomes", func() error {
+		if st := runState(api, applyID); st == store.RunCompleted {
+			t.Fatalf("the apply completed before the kill point: nothing was proven")
+		}
+		outcomesAtKill = streamMsgCount(t, js, bus.StreamResults) - resultsBefore
+		return testkit.AtLeast("outcomes", outcomesAtKill, uint64(len(want)/4))
+	})
+	cluster.Kill(cmdLeader)
+	t.Logf("killed n%d (leader of LETHE_COMMANDS) at %d of %d outcomes", cmdLeader, outcomesAtKill, len(want))
 	testkit.Eventually(t, "the apply completed", func() error {
 		switch st := runState(api, applyID); st {
 		case store.RunCompleted:
@@ -467,8 +500,8 @@ func TestScaleOutClusterTwoRecencyTwoAnonymisers(t *testing.T) {
 		t.Errorf("events folded per recency %v: both must have taken part", perRecency)
 	}
 	t.Logf("scale-out: seed=%d contacts=%d events=%d killed n%d at %d acknowledged (new LETHE_ACTIVITY leader n%d, batches retried %d); "+
-		"folded per recency %v, commands per anonymiser %v; planned %d, erased %d, completed counts %v; audit entries %d; %s",
-		seed, contacts, total, leader, atKill, newLeader, retried, perRecency, perAnon, len(want), erased, completed.Counts, report.Entries,
+		"killed n%d at %d outcomes of the apply; folded per recency %v, commands per anonymiser %v; planned %d, erased %d, completed counts %v; audit entries %d; %s",
+		seed, contacts, total, leader, atKill, newLeader, retried, cmdLeader, outcomesAtKill, perRecency, perAnon, len(want), erased, completed.Counts, report.Entries,
 		time.Since(started).Round(time.Millisecond))
 	for _, in := range []*instance{front, recencyA, recencyB, anonA, anonB} {
 		if err := in.stop(); err != nil {

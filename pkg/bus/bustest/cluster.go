@@ -24,6 +24,7 @@ type Cluster struct {
 	t       testing.TB
 	Servers []*server.Server
 	stopped []bool
+	opts    []*server.Options
 }
 
 // ClusterName is the name of every node's cluster.
@@ -40,14 +41,14 @@ func RunCluster(t testing.TB, n int, servicePassword string, users ...config.Bus
 	for i, p := range ports {
 		routes[i] = &url.URL{Scheme: "nats-route", Host: fmt.Sprintf("127.0.0.1:%d", p)}
 	}
-	c := &Cluster{t: t, Servers: make([]*server.Server, n), stopped: make([]bool, n)}
+	c := &Cluster{t: t, Servers: make([]*server.Server, n), stopped: make([]bool, n), opts: make([]*server.Options, n)}
 	for i := range n {
 		// Each node its own users: a server keeps and may change what it is given.
 		su, err := bus.ServerUsers(servicePassword, users)
 		if err != nil {
 			t.Fatalf("bustest: users: %v", err)
 		}
-		s, err := server.NewServer(&server.Options{
+		c.opts[i] = &server.Options{
 			ServerName: fmt.Sprintf("n%d", i),
 			Host:       "127.0.0.1",
 			Port:       -1,
@@ -58,12 +59,8 @@ func RunCluster(t testing.TB, n int, servicePassword string, users ...config.Bus
 			Users:      su,
 			Cluster:    server.ClusterOpts{Name: ClusterName, Host: "127.0.0.1", Port: ports[i]},
 			Routes:     routes,
-		})
-		if err != nil {
-			t.Fatalf("bustest: cluster node %d: %v", i, err)
 		}
-		go s.Start()
-		c.Servers[i] = s
+		c.start(i)
 		t.Cleanup(func() { c.Kill(i) })
 	}
 	for i, s := range c.Servers {
@@ -87,6 +84,37 @@ func RunCluster(t testing.TB, n int, servicePassword string, users ...config.Bus
 		return nil
 	})
 	return c
+}
+
+func (c *Cluster) start(i int) {
+	c.t.Helper()
+	o := *c.opts[i]
+	s, err := server.NewServer(&o)
+	if err != nil {
+		c.t.Fatalf("bustest: cluster node %d: %v", i, err)
+	}
+	go s.Start()
+	c.Servers[i] = s
+	c.stopped[i] = false
+}
+
+// Restart starts killed node i again on its store and cluster port (a new client port), and
+// waits until it is ready and JetStream counts it current again.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	if !c.stopped[i] {
+		c.t.Fatalf("bustest: node %d is running", i)
+	}
+	c.start(i)
+	if !c.Servers[i].ReadyForConnections(time.Minute) {
+		c.t.Fatalf("bustest: cluster node %d not ready after its restart", i)
+	}
+	testkit.Eventually(c.t, fmt.Sprintf("node %d current again", i), func() error {
+		if !c.Servers[i].JetStreamIsCurrent() {
+			return fmt.Errorf("node %d is not current", i)
+		}
+		return nil
+	})
 }
 
 // freePorts finds n free loopback ports for the nodes' cluster listeners, which must be
