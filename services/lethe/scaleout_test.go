@@ -510,4 +510,3 @@ func TestScaleOutClusterTwoRecencyTwoAnonymisers(t *testing.T) {
 		t.Logf("%s's warnings:\n%s", in.name, in.logs.String())
 	}
 }
-
