@@ -40,8 +40,9 @@ import (
 // three-node NATS cluster on loopback with R3 streams, one ingest+scheduler, two recency and
 // two anonymiser processes (each a `lethe serve --target …` built by server.Run, as the binary
 // does) on one MongoDB — a backfill through `lethe send` with the node that leads
-// LETHE_ACTIVITY, and holds ingest's only configured connection, killed midway, then a
-// simulation and its apply spread over both anonymisers. What it must show: 0 events lost and
+// LETHE_ACTIVITY, and holds ingest's only configured connection, killed midway; the node back,
+// a simulation and its apply spread over both anonymisers, with the node that leads
+// LETHE_COMMANDS killed a quarter into it. What it must show: 0 events lost and
 // none stored twice, the projection equal to the pure fold of the same events, the plan equal
 // to pkg/retention's decision on that fold, no contact erased twice (one audit entry and one
 // outcome per contact) and an intact audit chain.

@@ -32,7 +32,7 @@ const ClusterName = "lethe-test"
 
 // RunCluster starts n clustered JetStream servers (n ≥ 3 for R3 streams to survive a node)
 // that only the services' user (with servicePassword) and users may connect to, and waits
-// until JetStream has elected its meta leader and every node is current. Every node is shut
+// until JetStream has elected its meta leader and it sees every node. Every node is shut
 // down when the test ends.
 func RunCluster(t testing.TB, n int, servicePassword string, users ...config.BusUser) *Cluster {
 	t.Helper()
@@ -68,21 +68,7 @@ func RunCluster(t testing.TB, n int, servicePassword string, users ...config.Bus
 			t.Fatalf("bustest: cluster node %d not ready", i)
 		}
 	}
-	testkit.Eventually(t, "the JetStream cluster to elect its meta leader", func() error {
-		leaders := 0
-		for i, s := range c.Servers {
-			if !s.JetStreamIsCurrent() {
-				return fmt.Errorf("node %d is not current", i)
-			}
-			if s.JetStreamIsLeader() {
-				leaders++
-			}
-		}
-		if leaders != 1 {
-			return fmt.Errorf("%d meta leaders", leaders)
-		}
-		return nil
-	})
+	c.waitPeers()
 	return c
 }
 
@@ -99,7 +85,7 @@ func (c *Cluster) start(i int) {
 }
 
 // Restart starts killed node i again on its store and cluster port (a new client port), and
-// waits until it is ready and JetStream counts it current again.
+// waits until it is ready and the meta leader counts it among the online peers again.
 func (c *Cluster) Restart(i int) {
 	c.t.Helper()
 	if !c.stopped[i] {
@@ -109,11 +95,34 @@ func (c *Cluster) Restart(i int) {
 	if !c.Servers[i].ReadyForConnections(time.Minute) {
 		c.t.Fatalf("bustest: cluster node %d not ready after its restart", i)
 	}
-	testkit.Eventually(c.t, fmt.Sprintf("node %d current again", i), func() error {
-		if !c.Servers[i].JetStreamIsCurrent() {
-			return fmt.Errorf("node %d is not current", i)
+	c.waitPeers()
+}
+
+// waitPeers waits until JetStream has one meta leader and it counts every running node as an
+// online peer with its stats: before that, a stream of several replicas cannot be placed
+// ("no suitable peers for placement").
+func (c *Cluster) waitPeers() {
+	c.t.Helper()
+	testkit.Eventually(c.t, "the JetStream cluster to elect its meta leader and see every node", func() error {
+		running, leaders := 0, 0
+		var peers []string
+		for i, s := range c.Servers {
+			if c.stopped[i] {
+				continue
+			}
+			running++
+			if !s.JetStreamIsCurrent() {
+				return fmt.Errorf("node %d is not current", i)
+			}
+			if s.JetStreamIsLeader() {
+				leaders++
+				peers = s.JetStreamClusterPeers()
+			}
 		}
-		return nil
+		if leaders != 1 {
+			return fmt.Errorf("%d meta leaders", leaders)
+		}
+		return testkit.Equal("online peers", len(peers), running)
 	})
 }
 
