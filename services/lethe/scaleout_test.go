@@ -60,7 +60,7 @@ type instance struct {
 // and waits until it listens and is ready.
 func startInstance(t *testing.T, name string, args ...string) *instance {
 	t.Helper()
-	args = append([]string{"--http", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "warn"}, args...)
+	args = append([]string{"--http", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "info"}, args...)
 	c, err := server.Parse(args, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
@@ -91,7 +91,11 @@ func startInstance(t *testing.T, name string, args ...string) *instance {
 		})
 		return err
 	}
-	t.Cleanup(func() { _ = in.stop() })
+	t.Cleanup(func() {
+		if err := in.stop(); err == nil && t.Failed() {
+			t.Logf("%s's log:\n%s", name, logs.String())
+		}
+	})
 	// Ready: listening, and /readyz says every consumer runs; a serve that gave up is a
 	// failure with its own words, not a minute of waiting for a line.
 	testkit.Eventually(t, name+" ready", func() error {
@@ -124,6 +128,17 @@ func startInstance(t *testing.T, name string, args ...string) *instance {
 		return nil
 	})
 	return in
+}
+
+// warnings are the lines of a log above info.
+func warnings(log string) string {
+	var out []string
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, "level=INFO") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
 }
 
 // processed counts the consumer spans of stream this instance ended: one per delivery it
@@ -330,7 +345,11 @@ func TestScaleOutClusterTwoRecencyTwoAnonymisers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	t.Cleanup(func() {
+		// The harness keeps everything in memory, shared by every test: leave nothing behind.
+		_ = st.Database().Drop(context.Background())
+		_ = st.Close(context.Background())
+	})
 	s, err := js.Stream(ctx, bus.StreamActivity)
 	if err != nil {
 		t.Fatal(err)
@@ -489,7 +508,54 @@ func TestScaleOutClusterTwoRecencyTwoAnonymisers(t *testing.T) {
 		t.Errorf("audit chain: %+v, %v", report, err)
 	}
 
-	perAnon := [2]int{anonA.processed(bus.StreamCommands), anonB.processed(bus.StreamCommands)}
+	// A double command is harmless: every command of the apply sent again — from another
+	// source, so that JetStream does not deduplicate it — is executed again by the two
+	// anonymisers, side by side, and changes nothing: no second erasure, audit entry or outcome.
+	run, err := st.Runs().Get(ctx, chaosInst, applyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var replay []bus.Outgoing
+	for _, it := range allItems(t, api, applyID) {
+		cmd := retention.Command{Institution: chaosInst, ContactID: it.ContactID, RunID: run.ID,
+			Planned: it.Outcome, AsOf: run.AsOf, InactivityMonths: run.InactivityMonths, RequestedBy: run.RequestedBy}
+		e, err := cmd.Event("/scale-test/replay", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		replay = append(replay, bus.Outgoing{Subject: bus.CommandSubject(chaosInst, retention.CommandKind), Event: e})
+	}
+	perAnon := [2]int{anonA.processed(bus.StreamCommands), anonB.processed(bus.StreamCommands)} // the apply's
+	executedBefore := perAnon[0] + perAnon[1]
+	resultsAfterApply := streamMsgCount(t, js, bus.StreamResults)
+	pub, err := bus.NewPublisher(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.PublishBatch(ctx, replay); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "the replayed commands executed", func() error {
+		return testkit.AtLeast("commands executed", anonA.processed(bus.StreamCommands)+anonB.processed(bus.StreamCommands), executedBefore+len(replay))
+	})
+	bustest.WaitCaughtUp(t, js, bus.StreamCommands, bus.DurableCommands)
+	if n := streamMsgCount(t, js, bus.StreamResults); n != resultsAfterApply {
+		t.Errorf("LETHE_RESULTS holds %d messages after the replay, %d before: a double command published again", n, resultsAfterApply)
+	}
+	again, err := audit.Verify(ctx, st.Audit())
+	if err != nil || !again.Intact || again.Entries != report.Entries {
+		t.Errorf("audit after the replay: %+v (%v), before %d entries: a double command left a trace", again, err, report.Entries)
+	}
+	for id, w := range want {
+		c, err := st.Contacts().Get(ctx, chaosInst, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if outcome, _, _ := strings.Cut(w, "/"); (outcome == store.OutcomeSkip) != (c.Status == store.StatusActive) {
+			t.Errorf("contact %s (%s) is %s after the replay", id, w, c.Status)
+		}
+	}
+
 	perRecency := [2]int{recencyA.processed(bus.StreamActivity), recencyB.processed(bus.StreamActivity)}
 	if perAnon[0] == 0 || perAnon[1] == 0 {
 		t.Errorf("commands executed per anonymiser %v: both must have taken part", perAnon)
@@ -501,13 +567,13 @@ func TestScaleOutClusterTwoRecencyTwoAnonymisers(t *testing.T) {
 		t.Errorf("events folded per recency %v: both must have taken part", perRecency)
 	}
 	t.Logf("scale-out: seed=%d contacts=%d events=%d killed n%d at %d acknowledged (new LETHE_ACTIVITY leader n%d, batches retried %d); "+
-		"killed n%d at %d outcomes of the apply; folded per recency %v, commands per anonymiser %v; planned %d, erased %d, completed counts %v; audit entries %d; %s",
-		seed, contacts, total, leader, atKill, newLeader, retried, cmdLeader, outcomesAtKill, perRecency, perAnon, len(want), erased, completed.Counts, report.Entries,
+		"killed n%d at %d outcomes of the apply; folded per recency %v, commands per anonymiser %v of the apply; replayed %d; planned %d, erased %d, completed counts %v; audit entries %d; %s",
+		seed, contacts, total, leader, atKill, newLeader, retried, cmdLeader, outcomesAtKill, perRecency, perAnon, len(replay), len(want), erased, completed.Counts, report.Entries,
 		time.Since(started).Round(time.Millisecond))
 	for _, in := range []*instance{front, recencyA, recencyB, anonA, anonB} {
 		if err := in.stop(); err != nil {
 			t.Errorf("%s: %v", in.name, err)
 		}
-		t.Logf("%s's warnings:\n%s", in.name, in.logs.String())
+		t.Logf("%s's warnings:\n%s", in.name, warnings(in.logs.String()))
 	}
 }
