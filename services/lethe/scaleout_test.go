@@ -238,6 +238,15 @@ func TestScaleOutClusterTwoRecencyTwoAnonymisers(t *testing.T) {
 	mongoURI := testkit.MongoURI(t)
 	db := "lethe_scale_" + randomHex(6)
 	ctx := context.Background()
+	st, err := mongostore.Open(ctx, mongoURI, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// The harness keeps everything in memory, shared by every test: leave nothing behind.
+		_ = st.Database().Drop(context.Background())
+		_ = st.Close(context.Background())
+	})
 
 	// The history and the two oracles: chaosHistory's own, from the rules of DESIGN.md, and
 	// the pure fold of the same file.
@@ -341,15 +350,6 @@ func TestScaleOutClusterTwoRecencyTwoAnonymisers(t *testing.T) {
 
 	// 0 lost, 0 twice: LETHE_ACTIVITY holds each sent event once, and the projection is the
 	// fold of them all.
-	st, err := mongostore.Open(ctx, mongoURI, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// The harness keeps everything in memory, shared by every test: leave nothing behind.
-		_ = st.Database().Drop(context.Background())
-		_ = st.Close(context.Background())
-	})
 	s, err := js.Stream(ctx, bus.StreamActivity)
 	if err != nil {
 		t.Fatal(err)
