@@ -58,7 +58,8 @@ func TestEnsureStreamsOnAClusterKeepsReplicasUnlessToldAndNeverData(t *testing.T
 		c.StreamLeader(js, sc.Name) // a new R3 stream answers once it has elected a leader
 	}
 	subjects := []string{bus.InboxSubject(testInst), bus.ActivitySubject(testInst, "lethe.contact.created.v1"),
-		bus.CommandSubject(testInst, "erase"), bus.ResultSubject(testInst, "deleted"), bus.DLQSubject(bus.StreamActivity)}
+		bus.CommandSubject(testInst, "erase"), bus.ResultSubject(testInst, "deleted"), bus.DLQSubject(bus.StreamActivity),
+		bus.ErasureSubject(testInst)}
 	for i, subj := range subjects {
 		for j := range 3 {
 			if _, err := js.Publish(ctx, subj, []byte("x"), jetstream.WithMsgID(fmt.Sprintf("m-%d-%d", i, j))); err != nil {
