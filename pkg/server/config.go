@@ -30,12 +30,15 @@ type Config struct {
 	NATSCreds    string
 	// NATSSync is when the embedded server fsyncs what it acknowledged: the loss window of a
 	// power cut (README, "Durability").
-	NATSSync  bus.SyncPolicy
-	MongoURI  string
-	MongoDB   string
-	MasterKey string
-	LogLevel  string
-	LogFormat string
+	NATSSync bus.SyncPolicy
+	// NATSReplicas is the streams' replica count; 0 chooses (streamReplicas): 1 on the
+	// embedded server, 3 on a clustered --nats-url.
+	NATSReplicas int
+	MongoURI     string
+	MongoDB      string
+	MasterKey    string
+	LogLevel     string
+	LogFormat    string
 	// OTLPEndpoint is OTEL_EXPORTER_OTLP_ENDPOINT: the standard variable, not a LETHE_ one.
 	OTLPEndpoint string
 	// ShutdownTimeout bounds each step of a graceful stop.
@@ -88,6 +91,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens for upstream publishers (port 0 for any free port)")
 	c.NATSSync = bus.DefaultSync
 	fs.Var(&c.NATSSync, "nats-sync", "when the embedded NATS server fsyncs: always (each message, no loss on power cut, much slower) or an interval such as 1s (a power cut loses at most that much)")
+	fs.IntVar(&c.NATSReplicas, "nats-replicas", 0, "replicas of every stream: 0 chooses (1 with the embedded server, 3 when --nats-url is a cluster, an existing stream keeping more); a count is applied to existing streams too, in place, keeping their messages")
 	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB URI; empty uses the embedded store under --data")
 	fs.StringVar(&c.MongoDB, "mongo-database", "lethe", "MongoDB database name")
 	fs.StringVar(&c.MasterKey, "master-key", "", "base64 256-bit master key (overrides lethe.yaml); empty with the embedded store generates one under --data")
@@ -114,6 +118,9 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		return c, err
 	}
 	if err := checkNATSCredentials(c); err != nil {
+		return c, err
+	}
+	if err := checkReplicas(c); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -155,6 +162,32 @@ func checkNATSCredentials(c Config) error {
 		return errors.New("--nats-url needs the services' credentials: --nats-user and --nats-password (LETHE_NATS_USER, LETHE_NATS_PASSWORD) or --nats-creds (LETHE_NATS_CREDS)")
 	}
 	return nil
+}
+
+// checkReplicas refuses a replica count the bus cannot have: the embedded server is one node.
+func checkReplicas(c Config) error {
+	switch {
+	case c.NATSReplicas < 0:
+		return fmt.Errorf("--nats-replicas %d: a count of 1 or more, or 0 to choose", c.NATSReplicas)
+	case c.NATSURL == "" && c.NATSReplicas > 1:
+		return fmt.Errorf("--nats-replicas %d: the embedded NATS server is a single node, so its streams have one replica; replicas need a cluster (--nats-url)", c.NATSReplicas)
+	}
+	return nil
+}
+
+// streamReplicas is the streams' replica count and whether it is to be applied exactly:
+// --nats-replicas when given; otherwise 3 on a clustered server (R3: an acknowledged write
+// is on a quorum of nodes, so one node lost loses nothing) and 1 on a single one, existing
+// streams keeping a higher count (bus.StreamsConfig.ExactReplicas).
+func streamReplicas(c Config, clusterName string) (int, bool) {
+	switch {
+	case c.NATSReplicas > 0:
+		return c.NATSReplicas, true
+	case c.NATSURL != "" && clusterName != "":
+		return 3, false
+	default:
+		return 1, false
+	}
 }
 
 // ServicePasswordPath is where the embedded server's password for the services is kept: a
