@@ -194,7 +194,7 @@ func lethe(t *testing.T) string {
 			return
 		}
 		binaryPath = filepath.Join(dir, "lethe")
-		cmd := exec.Command("go", "build", "-o", binaryPath, "./services/lethe")
+		cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", binaryPath, "./services/lethe")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

@@ -3,6 +3,7 @@ module github.com/lethe-gdpr/lethe/deploy/validate
 go 1.26.0
 
 require (
+	github.com/cloudevents/sdk-go/v2 v2.16.2
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/envoyproxy/go-control-plane/envoy v1.37.0
 	github.com/nats-io/nats-server/v2 v2.15.2
@@ -24,7 +25,6 @@ require (
 	github.com/blang/semver/v4 v4.0.0 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/cloudevents/sdk-go/v2 v2.16.2 // indirect
 	github.com/cncf/xds/go v0.0.0-20260202195803-dba9d589def2 // indirect
 	github.com/cockroachdb/crlib v0.0.0-20241112164430-1264a2edc35b // indirect
 	github.com/cockroachdb/errors v1.11.3 // indirect
@@ -136,7 +136,7 @@ require (
 // tidy` work here).
 require (
 	github.com/lethe-gdpr/lethe v0.0.0
-	github.com/lethe-gdpr/lethe/events v0.0.0 // indirect
+	github.com/lethe-gdpr/lethe/events v0.0.0
 )
 
 replace (
