@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -28,6 +30,11 @@ type Issued struct {
 // one) and scopes. An empty name becomes one derived from the hash. The entry is checked by
 // the configuration loader itself, so a token New returns is one lethe serve accepts.
 func New(name string, institutions, scopes []string) (Issued, error) {
+	for _, in := range institutions {
+		if in != config.AnyInstitution && !institutionID.MatchString(in) {
+			return Issued{}, fmt.Errorf("token: institution %q is not an institution id (1-64 of A-Z a-z 0-9 _ -, or * for every one): %w", in, ErrRefused)
+		}
+	}
 	var secret [32]byte
 	if _, err := rand.Read(secret[:]); err != nil {
 		return Issued{}, fmt.Errorf("token: %w", err)
@@ -43,10 +50,36 @@ func New(name string, institutions, scopes []string) (Issued, error) {
 		return Issued{}, err
 	}
 	if _, err := config.Parse([]byte("tokens:\n" + y)); err != nil {
-		return Issued{}, err
+		return Issued{}, refusal(err)
 	}
 	return iss, nil
 }
+
+// refusal is the loader's refusal in the words of the command line: without the line and
+// the index of an entry in a file the user has not written yet.
+func refusal(err error) error {
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("token: %w", err)
+	}
+	msgs := make([]string, len(ce.Problems))
+	for i, p := range ce.Problems {
+		_, msg, found := strings.Cut(p.Msg, "): ")
+		if !found {
+			msg = p.Msg
+		}
+		msgs[i] = msg
+	}
+	return fmt.Errorf("token: %s: %w", strings.Join(msgs, "; "), ErrRefused)
+}
+
+// institutionID is an institution's id (docs/contract.md, "Events in"): the loader takes any
+// string in a token's institutions, and a token for one that cannot exist would only ever get
+// 403.
+var institutionID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ErrRefused: lethe serve would not accept the token's entry.
+var ErrRefused = errors.New("lethe.yaml would refuse this token")
 
 // Hash is what lethe.yaml stores of a token: the hex SHA-256 of its value.
 func Hash(plain string) string {

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -40,7 +41,8 @@ func TestTheEntryParsesToTheTokensHash(t *testing.T) {
 	}
 }
 
-// A token lethe serve would refuse is refused here, with the loader's own words.
+// A token lethe serve would refuse, or one for an institution that cannot exist, is refused
+// here, with the loader's own words but not its place in a file not yet written.
 func TestAnEntryTheLoaderRefusesIsRefused(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -49,8 +51,9 @@ func TestAnEntryTheLoaderRefusesIsRefused(t *testing.T) {
 	}{
 		{nil, []string{"read"}, "institutions is required"},
 		{[]string{"inst-a"}, []string{"delete"}, `unknown scope "delete"`},
+		{[]string{"inst a"}, []string{"read"}, `"inst a" is not an institution id`},
 	} {
-		if _, err := New("x", tc.insts, tc.scopes); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := New("x", tc.insts, tc.scopes); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "tokens[0]") {
 			t.Errorf("New(%v, %v) = %v, want %q", tc.insts, tc.scopes, err, tc.want)
 		}
 	}
