@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,15 +36,16 @@ type Config struct {
 	MongoURI  string
 	MongoDB   string
 	MasterKey string
-	// MasterKeyFile and NATSPasswordFile name files holding MasterKey and NATSPassword, as
-	// container secrets are mounted (/run/secrets/…): Parse reads them, so that a secret is
-	// never in the environment or the command line, where `docker inspect` and ps show it.
-	MasterKeyFile    string
-	NATSPasswordFile string
-	LogLevel         string
-	LogFormat        string
+	LogLevel  string
+	LogFormat string
 	// OTLPEndpoint is OTEL_EXPORTER_OTLP_ENDPOINT: the standard variable, not a LETHE_ one.
 	OTLPEndpoint string
+	// MasterKeyFile and NATSPasswordFile name files holding MasterKey and NATSPassword, as
+	// container secrets are mounted (/run/secrets/…): Parse reads them into those, so that a
+	// secret is never in the environment or on the command line, where `docker inspect`
+	// and ps show it.
+	MasterKeyFile    string
+	NATSPasswordFile string
 	// ShutdownTimeout bounds each step of a graceful stop.
 	ShutdownTimeout time.Duration
 	// ReadTimeout bounds how long a request, headers and body, may take to arrive: a body
@@ -75,7 +75,28 @@ type Config struct {
 // starts; usage and flag errors go to stderr.
 func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	c := Config{Version: "dev"}
-	fs := flagSet(&c, stderr)
+	fs := cliflags.NewFlagSet("serve", stderr)
+	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&c.Data, "data", "./lethe-data", "data directory (embedded NATS, embedded store, master key)")
+	fs.StringVar(&c.ConfigPath, "config", "", "lethe.yaml: tokens, institutions, register")
+	fs.StringVar(&c.Target, "target", "all", "all, or one of ingest, recency, scheduler, anonymiser (comma-separated for several)")
+	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URL; empty embeds a NATS server with JetStream under --data")
+	fs.StringVar(&c.NATSUser, "nats-user", "", "the services' user on the server of --nats-url")
+	fs.StringVar(&c.NATSPassword, "nats-password", "", "its password (prefer the environment twin LETHE_NATS_PASSWORD: a flag shows in ps)")
+	fs.StringVar(&c.NATSPasswordFile, "nats-password-file", "", "a file holding --nats-password (a mounted secret: neither the environment nor ps shows it)")
+	fs.StringVar(&c.NATSCreds, "nats-creds", "", "a NATS credentials file (JWT and NKey seed) for the server of --nats-url, instead of --nats-user")
+	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens for upstream publishers (port 0 for any free port)")
+	c.NATSSync = bus.DefaultSync
+	fs.Var(&c.NATSSync, "nats-sync", "when the embedded NATS server fsyncs: always (each message, no loss on power cut, much slower) or an interval such as 1s (a power cut loses at most that much)")
+	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB URI; empty uses the embedded store under --data")
+	fs.StringVar(&c.MongoDB, "mongo-database", "lethe", "MongoDB database name")
+	fs.StringVar(&c.MasterKey, "master-key", "", "base64 256-bit master key (overrides lethe.yaml); empty with the embedded store generates one under --data")
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "a file holding --master-key (a mounted secret)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on each step of a graceful stop")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", time.Minute, "bound on reading a request, headers and body (a 10 MiB batch needs about 175 KB/s)")
+	fs.BoolVar(&c.RebuildProjection, "rebuild-projection", false, "before serving, rebuild the contacts projection from the start of LETHE_ACTIVITY")
 	if err := cliflags.Parse(fs, args, getenv); err != nil {
 		return c, err
 	}
@@ -95,13 +116,15 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	return c, nil
 }
 
-// EnvTwins lists the environment variables `lethe serve` reads besides
-// OTEL_EXPORTER_OTLP_ENDPOINT, one per flag: what a deployment may set (deploy/validate
-// checks every LETHE_ variable of the compose file and the manifests against it).
+// EnvTwins lists the environment variables `lethe serve` reads: each flag's twin, and
+// OTEL_EXPORTER_OTLP_ENDPOINT. It asks Parse itself, so it cannot drift from the flags;
+// deploy/validate checks every variable of the compose file and the manifests against it.
 func EnvTwins() []string {
-	var c Config
 	var names []string
-	flagSet(&c, io.Discard).VisitAll(func(f *flag.Flag) { names = append(names, cliflags.EnvTwin(f.Name)) })
+	_, _ = Parse(nil, func(k string) string {
+		names = append(names, k)
+		return ""
+	}, io.Discard)
 	return names
 }
 
@@ -139,33 +162,6 @@ func readSecretFiles(c *Config) error {
 		}
 	}
 	return nil
-}
-
-// flagSet is `lethe serve`'s flags, bound to c.
-func flagSet(c *Config, stderr io.Writer) *flag.FlagSet {
-	fs := cliflags.NewFlagSet("serve", stderr)
-	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address")
-	fs.StringVar(&c.Data, "data", "./lethe-data", "data directory (embedded NATS, embedded store, master key)")
-	fs.StringVar(&c.ConfigPath, "config", "", "lethe.yaml: tokens, institutions, register")
-	fs.StringVar(&c.Target, "target", "all", "all, or one of ingest, recency, scheduler, anonymiser (comma-separated for several)")
-	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URL; empty embeds a NATS server with JetStream under --data")
-	fs.StringVar(&c.NATSUser, "nats-user", "", "the services' user on the server of --nats-url")
-	fs.StringVar(&c.NATSPassword, "nats-password", "", "its password (prefer the environment twin LETHE_NATS_PASSWORD: a flag shows in ps)")
-	fs.StringVar(&c.NATSPasswordFile, "nats-password-file", "", "a file holding --nats-password (a mounted secret: neither the environment nor ps shows it)")
-	fs.StringVar(&c.NATSCreds, "nats-creds", "", "a NATS credentials file (JWT and NKey seed) for the server of --nats-url, instead of --nats-user")
-	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens for upstream publishers (port 0 for any free port)")
-	c.NATSSync = bus.DefaultSync
-	fs.Var(&c.NATSSync, "nats-sync", "when the embedded NATS server fsyncs: always (each message, no loss on power cut, much slower) or an interval such as 1s (a power cut loses at most that much)")
-	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB URI; empty uses the embedded store under --data")
-	fs.StringVar(&c.MongoDB, "mongo-database", "lethe", "MongoDB database name")
-	fs.StringVar(&c.MasterKey, "master-key", "", "base64 256-bit master key (overrides lethe.yaml); empty with the embedded store generates one under --data")
-	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "a file holding --master-key (a mounted secret)")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn, error")
-	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on each step of a graceful stop")
-	fs.DurationVar(&c.ReadTimeout, "read-timeout", time.Minute, "bound on reading a request, headers and body (a 10 MiB batch needs about 175 KB/s)")
-	fs.BoolVar(&c.RebuildProjection, "rebuild-projection", false, "before serving, rebuild the contacts projection from the start of LETHE_ACTIVITY")
-	return fs
 }
 
 // checkNATSCredentials refuses credentials that would be ignored or half given: nothing

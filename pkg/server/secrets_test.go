@@ -52,7 +52,7 @@ func TestSecretFilesStandForTheirSettings(t *testing.T) {
 func TestEnvTwinsAreTheFlagsTwins(t *testing.T) {
 	t.Parallel()
 	twins := EnvTwins()
-	for _, want := range []string{"LETHE_HTTP", "LETHE_TARGET", "LETHE_NATS_URL", "LETHE_NATS_PASSWORD_FILE", "LETHE_MASTER_KEY_FILE", "LETHE_MONGO_URI", "LETHE_CONFIG"} {
+	for _, want := range []string{"LETHE_HTTP", "LETHE_TARGET", "LETHE_NATS_URL", "LETHE_NATS_PASSWORD_FILE", "LETHE_MASTER_KEY_FILE", "LETHE_MONGO_URI", "LETHE_CONFIG", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
 		if !slices.Contains(twins, want) {
 			t.Errorf("EnvTwins() = %v, lacks %s", twins, want)
 		}
