@@ -7,7 +7,7 @@ MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
 # Pure Go throughout: Pebble's zstd from klauspost/compress rather than cgo DataDog/zstd.
 export GOFLAGS := $(strip $(GOFLAGS) -tags=pebblegozstd)
 
-.PHONY: run test race chaos build lint bench fuzz fuzz-api mongo-start mongo-stop clean up down
+.PHONY: run test race chaos build lint bench fuzz fuzz-api mongo-start mongo-stop clean
 
 run: build ## start lethe serve with embedded NATS and the embedded store under ./lethe-data
 	./bin/lethe serve --data $(DATA)
@@ -37,6 +37,7 @@ fuzz-api: ## the schema fuzzer (schemathesis) against a live lethe serve, FUZZ_T
 fuzz: ## fuzz the event decoders for a while
 	cd events && $(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-60s} .
 
+.PHONY: up down
 up: ## the microservice topology with Docker (docker-compose.yml): one URL, http://localhost:8080; secrets generated once under deploy/secrets/
 	@command -v docker >/dev/null 2>&1 || { echo "make up: Docker is not installed (it needs Docker with the compose plugin); make run is the same code in one process without it" >&2; exit 1; }
 	@docker compose version >/dev/null 2>&1 || { echo "make up: the docker compose plugin is missing (docker compose version failed)" >&2; exit 1; }
