@@ -108,7 +108,10 @@ func TestComposeTopologyServesTheAPIThroughOneURL(t *testing.T) {
 	db := fmt.Sprintf("lethe_compose_%d", time.Now().UnixNano())
 	upstreams := map[string]*url.URL{}
 	for _, target := range server.Targets() {
-		svc := p.Services[target]
+		svc, ok := p.Services[target]
+		if !ok || len(svc.Command) < 1 {
+			t.Fatalf("docker-compose.yml runs no %s", target)
+		}
 		env := composeEnv(svc)
 		env["LETHE_NATS_URL"] = ns.ClientURL()
 		env["LETHE_MONGO_URI"] = mongoURI
