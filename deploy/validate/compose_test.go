@@ -184,6 +184,23 @@ func TestComposeTopologyAroundTheTargets(t *testing.T) {
 		t.Errorf("mongo-init %q: want it to initiate the replica set and wait for a primary", init)
 	}
 
+	// compose-go does not look for the files; docker compose would fail on a missing config
+	// and bind-mount an empty directory for a missing volume source.
+	for name, cf := range p.Configs {
+		if _, err := os.Stat(cf.File); err != nil {
+			t.Errorf("config %s: %v", name, err)
+		}
+	}
+	for name, svc := range p.Services {
+		for _, v := range svc.Volumes {
+			if v.Type == types.VolumeTypeBind {
+				if _, err := os.Stat(v.Source); err != nil {
+					t.Errorf("%s mounts %s: %v", name, v.Source, err)
+				}
+			}
+		}
+	}
+
 	gen, err := os.ReadFile(filepath.Join(root, "deploy", "docker", "secrets.sh"))
 	if err != nil {
 		t.Fatal(err)
