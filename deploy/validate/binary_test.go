@@ -80,26 +80,16 @@ var (
 func servedBy(t *testing.T) map[string]map[string]bool {
 	t.Helper()
 	registeredOnce.Do(func() {
+		// One after the other, in the test's goroutine: Eventually may stop the test.
 		routes := append(openAPIRoutes(t), uiRoute)
 		registered = map[string]map[string]bool{}
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		errs := make([]error, len(server.Targets()))
-		for i, target := range server.Targets() {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				got, err := probeTarget(t, target, routes)
-				mu.Lock()
-				defer mu.Unlock()
-				registered[target], errs[i] = got, err
-			}()
-		}
-		wg.Wait()
-		for _, err := range errs {
-			if err != nil && registeredErr == nil {
+		for _, target := range server.Targets() {
+			got, err := probeTarget(t, target, routes)
+			if err != nil {
 				registeredErr = err
+				return
 			}
+			registered[target] = got
 		}
 	})
 	if registeredErr != nil {
@@ -175,6 +165,15 @@ func TestEveryRouteHasATarget(t *testing.T) {
 	if got := targetsServing(t, route{http.MethodPost, "/v1/events", "/v1/events"}); !slices.Equal(got, []string{"ingest"}) {
 		t.Errorf("POST /v1/events is served by %v, want ingest alone: the probe of the targets is wrong", got)
 	}
+}
+
+// TestMain removes the binary lethe built, once every test is done with it.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binaryPath != "" {
+		_ = os.RemoveAll(filepath.Dir(binaryPath))
+	}
+	os.Exit(code)
 }
 
 var (
