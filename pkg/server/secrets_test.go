@@ -60,7 +60,15 @@ func TestEnvTwinsAreTheFlagsTwins(t *testing.T) {
 	if slices.Contains(twins, "LETHE_TOKEN") {
 		t.Error("EnvTwins() names LETHE_TOKEN, a client variable serve does not read")
 	}
-	if got := Targets(); !slices.Equal(got, []string{"ingest", "recency", "scheduler", "anonymiser"}) {
-		t.Errorf("Targets() = %v", got)
+	// Targets is what --target accepts and what all selects, each once.
+	all, _ := selectTargets("all")
+	got := Targets()
+	if len(got) != len(all) || !slices.Contains(got, "ingest") || !slices.Contains(got, "anonymiser") {
+		t.Errorf("Targets() = %v; all selects %v", got, all)
+	}
+	for _, name := range got {
+		if sel, err := selectTargets(name); err != nil || !sel[name] || !all[name] {
+			t.Errorf("Targets() names %q, which --target refuses or all leaves out: %v", name, err)
+		}
 	}
 }
