@@ -107,7 +107,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if c.MongoURI == "" {
 		st, err = pebblestore.Open(filepath.Join(c.Data, "store"))
 	} else {
-		st, err = mongostore.Open(ctx, c.MongoURI, c.MongoDB)
+		st, err = mongostore.Open(ctx, c.MongoURI, c.MongoDB, mongostore.WithTracerProvider(tel.TracerProvider))
 	}
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -135,6 +135,13 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	})
 	mux.Handle("GET /metrics", tel.Metrics)
 	mux.Handle("GET /v1/openapi.json", httpapi.OpenAPI())
+
+	// Consumer lag, read from JetStream at every scrape of /metrics.
+	unobserve, err := bus.ObserveConsumerLag(tel.MeterProvider, js)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = unobserve() }()
 
 	deps := platform.Deps{
 		Logger:         log,
