@@ -12,6 +12,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"sigs.k8s.io/yaml"
 
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/server"
@@ -196,6 +197,36 @@ func TestComposeTopologyAroundTheTargets(t *testing.T) {
 			if v.Type == types.VolumeTypeBind {
 				if _, err := os.Stat(v.Source); err != nil {
 					t.Errorf("%s mounts %s: %v", name, v.Source, err)
+				}
+			}
+		}
+	}
+
+	// Prometheus scrapes targets that exist, on the port they listen on.
+	if prom, ok := p.Configs["prometheus_yml"]; ok {
+		var scrape struct {
+			ScrapeConfigs []struct {
+				MetricsPath   string `json:"metrics_path"`
+				StaticConfigs []struct {
+					Targets []string `json:"targets"`
+				} `json:"static_configs"`
+			} `json:"scrape_configs"`
+		}
+		b, err := os.ReadFile(prom.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.Unmarshal(b, &scrape); err != nil {
+			t.Fatalf("%s: %v", prom.File, err)
+		}
+		for _, sc := range scrape.ScrapeConfigs {
+			for _, st := range sc.StaticConfigs {
+				for _, hp := range st.Targets {
+					host, _, _ := strings.Cut(hp, ":")
+					svc, ok := p.Services[host]
+					if !ok || port(t, composeEnv(svc)["LETHE_HTTP"]) != port(t, hp) || sc.MetricsPath != "/metrics" {
+						t.Errorf("Prometheus scrapes %s%s, which is no target's /metrics", hp, sc.MetricsPath)
+					}
 				}
 			}
 		}
