@@ -129,6 +129,12 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	// The erasure ledger onto the store, before anything is built, served or ready: a store
+	// restored from before some erasures is erased again first (ledger.go).
+	if done, err := replayLedger(ctx, c, js, st, log, stdout); err != nil || done {
+		return err
+	}
+
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})

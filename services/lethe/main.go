@@ -31,6 +31,7 @@ const usage = `lethe — event-driven GDPR retention engine
 Usage:
   lethe serve [--http 127.0.0.1:8080] [--data ./lethe-data] [--config lethe.yaml]
               [--target all|ingest|recency|scheduler|anonymiser] [--nats-url URL] [--mongo-uri URI]
+              [--check-restore]   report what the erasure ledger would re-apply, then exit
   lethe send [--server URL] [--token T] FILE|-   NDJSON or JSON CloudEvents, batched, resumable
   lethe runs start [--mode simulation|execute] [--inactivity-months N] [--as-of DATE] [--wait] INST
   lethe runs list|show [--json] INST [RUN]      runs, and one run's state and counts
@@ -38,6 +39,9 @@ Usage:
   lethe runs apply [--wait] INST RUN            execute exactly a simulation's set
   lethe contacts show|export INST CONTACT       export: right of access
   lethe contacts erase [--wait] INST CONTACT    on-demand erasure
+  lethe requests list [--state S] [--due-within P7D] [--overdue] INST   requests on the legal clock
+  lethe requests show|extend|refuse|retry ID    one request; a DPO's actions (erase scope)
+  lethe requests access INST CONTACT            a right-of-access request (the export answers it)
   lethe audit verify [--server URL] [--token T]   check the audit log's hash chain
   lethe register [--format json|markdown|csv] INST   the register of processing
   lethe targets [--channel CH] [--kind K] [--crossing-within P3M] [--format F] INST   campaign targets
@@ -45,7 +49,7 @@ Usage:
   lethe probe [--url http://127.0.0.1:8080/readyz]   exit 0 when the URL answers 200 (container healthchecks)
   lethe version
 
-Client commands (send, runs, contacts, audit, register, targets) take --server URL and
+Client commands (send, runs, contacts, requests, audit, register, targets) take --server URL and
 --token T, before or after the command. Every flag has an environment twin: --nats-url is LETHE_NATS_URL, --server LETHE_SERVER, and
 so on. lethe COMMAND -h describes a command's flags.
 `
@@ -76,6 +80,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "contacts":
 		return contactsCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "requests":
+		return requestsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "register":
 		return registerCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "targets":
