@@ -182,7 +182,14 @@ func TestKustomizationRunsEveryTargetAsTheBinaryExpects(t *testing.T) {
 			continue
 		}
 		where := "Deployment " + name
-		parsed, err := server.Parse(ctr.Args[1:], func(string) string { return "" }, nilWriter{})
+		// The container's own plain values take part: a console target needs its --console-api.
+		plain := map[string]string{}
+		for _, e := range ctr.Env {
+			if e.ValueFrom == nil {
+				plain[e.Name] = e.Value
+			}
+		}
+		parsed, err := server.Parse(ctr.Args[1:], func(k string) string { return plain[k] }, nilWriter{})
 		if err != nil || parsed.Target != name || seen[name] || !slices.Contains(server.Targets(), name) {
 			t.Errorf("%s: lethe %v (%v); want each target once, as a Deployment of its name", where, ctr.Args, err)
 			continue
