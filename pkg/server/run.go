@@ -53,6 +53,11 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 			return err
 		}
 		file.Tokens = append(file.Tokens, tok.Token)
+		if c.NATSURL != "" || c.MongoURI != "" {
+			// Processes sharing a bus or a store would each make a token of their own, and a
+			// client's token would work on one of them only.
+			log.Warn("lethe.yaml declares no tokens: this process made a development token of its own; configure tokens (lethe token) where several processes serve one API")
+		}
 		// Printed on stdout at every start, never logged; kept under --data like the master key.
 		fmt.Fprintf(stdout, "development token (all scopes, every institution; configure tokens in lethe.yaml for real use):\n  LETHE_TOKEN=%s\n", tok.plain)
 	}
@@ -93,6 +98,8 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	// LETHE_ACTIVITY holds sealed technical data, so it keeps events no longer than the
 	// register's shortest technical-data window (CONTRACT.md).
 	streams := bus.StreamsConfig{ActivityMaxAge: file.ActivityMaxAge(time.Now(), bus.DefaultActivityMaxAge)}
+	streams.Replicas, streams.ExactReplicas = streamReplicas(c, nc.ConnectedClusterName())
+	log.Info("streams", "replicas", streams.Replicas, "exact", streams.ExactReplicas, "cluster", nc.ConnectedClusterName())
 	if err := bus.EnsureStreams(ctx, js, streams); err != nil {
 		return fmt.Errorf("streams: %w", err)
 	}
@@ -172,7 +179,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		if !sel[t.name] {
 			continue
 		}
-		svc, err := t.build(deps.WithLogger(log.With("service", t.name)))
+		svc, err := t.build(deps.WithLogger(log.With("service", t.name)), c)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}

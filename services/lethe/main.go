@@ -30,7 +30,8 @@ const usage = `lethe — event-driven GDPR retention engine
 
 Usage:
   lethe serve [--http 127.0.0.1:8080] [--data ./lethe-data] [--config lethe.yaml]
-              [--target all|ingest|recency|scheduler|anonymiser] [--nats-url URL] [--mongo-uri URI]
+              [--target all|ingest|recency|scheduler|anonymiser|console] [--nats-url URL] [--mongo-uri URI]
+              [--console-api URL]   the operator console at /ui/ (part of all)
               [--check-restore]   report what the erasure ledger would re-apply, then exit
   lethe send [--server URL] [--token T] FILE|-   NDJSON or JSON CloudEvents, batched, resumable
   lethe runs start [--mode simulation|execute] [--inactivity-months N] [--as-of DATE] [--wait] INST
@@ -45,6 +46,8 @@ Usage:
   lethe audit verify [--server URL] [--token T]   check the audit log's hash chain
   lethe register [--format json|markdown|csv] INST   the register of processing
   lethe targets [--channel CH] [--kind K] [--crossing-within P3M] [--format F] INST   campaign targets
+  lethe token --institutions INST,… [--scopes read,erase] [--name N]   a new token and its lethe.yaml lines
+  lethe probe [--url http://127.0.0.1:8080/readyz]   exit 0 when the URL answers 200 (container healthchecks)
   lethe version
 
 Client commands (send, runs, contacts, requests, audit, register, targets) take --server URL and
@@ -86,6 +89,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return targetsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "token":
+		return tokenCommand(args[1:], getenv, stdout, stderr)
+	case "probe":
+		return probeCommand(ctx, args[1:], getenv, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lethe", version)
 		return nil
