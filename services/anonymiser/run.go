@@ -12,11 +12,15 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/config"
 )
 
-// Consumer settings. Commands run a few at a time: each is a handful of store round trips and
-// one publish, and contacts are independent. Erasure requests wait for the projection, so
-// they get many deliveries with a long back-off before they would be dead-lettered.
+// Consumer settings. Commands run many at a time: each is a handful of store round trips and
+// two publishes, each of which waits (a durable commit, a JetStream ack) rather than computes,
+// and contacts are independent; Pebble, the audit log and JetStream group what arrives
+// together, so more in flight means fewer waits per command. MaxAckPending leaves the pump a
+// second round of deliveries beyond the ones being handled. Erasure requests wait for the
+// projection, so they get many deliveries with a long back-off before they would be
+// dead-lettered.
 const (
-	commandConcurrency  = 64
+	commandConcurrency  = 256
 	requestMaxDeliver   = 50
 	projectionWait      = 10 * time.Second
 	auditPurgeEvery     = 24 * time.Hour
@@ -29,7 +33,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		err := s.consume(ctx, bus.ConsumerConfig{
-			Stream: bus.StreamCommands, Durable: bus.DurableCommands, Concurrency: commandConcurrency,
+			Stream: bus.StreamCommands, Durable: bus.DurableCommands, Concurrency: commandConcurrency, MaxAckPending: 2 * commandConcurrency,
 			MaxDeliver: s.commandMaxDeliver, Backoff: s.commandBackoff,
 		}, commandHandler(s))
 		if err != nil && ctx.Err() == nil {
