@@ -264,10 +264,23 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfi
 		msgs      []jetstream.Msg
 		keepAlive func()
 	}
+	// Two stages, each in order: a batch is decoded (headers, CloudEvent, consumer span) while
+	// the one before it is in the handler, so the handler's write does not wait for decoding.
 	batches := make(chan queued)
+	type ready struct {
+		msgs      []*Message
+		keepAlive func()
+	}
+	decoded := make(chan ready)
 	var wg sync.WaitGroup
 	wg.Go(func() {
+		defer close(decoded)
 		for b := range batches {
+			decoded <- ready{r.decodeBatch(hctx, b.msgs), b.keepAlive}
+		}
+	})
+	wg.Go(func() {
+		for b := range decoded {
 			r.handleBatch(hctx, b.msgs, b.keepAlive, h)
 		}
 	})
@@ -495,9 +508,9 @@ func (r *runner) handleOne(ctx context.Context, msg jetstream.Msg, h Handler) {
 	endSpan(span, err)
 }
 
-// handleBatch handles one batch; stopKeepAlive ends the InProgress ticks started when the
-// batch was queued.
-func (r *runner) handleBatch(ctx context.Context, batch []jetstream.Msg, stopKeepAlive func(), h BatchHandler) {
+// decodeBatch decodes a batch's deliveries and starts their consumer spans; an undecodable
+// one is dead-lettered by decode and left out.
+func (r *runner) decodeBatch(ctx context.Context, batch []jetstream.Msg) []*Message {
 	msgs := make([]*Message, 0, len(batch))
 	for _, raw := range batch {
 		if m := r.decode(ctx, raw); m != nil {
@@ -505,6 +518,12 @@ func (r *runner) handleBatch(ctx context.Context, batch []jetstream.Msg, stopKee
 			msgs = append(msgs, m)
 		}
 	}
+	return msgs
+}
+
+// handleBatch handles one decoded batch; stopKeepAlive ends the InProgress ticks started
+// when the batch was queued.
+func (r *runner) handleBatch(ctx context.Context, msgs []*Message, stopKeepAlive func(), h BatchHandler) {
 	if len(msgs) == 0 {
 		stopKeepAlive()
 		return
