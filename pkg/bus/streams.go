@@ -76,6 +76,15 @@ func InboxSubject(institution string) string {
 	return subjectInbox + "." + institution
 }
 
+// ConfirmationSubject is lethe.inbox.<institution>.<destination>, where a bus user speaking
+// for a downstream destination publishes its lethe.erasure.confirmed.v1. NATS does not tell a
+// consumer who published a message, so the subject says it: only a user whose lethe.yaml
+// entry names that destination is granted it (Permissions), and ingest checks the
+// confirmation's destination against the subject's.
+func ConfirmationSubject(institution, destination string) string {
+	return subjectInbox + "." + institution + "." + destination
+}
+
 // DLQSubject is lethe.dlq.<stream>, where dead letters of stream are kept.
 func DLQSubject(stream string) string {
 	return subjectDLQ + "." + stream

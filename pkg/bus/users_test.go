@@ -315,7 +315,7 @@ func TestDeployNATSConfigGrantsWhatServerUsersGrants(t *testing.T) {
 	// The example users of nats.conf, as lethe.yaml would declare them.
 	declared := map[string]config.BusUser{
 		"ticketing": {Name: "ticketing", Role: config.RolePublisher, Institutions: []string{"inst-a"}},
-		"crm-a":     {Name: "crm-a", Role: config.RoleConsumer, Institutions: []string{"inst-a"}},
+		"crm-a":     {Name: "crm-a", Role: config.RoleConsumer, Institutions: []string{"inst-a"}, Destination: "crm-a"},
 	}
 	var users []config.BusUser
 	var servicePassword string
