@@ -85,4 +85,6 @@ require (
 
 require github.com/lethe-gdpr/lethe/events v0.0.0
 
+require github.com/gowebpki/jcs v1.0.1
+
 replace github.com/lethe-gdpr/lethe/events => ./events

@@ -31,6 +31,9 @@ const (
 	// DurableErasureRequests is the anonymiser's consumer of lethe.erasure.requested.v1 on
 	// LETHE_ACTIVITY, turning requests into commands.
 	DurableErasureRequests = "anonymiser-requests"
+	// DurableConfirmations is the anonymiser's consumer of lethe.erasure.confirmed.v1 on
+	// LETHE_ACTIVITY, recording downstream destinations' confirmations.
+	DurableConfirmations = "anonymiser-confirmations"
 )
 
 // Subject roots; every stream captures "<root>.>".
