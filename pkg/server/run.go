@@ -123,6 +123,10 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	signKey, err := receiptKey(c, file, log)
+	if err != nil {
+		return err
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -140,6 +144,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		Sealer:         sealer,
 		Config:         file,
 		Auth:           httpapi.NewAuthenticator(file.Tokens),
+		ReceiptKey:     signKey,
 	}
 
 	if c.RebuildProjection {

@@ -1,0 +1,76 @@
+package anonymiser
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lethe-gdpr/lethe/events"
+	"github.com/lethe-gdpr/lethe/pkg/retention"
+	"github.com/lethe-gdpr/lethe/pkg/store"
+)
+
+// expectConfirmations is step 4's first half: an anonymisation or a deletion is expected to be
+// confirmed by every destination following the institution (lethe.yaml destinations). A skip
+// erased nothing, so nobody confirms it. Idempotent: a redelivered command expects again and
+// changes nothing.
+func (s *Service) expectConfirmations(ctx context.Context, cmd retention.Command, res Result, at time.Time) error {
+	if res.Outcome == OutcomeSkipped {
+		return nil
+	}
+	dests := s.config.DestinationsOf(cmd.Institution)
+	if len(dests) == 0 {
+		return nil
+	}
+	es := make([]store.Expectation, len(dests))
+	for i, d := range dests {
+		es[i] = store.Expectation{Institution: cmd.Institution, Destination: d.Name, OutcomeID: outcomeID(cmd),
+			ContactID: cmd.ContactID, Outcome: res.Outcome, By: actorOf(cmd), PublishedAt: at.UTC()}
+	}
+	if err := s.confirmations.Expect(ctx, es); err != nil {
+		return fmt.Errorf("anonymiser: expect confirmations of %s: %w", cmd.CommandID(), err)
+	}
+	return nil
+}
+
+// Confirmation is one lethe.erasure.confirmed.v1 as it was accepted: ingest checked that its
+// sender speaks for Data.Destination and that the destination follows Institution.
+type Confirmation struct {
+	EventID     string
+	Institution string
+	ContactID   string
+	Data        events.ErasureConfirmed
+}
+
+// ErrForeignConfirmation: a confirmation on the bus for a destination that does not follow
+// its institution (ingest refuses those; this guards the store against any that got past).
+var ErrForeignConfirmation = errors.New("anonymiser: confirmation from a destination that does not follow the institution")
+
+// Confirm records a destination's confirmation. One that names no outcome expected from it —
+// an unknown outcome id, another institution's, another contact's — is kept as unmatched
+// (counted per destination), never lost: it is evidence that the destination erased
+// something, and a sign that it confirms the wrong ids. It returns whether it matched.
+func (s *Service) Confirm(ctx context.Context, c Confirmation) (matched bool, err error) {
+	d := c.Data
+	if dest, ok := s.config.Destination(d.Destination); !ok || !dest.Follows(c.Institution) {
+		return false, fmt.Errorf("%w: %s, %s", ErrForeignConfirmation, d.Destination, c.Institution)
+	}
+	e, err := s.confirmations.Get(ctx, c.Institution, d.Destination, d.OutcomeID)
+	switch {
+	case err == nil && e.ContactID == c.ContactID:
+		if _, err := s.confirmations.Confirm(ctx, c.Institution, d.Destination, d.OutcomeID, d.ConfirmedAt, c.EventID); err != nil {
+			return false, fmt.Errorf("anonymiser: record confirmation %s: %w", c.EventID, err)
+		}
+		return true, nil
+	case err == nil, errors.Is(err, store.ErrNotFound):
+		u := store.Unmatched{Institution: c.Institution, Destination: d.Destination, EventID: c.EventID,
+			OutcomeID: d.OutcomeID, ContactID: c.ContactID, ConfirmedAt: d.ConfirmedAt}
+		if err := s.confirmations.RecordUnmatched(ctx, u); err != nil {
+			return false, fmt.Errorf("anonymiser: record unmatched confirmation %s: %w", c.EventID, err)
+		}
+		return false, nil
+	default:
+		return false, fmt.Errorf("anonymiser: read expectation of %s: %w", d.OutcomeID, err)
+	}
+}
