@@ -33,7 +33,8 @@ type Receipt struct {
 	// Destinations lists every destination expected to confirm the outcome, by name.
 	Destinations []Destination `json:"destinations"`
 	IssuedAt     time.Time     `json:"issued_at"`
-	Signature    *Signature    `json:"signature,omitempty"`
+	// Signature is always written once signed; Canonical leaves it out.
+	Signature *Signature `json:"signature"`
 }
 
 // Erased names what went: categories of the register and field names, never values.

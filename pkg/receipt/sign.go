@@ -48,12 +48,29 @@ func KeyID(pub ed25519.PublicKey) string {
 // whitespace, ECMAScript number and string forms), so any JCS implementation reproduces the
 // bytes from the JSON alone.
 func Canonical(r Receipt) ([]byte, error) {
-	r.Signature = nil
 	b, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("receipt: encode: %w", err)
 	}
-	return jcs.Transform(b)
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(b, &members); err != nil {
+		return nil, fmt.Errorf("receipt: encode: %w", err)
+	}
+	return canonical(members)
+}
+
+// canonical is the JCS form of a receipt's members without "signature".
+func canonical(members map[string]json.RawMessage) ([]byte, error) {
+	delete(members, "signature")
+	rest, err := json.Marshal(members)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	out, err := jcs.Transform(rest)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return out, nil
 }
 
 // Sign sets r's signature with key.
@@ -83,7 +100,6 @@ func Verify(data []byte, pub ed25519.PublicKey) (Receipt, error) {
 	if raw, ok := members["signature"]; !ok || json.Unmarshal(raw, &sig) != nil || sig.Value == "" {
 		return Receipt{}, fmt.Errorf("%w: no signature", ErrMalformed)
 	}
-	delete(members, "signature")
 	var r Receipt
 	if err := json.Unmarshal(data, &r); err != nil {
 		return Receipt{}, fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -97,13 +113,9 @@ func Verify(data []byte, pub ed25519.PublicKey) (Receipt, error) {
 	if want := KeyID(pub); sig.KeyID != want {
 		return Receipt{}, fmt.Errorf("%w: key %s, the key given is %s", ErrOtherKey, sig.KeyID, want)
 	}
-	rest, err := json.Marshal(members)
+	msg, err := canonical(members)
 	if err != nil {
-		return Receipt{}, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	msg, err := jcs.Transform(rest)
-	if err != nil {
-		return Receipt{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return Receipt{}, err
 	}
 	s, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sig.Value))
 	if err != nil || !ed25519.Verify(pub, msg, s) {
