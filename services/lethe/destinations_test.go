@@ -83,10 +83,15 @@ func confirmation(t *testing.T, id, contact, dest, outcome string) event.Event {
 	return e
 }
 
-// destinations reads GET …/destinations as name → view.
+// destinations reads GET …/destinations of destInst as name → view.
 func destinations(t *testing.T, s served) map[string]map[string]any {
 	t.Helper()
-	code, body := get(t, s.http+"/v1/institutions/"+destInst+"/destinations", s.token)
+	return destinationsOf(t, s, destInst)
+}
+
+func destinationsOf(t *testing.T, s served, inst string) map[string]map[string]any {
+	t.Helper()
+	code, body := get(t, s.http+"/v1/institutions/"+inst+"/destinations", s.token)
 	if code != http.StatusOK {
 		t.Fatalf("GET destinations = %d %v", code, body)
 	}
