@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/receipt"
-	"github.com/lethe-gdpr/lethe/pkg/retention"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
@@ -57,13 +55,7 @@ func (s *Service) IssueReceipt(ctx context.Context, institution, contactID strin
 		return receipt.Receipt{}, fmt.Errorf("anonymiser: key of %s/%s: %w", institution, contactID, kerr)
 	}
 
-	cmd := retention.Command{Institution: institution, ContactID: contactID}
-	if run, ok := strings.CutPrefix(c.ErasedBy, "run:"); ok {
-		cmd.RunID = run
-	} else {
-		cmd.RequestID = strings.TrimPrefix(c.ErasedBy, "request:")
-	}
-	outID := outcomeID(cmd)
+	outID := outcomeID(commandOfActor(institution, contactID, c.ErasedBy))
 	expected, err := s.confirmations.ForContact(ctx, institution, contactID)
 	if err != nil {
 		return receipt.Receipt{}, fmt.Errorf("anonymiser: confirmations of %s/%s: %w", institution, contactID, err)

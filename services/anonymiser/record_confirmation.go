@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lethe-gdpr/lethe/events"
@@ -73,4 +74,37 @@ func (s *Service) Confirm(ctx context.Context, c Confirmation) (matched bool, er
 	default:
 		return false, fmt.Errorf("anonymiser: read expectation of %s: %w", d.OutcomeID, err)
 	}
+}
+
+// Unconfirmed names the destinations that have not yet confirmed the erasure of contact by
+// by (run:<id> or request:<id>), in name order; empty once every expected destination
+// confirmed (or none was expected). It is the seam for a request's completion (docs/
+// contract.md, "Destinations"): a request is completed when Lethe erased and this is empty,
+// and its deadline report names what is left in it.
+func (s *Service) Unconfirmed(ctx context.Context, institution, contactID, by string) ([]string, error) {
+	out := outcomeID(commandOfActor(institution, contactID, by))
+	es, err := s.confirmations.ForContact(ctx, institution, contactID)
+	if err != nil {
+		return nil, fmt.Errorf("anonymiser: confirmations of %s/%s: %w", institution, contactID, err)
+	}
+	var names []string
+	for _, e := range es {
+		if e.OutcomeID == out && !e.Confirmed() {
+			names = append(names, e.Destination)
+		}
+	}
+	return names, nil
+}
+
+// commandOfActor is the command an erasure by by (run:<id> or request:<id>, as
+// store.Contact.ErasedBy and the audit's actor name it) came from: enough to derive its
+// outcome's id.
+func commandOfActor(institution, contactID, by string) retention.Command {
+	cmd := retention.Command{Institution: institution, ContactID: contactID}
+	if run, ok := strings.CutPrefix(by, "run:"); ok {
+		cmd.RunID = run
+	} else {
+		cmd.RequestID = strings.TrimPrefix(by, "request:")
+	}
+	return cmd
 }
