@@ -197,6 +197,9 @@ func TestDestinationsConfirmAndReceiptsVerify(t *testing.T) {
 		if !metricIs(body, "lethe_destination_unconfirmed", "crm-a", "2") {
 			return fmt.Errorf("lethe_destination_unconfirmed{crm-a} is not 2")
 		}
+		if !strings.Contains(body, `lethe_destination_oldest_unconfirmed_age_seconds{destination="crm-b"`) {
+			return fmt.Errorf("no lethe_destination_oldest_unconfirmed_age_seconds for crm-b")
+		}
 		return nil
 	})
 	ids := outcomeIDs(t, s, 2)
