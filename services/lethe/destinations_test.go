@@ -235,6 +235,11 @@ func TestDestinationsConfirmAndReceiptsVerify(t *testing.T) {
 		t.Fatalf("an unknown outcome id = %d %s", code, body)
 	}
 	backlogIs(t, s, "an unmatched confirmation", map[string][3]int{"crm-a": {1, 1, 1}, "crm-b": {0, 2, 0}})
+	// Of a contact Lethe never held, too: it creates no contact in the projection.
+	if code, body := postEventsStatus(t, s.http, tokens["crm-a"], confirmation(t, "conf-a-ghost", "c-ghost", "crm-a", ids["c-1"])); code != http.StatusAccepted {
+		t.Fatalf("a confirmation for an unknown contact = %d %s", code, body)
+	}
+	backlogIs(t, s, "a second unmatched confirmation", map[string][3]int{"crm-a": {1, 1, 2}, "crm-b": {0, 2, 0}})
 
 	// crm-b confirms on its inbox subject, as its bus user; naming crm-a there is
 	// dead-lettered, and crm-a's subject is not crm-b's to publish on.
@@ -258,7 +263,7 @@ func TestDestinationsConfirmAndReceiptsVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc.Refused(t, "Publish", bus.ConfirmationSubject(destInst, "crm-a"))
-	backlogIs(t, s, "crm-b confirmed both on the bus", map[string][3]int{"crm-a": {1, 1, 1}, "crm-b": {2, 0, 0}})
+	backlogIs(t, s, "crm-b confirmed both on the bus", map[string][3]int{"crm-a": {1, 1, 2}, "crm-b": {2, 0, 0}})
 	dead := deadLetters(t, s)
 	if reason := dead["forged-3"]; !strings.Contains(reason, "only a bus user speaking for crm-a may confirm for it") {
 		t.Errorf("the confirmation naming crm-a on crm-b's subject: dead letter reason %q (dead letters %v)", reason, dead)
@@ -268,7 +273,8 @@ func TestDestinationsConfirmAndReceiptsVerify(t *testing.T) {
 	if code, body := postEventsStatus(t, s.http, tokens["crm-a"], confirmation(t, "conf-a-2", "c-2", "crm-a", ids["c-2"])); code != http.StatusAccepted {
 		t.Fatalf("crm-a's second confirmation = %d %s", code, body)
 	}
-	backlogIs(t, s, "every outcome confirmed", map[string][3]int{"crm-a": {2, 0, 1}, "crm-b": {2, 0, 0}})
+	backlogIs(t, s, "every outcome confirmed", map[string][3]int{"crm-a": {2, 0, 2}, "crm-b": {2, 0, 0}})
+
 	testkit.Eventually(t, "the metric at 0", func() error {
 		_, body := getText(t, s.http+"/metrics")
 		if !metricIs(body, "lethe_destination_unconfirmed", "crm-a", "0") || !metricIs(body, "lethe_destination_unconfirmed", "crm-b", "0") {
@@ -354,6 +360,11 @@ func TestDestinationsConfirmAndReceiptsVerify(t *testing.T) {
 	// An active contact has no receipt.
 	postEvents(t, s.http, s.token, must(events.New("/test/dest", destInst, "c-3", events.ContactCreated{Role: events.RoleIndividual, CreatedAt: old})))
 	waitContact(t, s.http+"/v1/institutions/"+destInst+"/contacts/c-3", s.token)
+	// The projection has folded c-3, which came after the confirmation naming c-ghost: that
+	// confirmation made no contact.
+	if code, _ := get(t, s.http+"/v1/institutions/"+destInst+"/contacts/c-ghost", s.token); code != http.StatusNotFound {
+		t.Errorf("GET c-ghost after a confirmation naming it = %d, want 404", code)
+	}
 	if code, body := get(t, s.http+"/v1/institutions/"+destInst+"/contacts/c-3/receipt", s.token); code != http.StatusConflict {
 		t.Errorf("the receipt of an active contact = %d %v, want 409", code, body)
 	}
