@@ -275,6 +275,12 @@ func TestDestinationsConfirmAndReceiptsVerify(t *testing.T) {
 	}
 	backlogIs(t, s, "every outcome confirmed", map[string][3]int{"crm-a": {2, 0, 2}, "crm-b": {2, 0, 0}})
 
+	var table bytes.Buffer
+	if err := run(context.Background(), []string{"destinations", "--server", s.http, "--token", s.token, destInst}, func(string) string { return "" }, strings.NewReader(""), &table, io.Discard); err != nil {
+		t.Fatalf("lethe destinations: %v", err)
+	}
+	assertLines(t, "lethe destinations", table.String(), `(?m)^DESTINATION +CONFIRMED +UNCONFIRMED +OLDEST UNCONFIRMED +UNMATCHED$`,
+		`(?m)^crm-a +2 +0 +— +2$`, `(?m)^crm-b +2 +0 +— +0$`)
 	testkit.Eventually(t, "the metric at 0", func() error {
 		_, body := getText(t, s.http+"/metrics")
 		if !metricIs(body, "lethe_destination_unconfirmed", "crm-a", "0") || !metricIs(body, "lethe_destination_unconfirmed", "crm-b", "0") {

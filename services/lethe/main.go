@@ -40,12 +40,13 @@ Usage:
   lethe contacts erase [--wait] INST CONTACT    on-demand erasure
   lethe contacts receipt [--output FILE] INST CONTACT   an erased contact's signed receipt
   lethe receipt verify [--public-key FILE] [--server URL --token T] FILE   check a receipt
+  lethe destinations [--json] INST              downstream destinations: confirmed, unconfirmed, late
   lethe audit verify [--server URL] [--token T]   check the audit log's hash chain
   lethe register [--format json|markdown|csv] INST   the register of processing
   lethe targets [--channel CH] [--kind K] [--crossing-within P3M] [--format F] INST   campaign targets
   lethe version
 
-Client commands (send, runs, contacts, audit, register, targets, receipt) take --server URL and
+Client commands (send, runs, contacts, audit, register, targets, receipt, destinations) take --server URL and
 --token T, before or after the command. Every flag has an environment twin: --nats-url is LETHE_NATS_URL, --server LETHE_SERVER, and
 so on. lethe COMMAND -h describes a command's flags.
 `
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return auditCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "receipt":
 		return receiptCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "destinations":
+		return destinationsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lethe", version)
 		return nil
