@@ -7,10 +7,13 @@ MODULES = $(shell $(GO) list -m -f '{{.Dir}}')
 # Pure Go throughout: Pebble's zstd from klauspost/compress rather than cgo DataDog/zstd.
 export GOFLAGS := $(strip $(GOFLAGS) -tags=pebblegozstd)
 
-.PHONY: run test race chaos build lint bench fuzz fuzz-api mongo-start mongo-stop clean
+.PHONY: run demo test race chaos build lint bench fuzz fuzz-api mongo-start mongo-stop clean
 
 run: build ## start lethe serve with embedded NATS and the embedded store under ./lethe-data
 	./bin/lethe serve --data $(DATA)
+
+demo: build ## a synthetic institution loaded into a lethe serve under ./lethe-demo, a simulation, its summary and the URLs (DEMO_CONTACTS, DEMO_SEED, DEMO_HTTP)
+	deploy/demo/demo.sh
 
 build: ## build bin/lethe
 	@mkdir -p bin

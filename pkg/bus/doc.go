@@ -17,5 +17,6 @@
 // advisories are watched so that a message whose consumer died still reaches LETHE_DLQ.
 //
 // Trace context rides in the CloudEvents traceparent/tracestate extensions; spans carry ids,
-// types, sources and subjects, never data.
+// types, sources and subjects, never data. ObserveConsumerLag exports every durable
+// consumer's lag (num_pending, num_ack_pending) as gauges read from JetStream at collection.
 package bus

@@ -16,6 +16,9 @@ const (
 	StreamCommands = "LETHE_COMMANDS"
 	StreamResults  = "LETHE_RESULTS"
 	StreamDLQ      = "LETHE_DLQ"
+	// StreamErasures is the erasure ledger: one entry per erasure, no age limit, replayed
+	// onto a restored store at start (pkg/ledger).
+	StreamErasures = "LETHE_ERASURES"
 )
 
 // Durable consumer names of the services, the only place they are written: replicas of a
@@ -43,6 +46,7 @@ const (
 	subjectCommand  = "lethe.command"
 	subjectResult   = "lethe.result"
 	subjectDLQ      = "lethe.dlq"
+	subjectErasure  = "lethe.erasure"
 )
 
 // MinDuplicates is the smallest dedupe window EnsureStreams accepts: a client retrying a
@@ -91,6 +95,11 @@ func ConfirmationSubject(institution, destination string) string {
 // DLQSubject is lethe.dlq.<stream>, where dead letters of stream are kept.
 func DLQSubject(stream string) string {
 	return subjectDLQ + "." + stream
+}
+
+// ErasureSubject is lethe.erasure.<institution>, the institution's entries of the erasure ledger.
+func ErasureSubject(institution string) string {
+	return subjectErasure + "." + institution
 }
 
 // ValidToken reports whether s can stand as one subject token (an institution id, a kind,
@@ -163,7 +172,7 @@ func (c StreamsConfig) withDefaults() StreamsConfig {
 	return c
 }
 
-// StreamConfigs returns the JetStream configuration of the five streams, as EnsureStreams
+// StreamConfigs returns the JetStream configuration of the six streams, as EnsureStreams
 // applies it. Exposed so that an operator tool can show or diff them.
 func StreamConfigs(cfg StreamsConfig) []jetstream.StreamConfig {
 	c := cfg.withDefaults()
@@ -219,6 +228,18 @@ func StreamConfigs(cfg StreamsConfig) []jetstream.StreamConfig {
 			Storage:     c.Storage,
 			MaxAge:      c.DLQMaxAge,
 			Duplicates:  dup(c.DLQMaxAge),
+			Replicas:    c.Replicas,
+		},
+		{
+			// No age limit and always files: the ledger must outlive every backup of the
+			// store, since it is what erases again a store restored from before an erasure.
+			// It holds ids, dates and kinds only.
+			Name:        StreamErasures,
+			Description: "The erasure ledger: ids, dates and kind of every erasure, replayed onto a restored store",
+			Subjects:    []string{subjectErasure + ".>"},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Duplicates:  c.Duplicates,
 			Replicas:    c.Replicas,
 		},
 	}

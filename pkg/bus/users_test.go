@@ -280,6 +280,10 @@ func TestConsumerReadsOnlyItsDurablesOnResults(t *testing.T) {
 			create(bus.StreamCommands, jetstream.ConsumerConfig{Durable: "crm-a", FilterSubject: "lethe.command.inst-a.>"})},
 		{"LETHE_DLQ consumer", "$JS.API.CONSUMER.CREATE.LETHE_DLQ.crm-a.lethe.dlq.>",
 			create(bus.StreamDLQ, jetstream.ConsumerConfig{Durable: "crm-a", FilterSubject: "lethe.dlq.>"})},
+		{"LETHE_ERASURES consumer", "$JS.API.CONSUMER.CREATE.LETHE_ERASURES.crm-a.lethe.erasure.inst-a",
+			create(bus.StreamErasures, jetstream.ConsumerConfig{Durable: "crm-a", FilterSubject: "lethe.erasure.inst-a"})},
+		{"LETHE_ERASURES info", "$JS.API.STREAM.INFO.LETHE_ERASURES",
+			func(ctx context.Context) error { _, err := js.Stream(ctx, bus.StreamErasures); return err }},
 		{"LETHE_COMMANDS message", "$JS.API.STREAM.MSG.GET.LETHE_COMMANDS",
 			func(ctx context.Context) error {
 				_, err := crm.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET.LETHE_COMMANDS", []byte(`{"seq":1}`))
@@ -297,6 +301,7 @@ func TestConsumerReadsOnlyItsDurablesOnResults(t *testing.T) {
 	publishRefused(t, crm,
 		bus.InboxSubject("inst-a"),
 		bus.CommandSubject("inst-a", "anonymise"),
+		bus.ErasureSubject("inst-a"),
 		"$JS.ACK.LETHE_COMMANDS.anonymiser.1.1.1.0.0",
 		"$JS.ACK.LETHE_RESULTS.crm-b.1.1.1.0.0")
 	subscribeRefused(t, crm, "lethe.result.inst-a.>", "lethe.>", "_INBOX.>", "_INBOX.crm-b.>")
@@ -305,7 +310,7 @@ func TestConsumerReadsOnlyItsDurablesOnResults(t *testing.T) {
 	if info, err := svc.Consumer(ctx, bus.StreamResults, "crm-b"); err != nil || info.CachedInfo().Config.FilterSubject != "lethe.result.inst-b.>" {
 		t.Fatalf("crm-b's durable after the refusals: %v", err)
 	}
-	for _, stream := range []string{bus.StreamActivity, bus.StreamCommands, bus.StreamDLQ} {
+	for _, stream := range []string{bus.StreamActivity, bus.StreamCommands, bus.StreamDLQ, bus.StreamErasures} {
 		st, err := svc.Stream(ctx, stream)
 		if err != nil {
 			t.Fatal(err)

@@ -28,6 +28,9 @@ func ContactPath(inst, contact string) string {
 // RequestPath is an erasure request.
 func RequestPath(id string) string { return "/v1/requests/" + id }
 
+// RequestsPath is an institution's requests.
+func RequestsPath(inst string) string { return "/v1/institutions/" + inst + "/requests" }
+
 // RegisterPath is the institution's register of processing activities, as JSON, Markdown or CSV.
 func RegisterPath(inst string) string { return "/v1/institutions/" + inst + "/register" }
 

@@ -109,6 +109,11 @@ func (p Period) Before(t time.Time) time.Time {
 	return t.AddDate(-p.Years, -p.Months, -(7*p.Weeks + p.Days)).Add(-p.Clock)
 }
 
+// After returns t moved forward by the period: the horizon of a "due within" filter.
+func (p Period) After(t time.Time) time.Time {
+	return t.AddDate(p.Years, p.Months, 7*p.Weeks+p.Days).Add(p.Clock)
+}
+
 // WholeMonths returns the period in calendar months when it is made of years and months only.
 func (p Period) WholeMonths() (int, bool) {
 	if p.Weeks != 0 || p.Days != 0 || p.Clock != 0 || p.IsZero() {

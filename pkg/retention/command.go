@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -34,6 +35,9 @@ type Command struct {
 	AsOf             time.Time `json:"as_of"`
 	InactivityMonths int       `json:"inactivity_months,omitempty"`
 	RequestedBy      string    `json:"requested_by,omitempty"`
+	// Attempt numbers a request's commands: 0 the first, then one more each time a blocked
+	// request resumes or a failed one is retried. Each attempt is a command of its own.
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // CommandID is the command's CloudEvent id and Nats-Msg-Id.
@@ -42,7 +46,11 @@ func (c Command) CommandID() string {
 	if origin == "" {
 		origin = c.RequestID
 	}
-	return origin + ":" + c.ContactID
+	id := origin + ":" + c.ContactID
+	if c.Attempt > 0 {
+		id += "#" + strconv.Itoa(c.Attempt)
+	}
+	return id
 }
 
 // Event is the command as a CloudEvent: type CommandType, id CommandID() (also the

@@ -52,6 +52,9 @@ type Config struct {
 	// RebuildProjection rebuilds the projection from the stream before any service starts,
 	// so that no service ever reads a half-rebuilt projection.
 	RebuildProjection bool
+	// CheckRestore reports what the erasure ledger would re-apply to the store, and exits
+	// without changing anything or serving.
+	CheckRestore bool
 
 	// Version is the binary's, reported in telemetry: main sets it after Parse, which
 	// leaves it "dev", the version of a build without -ldflags.
@@ -93,6 +96,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on each step of a graceful stop")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", time.Minute, "bound on reading a request, headers and body (a 10 MiB batch needs about 175 KB/s)")
 	fs.BoolVar(&c.RebuildProjection, "rebuild-projection", false, "before serving, rebuild the contacts projection from the start of LETHE_ACTIVITY")
+	fs.BoolVar(&c.CheckRestore, "check-restore", false, "report what the erasure ledger (LETHE_ERASURES) would re-apply to the store, e.g. after a restore, then exit without changing anything")
 	if err := cliflags.Parse(fs, args, getenv); err != nil {
 		return c, err
 	}

@@ -102,7 +102,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if c.MongoURI == "" {
 		st, err = pebblestore.Open(filepath.Join(c.Data, "store"))
 	} else {
-		st, err = mongostore.Open(ctx, c.MongoURI, c.MongoDB)
+		st, err = mongostore.Open(ctx, c.MongoURI, c.MongoDB, mongostore.WithTracerProvider(tel.TracerProvider))
 	}
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -128,12 +128,25 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	// The erasure ledger onto the store, before anything is built, served or ready: a store
+	// restored from before some erasures is erased again first (ledger.go).
+	if done, err := replayLedger(ctx, c, js, st, log, stdout); err != nil || done {
+		return err
+	}
+
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.Handle("GET /metrics", tel.Metrics)
 	mux.Handle("GET /v1/openapi.json", httpapi.OpenAPI())
+
+	// Consumer lag, read from JetStream at every scrape of /metrics.
+	unobserve, err := bus.ObserveConsumerLag(tel.MeterProvider, js)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = unobserve() }()
 
 	deps := platform.Deps{
 		Logger:         log,

@@ -43,6 +43,14 @@ func (s *Service) authorise(ctx context.Context, cmd retention.Command) (authori
 		if r.Institution != cmd.Institution || r.ContactID != cmd.ContactID {
 			return authority{}, fmt.Errorf("%w: erasure request %s is about another contact", ErrRefused, cmd.RequestID)
 		}
+		switch {
+		case r.Kind != store.KindErasure:
+			return authority{}, fmt.Errorf("%w: request %s is an %s request, not an erasure", ErrRefused, cmd.RequestID, r.Kind)
+		case r.State == store.RequestRefused:
+			return authority{}, fmt.Errorf("%w: erasure request %s was refused", ErrRefused, cmd.RequestID)
+		case cmd.Attempt > r.Attempt:
+			return authority{}, fmt.Errorf("%w: erasure request %s has no attempt %d", ErrRefused, cmd.RequestID, cmd.Attempt)
+		}
 		cmd.AsOf, cmd.InactivityMonths, cmd.Planned = r.CreatedAt, 0, ""
 		return authority{cmd: cmd, request: &r}, nil
 	}

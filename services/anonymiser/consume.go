@@ -34,6 +34,13 @@ func commandHandler(s *Service) bus.Handler {
 			return bus.Permanent(err)
 		case errors.Is(err, ErrInvalidCommand):
 			return bus.Permanent(err)
+		case err != nil && cmd.RequestID != "" && lastDelivery(m.Deliveries, s.commandMaxDeliver):
+			// The last delivery: the request is marked failed, loudly, before the command is
+			// dead-lettered; if even that cannot be written, the command is retried once more.
+			if ferr := s.failRequest(ctx, cmd, err); ferr != nil {
+				return ferr
+			}
+			return bus.Permanent(err)
 		}
 		return err
 	}
@@ -120,4 +127,10 @@ func confirmationHandler(s *Service) bus.Handler {
 		}
 		return err
 	}
+}
+
+// lastDelivery reports whether delivery n is the last one of maxDeliver (at least 1, as
+// WithCommandRetries checks).
+func lastDelivery(n uint64, maxDeliver int) bool {
+	return maxDeliver > 0 && n >= uint64(maxDeliver) //nolint:gosec // maxDeliver > 0 checked
 }

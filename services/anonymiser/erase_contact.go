@@ -79,6 +79,11 @@ func (s *Service) Execute(ctx context.Context, cmd retention.Command) (Result, e
 	if err := s.step("erased", id); err != nil {
 		return Result{}, err
 	}
+	// The ledger has the erasure before its key goes and long before its outcome is out: an
+	// erasure the ledger does not hold could come back with a restored store.
+	if err := s.recordErasure(ctx, cmd, res); err != nil {
+		return Result{}, err
+	}
 
 	if res.Outcome != OutcomeSkipped {
 		if err := s.keys.Destroy(ctx, cmd.Institution, cmd.ContactID); err != nil {
@@ -194,10 +199,11 @@ type mark struct {
 func (s *Service) reportMark(auth authority) mark {
 	cmd := auth.cmd
 	if r := auth.request; r != nil {
-		return mark{done: r.State == store.RequestCompleted, set: func(ctx context.Context, res Result, at time.Time) error {
-			return s.updateRequest(ctx, *r, func(q *store.Request) {
-				q.State, q.Outcome, q.Reason, q.ErasedFields, q.CompletedAt = store.RequestCompleted, res.Outcome, res.Reason, res.Fields, at.UTC()
-			})
+		// Done when the request is answered, moved on to a later attempt, or holds this
+		// attempt's outcome already (completeRequest ran).
+		done := !r.Open() || r.Attempt != cmd.Attempt || r.Outcome != ""
+		return mark{done: done, set: func(ctx context.Context, res Result, _ time.Time) error {
+			return s.completeRequest(ctx, *r, cmd.Attempt, res)
 		}}
 	}
 	it := *auth.item
@@ -242,26 +248,6 @@ func (s *Service) publishOutcome(ctx context.Context, cmd retention.Command, res
 		return fmt.Errorf("anonymiser: publish outcome of %s: %w", cmd.CommandID(), err)
 	}
 	return nil
-}
-
-// updateRequest changes a request by compare-and-swap, starting from r as read and re-reading
-// it when another writer was first.
-func (s *Service) updateRequest(ctx context.Context, r store.Request, change func(*store.Request)) error {
-	for range casAttempts {
-		change(&r)
-		r.UpdatedAt = s.now().UTC()
-		_, err := s.requests.Update(ctx, r)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("anonymiser: update request %s: %w", r.ID, err)
-		}
-		if r, err = s.requests.Get(ctx, r.ID); err != nil {
-			return fmt.Errorf("anonymiser: read request %s: %w", r.ID, err)
-		}
-	}
-	return fmt.Errorf("anonymiser: request %s: %w", r.ID, store.ErrConflict)
 }
 
 func actorOf(cmd retention.Command) string {

@@ -18,25 +18,20 @@ import (
 // maxErasureBody bounds the optional JSON body of an erasure request.
 const maxErasureBody = 16 << 10
 
-func viewRequest(r store.Request) api.RequestView {
-	v := api.RequestView{ID: r.ID, Institution: r.Institution, ContactID: r.ContactID, Origin: r.Origin,
-		State: r.State, Outcome: r.Outcome, Reason: r.Reason, ErasedFields: r.ErasedFields,
-		CreatedAt: r.CreatedAt, Href: "/v1/requests/" + r.ID}
-	if !r.CompletedAt.IsZero() {
-		v.CompletedAt = &r.CompletedAt
-	}
-	return v
-}
-
 // Register adds the anonymiser's routes to mux, behind the Deps' authenticator:
 //
 //	POST /v1/institutions/{inst}/contacts/{id}/erasure   on-demand erasure (erase scope); 202 with the request
-//	GET  /v1/requests/{id}                               the request's state and outcome (read or erase scope)
+//	POST /v1/institutions/{inst}/contacts/{id}/access    an access request on the legal clock (export scope); 202
+//	GET  /v1/institutions/{inst}/requests                requests by deadline: state, kind, due_within, overdue (read or erase)
+//	GET  /v1/requests/{id}                               the request's state, deadline and outcome (read or erase scope)
+//	POST /v1/requests/{id}/extend|refuse|retry           a person's action on a request (erase scope)
 //	GET  /v1/audit/verify                                the audit trail's hash chain checked (admin scope)
 //	GET  /v1/audit/entries/{seq}                         one entry's seq, time and hashes (admin scope; receipt checks)
 //	GET  /v1/institutions/{inst}/destinations            each destination's confirmed and unconfirmed outcomes (read scope)
 //	GET  /v1/institutions/{inst}/contacts/{id}/receipt   an erased contact's signed receipt (read scope)
 //	GET  /v1/receipts/key                                the public key receipts verify with (no token: it is public)
+//
+// The request routes are in requests_http.go.
 func (s *Service) Register(mux *http.ServeMux) {
 	auth := s.auth
 	mux.Handle("GET /v1/audit/entries/{seq}", auth.Authenticate(adminOnly(http.HandlerFunc(s.getAuditEntry))))
@@ -46,7 +41,12 @@ func (s *Service) Register(mux *http.ServeMux) {
 		httpapi.WriteJSON(w, http.StatusOK, s.ReceiptKey())
 	})
 	mux.Handle("POST /v1/institutions/{inst}/contacts/{id}/erasure", auth.Authenticate(http.HandlerFunc(s.postErasure)))
+	mux.Handle("POST /v1/institutions/{inst}/contacts/{id}/access", auth.Authenticate(http.HandlerFunc(s.postAccess)))
+	mux.Handle("GET /v1/institutions/{inst}/requests", auth.Authenticate(http.HandlerFunc(s.listRequests)))
 	mux.Handle("GET /v1/requests/{id}", auth.Authenticate(http.HandlerFunc(s.getRequest)))
+	mux.Handle("POST /v1/requests/{id}/extend", auth.Authenticate(http.HandlerFunc(s.postExtend)))
+	mux.Handle("POST /v1/requests/{id}/refuse", auth.Authenticate(http.HandlerFunc(s.postRefuse)))
+	mux.Handle("POST /v1/requests/{id}/retry", auth.Authenticate(http.HandlerFunc(s.postRetry)))
 	mux.Handle("GET /v1/audit/verify", auth.Authenticate(adminOnly(audit.VerifyHandler(s.trail))))
 }
 
@@ -70,18 +70,7 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	// Both ids go into a NATS subject and the store's keys: a dot or a wildcard in the
-	// institution (possible with a token for every institution) would address other subjects.
-	var bad []httpapi.InvalidParam
-	if !events.ValidInstitution(inst) {
-		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/inst", Detail: "the institution id must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -"})
-	}
-	if !events.ValidContactID(contact) {
-		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/id", Detail: "the contact id must be 1 to 256 printable characters without whitespace or /"})
-	}
-	if len(bad) > 0 {
-		p := httpapi.NewProblem(http.StatusBadRequest, "invalid ids in the path")
-		p.Errors = bad
+	if p := pathIDs(inst, contact); p != nil {
 		httpapi.WriteProblem(w, r, p)
 		return
 	}
@@ -100,8 +89,9 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 		Origin: store.OriginAPI, RequestedBy: by})
 	if err != nil {
 		if req.ID != "" { // recorded but not published: say so on the request, and ask to retry
-			_ = s.updateRequest(r.Context(), req, func(q *store.Request) {
-				q.State, q.Error = store.RequestFailed, "the erasure command could not be queued; send the request again"
+			_, _ = s.changeRequest(r.Context(), req, "lethe", store.RequestFailed, func(q *store.Request) bool {
+				q.State, q.Error = store.RequestFailed, "the erasure command could not be queued; retry it"
+				return true
 			})
 		}
 		s.log.ErrorContext(r.Context(), "erasure request failed", "institution", inst, "error", err)
@@ -111,7 +101,26 @@ func (s *Service) postErasure(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/v1/requests/"+req.ID)
-	httpapi.WriteJSON(w, http.StatusAccepted, viewRequest(req))
+	httpapi.WriteJSON(w, http.StatusAccepted, s.viewRequest(r.Context(), req))
+}
+
+// pathIDs checks the ids of a contact route. Both ids go into a NATS subject and the store's
+// keys: a dot or a wildcard in the institution (possible with a token for every institution)
+// would address other subjects.
+func pathIDs(inst, contact string) *httpapi.Problem {
+	var bad []httpapi.InvalidParam
+	if !events.ValidInstitution(inst) {
+		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/inst", Detail: "the institution id must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -"})
+	}
+	if !events.ValidContactID(contact) {
+		bad = append(bad, httpapi.InvalidParam{Pointer: "/path/id", Detail: "the contact id must be 1 to 256 printable characters without whitespace or /"})
+	}
+	if len(bad) > 0 {
+		p := httpapi.NewProblem(http.StatusBadRequest, "invalid ids in the path")
+		p.Errors = bad
+		return p
+	}
+	return nil
 }
 
 // erasable returns nil when the contact can be erased, else the problem to answer: 404 for a
@@ -139,29 +148,6 @@ func (s *Service) erasable(r *http.Request, inst, contact string) *httpapi.Probl
 	return nil
 }
 
-func (s *Service) getRequest(w http.ResponseWriter, r *http.Request) {
-	req, err := s.requests.Get(r.Context(), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusNotFound, "no erasure request with this id"))
-		return
-	}
-	if err != nil {
-		s.log.ErrorContext(r.Context(), "read request", "error", err)
-		p := httpapi.NewProblem(http.StatusServiceUnavailable, "the store is unavailable; retry later")
-		p.RetryAfter = 5
-		httpapi.WriteProblem(w, r, p)
-		return
-	}
-	// A caller who may not see the request's institution gets the same answer as for an
-	// unknown id, so that request ids of other institutions cannot be probed.
-	if httpapi.Require(r.Context(), config.ScopeRead, req.Institution) != nil &&
-		httpapi.Require(r.Context(), config.ScopeErase, req.Institution) != nil {
-		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusNotFound, "no erasure request with this id"))
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, viewRequest(req))
-}
-
 // adminOnly lets through callers with the admin scope (on any institution: the audit trail is
 // the whole installation's and shows ids and hashes only).
 func adminOnly(h http.Handler) http.Handler {
@@ -172,13 +158,6 @@ func adminOnly(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-func (s *Service) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
-	s.log.ErrorContext(r.Context(), what, "error", err)
-	p := httpapi.NewProblem(http.StatusServiceUnavailable, "the store is unavailable; retry later")
-	p.RetryAfter = 5
-	httpapi.WriteProblem(w, r, p)
 }
 
 func (s *Service) getDestinations(w http.ResponseWriter, r *http.Request) {

@@ -63,7 +63,7 @@ func (s *Service) Confirm(ctx context.Context, c Confirmation) (matched bool, er
 		if _, err := s.confirmations.Confirm(ctx, c.Institution, d.Destination, d.OutcomeID, d.ConfirmedAt, c.EventID); err != nil {
 			return false, fmt.Errorf("anonymiser: record confirmation %s: %w", c.EventID, err)
 		}
-		return true, nil
+		return true, s.finishConfirmed(ctx, e)
 	case err == nil, errors.Is(err, store.ErrNotFound):
 		u := store.Unmatched{Institution: c.Institution, Destination: d.Destination, EventID: c.EventID,
 			OutcomeID: d.OutcomeID, ContactID: c.ContactID, ConfirmedAt: d.ConfirmedAt}
@@ -76,11 +76,27 @@ func (s *Service) Confirm(ctx context.Context, c Confirmation) (matched bool, er
 	}
 }
 
+// finishConfirmed completes the erasure request an expectation is of once no destination is
+// left to confirm it. A redelivered confirmation finds the request completed: nothing changes.
+func (s *Service) finishConfirmed(ctx context.Context, e store.Expectation) error {
+	id, ok := strings.CutPrefix(e.By, "request:")
+	if !ok {
+		return nil
+	}
+	left, err := s.Unconfirmed(ctx, e.Institution, e.ContactID, e.By)
+	if err != nil || len(left) > 0 {
+		return err
+	}
+	if _, err := s.FinishRequest(ctx, id, "lethe"); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("anonymiser: finish request %s: %w", id, err)
+	}
+	return nil
+}
+
 // Unconfirmed names the destinations that have not yet confirmed the erasure of contact by
 // by (run:<id> or request:<id>), in name order; empty once every expected destination
-// confirmed (or none was expected). It is the seam for a request's completion (docs/
-// contract.md, "Destinations"): a request is completed when Lethe erased and this is empty,
-// and its deadline report names what is left in it.
+// confirmed (or none was expected). A request is completed when Lethe erased and this is
+// empty (confirmedCompletion), and its view and deadline report name what is left in it.
 func (s *Service) Unconfirmed(ctx context.Context, institution, contactID, by string) ([]string, error) {
 	out := outcomeID(commandOfActor(institution, contactID, by))
 	es, err := s.confirmations.ForContact(ctx, institution, contactID)

@@ -8,21 +8,22 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/retention"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
-// RequestErasure records an on-demand erasure and publishes its command; the outcome follows
-// through Execute. A request whose id exists already (a redelivered request event) is
-// returned as it is and its command published again, which JetStream deduplicates: a
-// request is executed once however often it is delivered.
+// RequestErasure records an on-demand erasure on the legal clock (received now, due one
+// month later), publishes its command and marks it in_progress; the outcome follows through
+// Execute. A request whose id exists already (a redelivered request event) is returned as it
+// is, its command published again if it was still only received (JetStream deduplicates):
+// a request is executed once however often it is delivered.
 func (s *Service) RequestErasure(ctx context.Context, r store.Request) (store.Request, error) {
 	if r.ID == "" || r.Institution == "" || r.ContactID == "" {
 		return store.Request{}, fmt.Errorf("%w: request id, institution and contact are required", ErrInvalidCommand)
 	}
 	now := s.now().UTC()
-	r.State, r.CreatedAt, r.UpdatedAt = store.RequestPending, now, now
+	r.Kind, r.State, r.CreatedAt, r.UpdatedAt, r.DueAt = store.KindErasure, store.RequestReceived, now, now, retention.DueAt(now)
+	r.Actions = []store.RequestAction{{At: now, By: actorOrLethe(r.RequestedBy), Action: store.RequestReceived}}
 	switch err := s.requests.Create(ctx, r); {
 	case err == nil:
 		r.Version = 1
@@ -34,22 +35,30 @@ func (s *Service) RequestErasure(ctx context.Context, r store.Request) (store.Re
 		if existing.Institution != r.Institution || existing.ContactID != r.ContactID {
 			return store.Request{}, fmt.Errorf("%w: request id %s is taken by another contact", ErrInvalidCommand, r.ID)
 		}
-		if existing.State != store.RequestPending {
+		if existing.State != store.RequestReceived {
 			return existing, nil
 		}
 		r = existing
 	default:
 		return store.Request{}, fmt.Errorf("anonymiser: record request %s: %w", r.ID, err)
 	}
-	cmd := retention.Command{Institution: r.Institution, ContactID: r.ContactID, RequestID: r.ID, AsOf: r.CreatedAt, RequestedBy: r.RequestedBy}
-	e, err := cmd.Event(Source, now)
-	if err != nil {
-		return store.Request{}, err
+	if err := s.queueCommand(ctx, r); err != nil {
+		return r, err
 	}
-	if err := s.pub.Publish(ctx, bus.CommandSubject(r.Institution, retention.CommandKind), e); err != nil {
-		return r, fmt.Errorf("anonymiser: publish the command of request %s: %w", r.ID, err)
+	return s.changeRequest(ctx, r, "lethe", store.RequestInProgress, func(q *store.Request) bool {
+		if q.State != store.RequestReceived {
+			return false
+		}
+		q.State = store.RequestInProgress
+		return true
+	})
+}
+
+func actorOrLethe(by string) string {
+	if by == "" {
+		return "lethe"
 	}
-	return r, nil
+	return by
 }
 
 // newRequestID is the id of a request made over HTTP.

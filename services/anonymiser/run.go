@@ -24,13 +24,15 @@ const (
 	confirmationsToken  = "lethe.erasure.confirmed.v1"
 )
 
-// Run executes LETHE_COMMANDS, turns erasure request events into commands, records downstream
-// destinations' confirmations and purges the audit trail past its retention, until ctx is done; the routes are Register's.
+// Run executes LETHE_COMMANDS, turns erasure request events into commands, resumes blocked
+// requests (resume_blocked.go), records downstream destinations' confirmations and purges the
+// audit trail past its retention, until ctx is done; the routes are Register's.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		err := s.consume(ctx, bus.ConsumerConfig{
 			Stream: bus.StreamCommands, Durable: bus.DurableCommands, Concurrency: commandConcurrency,
+			MaxDeliver: s.commandMaxDeliver, Backoff: s.commandBackoff,
 		}, commandHandler(s))
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("anonymiser commands consumer: %w", err)
@@ -59,6 +61,10 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		purgeAuditLoop(ctx, s, s.auditLog, s.retention)
+		return nil
+	})
+	g.Go(func() error {
+		s.sweepLoop(ctx)
 		return nil
 	})
 	return g.Wait()

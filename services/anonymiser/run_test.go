@@ -11,12 +11,12 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
-// Run says it runs only once its three consumers pull from durables that exist on the server, and
+// Run says it runs only once its three consumers (and the requests sweep) pull from durables that exist on the server, and
 // says it no longer does once it returned: /readyz rests on it.
 func TestRunReportsItsConsumersRunning(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, backendtest.Pebble(t))
-	both := []string{bus.DurableCommands, bus.DurableErasureRequests, bus.DurableConfirmations}
+	both := []string{bus.DurableCommands, bus.DurableErasureRequests, sweepPart, bus.DurableConfirmations}
 	if got := r.svc.NotRunning(); !slices.Equal(got, both) {
 		t.Fatalf("before Run, NotRunning = %v, want %v", got, both)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/ledger"
 	"github.com/lethe-gdpr/lethe/pkg/platform"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
@@ -71,6 +72,13 @@ type Auditor interface {
 //	Execute          erase_contact.go       one command: re-checked, deleted or anonymised, key destroyed, audited, published
 //	authorise        authorise_command.go   a command runs only if it matches a stored apply or execute item, or a request
 //	RequestErasure   request_erasure.go     an on-demand erasure recorded and its command queued (HTTP, or an event)
+//	RequestAccess    request_access.go      an access request recorded on the legal clock (completed by the export)
+//	Extend, Refuse   manage_request.go      a person extends (≤ three months from receipt) or refuses a request, with a sealed reason
+//	Retry            manage_request.go      a failed or blocked erasure queued again (a new attempt)
+//	failRequest      fail_request.go        an erasure out of retries marked failed with its reason, counted
+//	resumeBlocked    resume_blocked.go      blocked erasures whose blocker went resume by themselves; the request gauges
+//	completeRequest  complete_request.go    the Completion step a request goes through after its erasure
+//	recordErasure    record_erasure.go      the erasure's ledger entry, before its outcome goes out
 //	purgeAuditLoop   run.go                 audit entries past their retention removed, the chain kept verifiable
 //	expect/Confirm   record_confirmation.go each outcome expected from every destination following its institution; their confirmations recorded
 //	Destinations     destinations.go        per destination: confirmed, unconfirmed, the oldest unconfirmed's age (a route and a metric)
@@ -88,11 +96,22 @@ type Service struct {
 	// signKey signs erasure receipts.
 	signKey  ed25519.PrivateKey
 	keys     KeyDestroyer
+	sealer   ReasonSealer
+	ledger   LedgerRecorder
 	audit    Auditor
 	pub      Publisher
 	log      *slog.Logger
 	now      func() time.Time
 	outcomes metric.Int64Counter
+	failures metric.Int64Counter
+	// gauges is the last count of requests by state and overdue (resume_blocked.go).
+	gauges *requestGauges
+	// completion is the step a request goes through once erased (complete_request.go).
+	completion Completion
+	// Command retries (consume.go) and the sweep of blocked requests (resume_blocked.go).
+	commandMaxDeliver int
+	commandBackoff    []time.Duration
+	sweepEvery        time.Duration
 	// What Run and Register need beyond the use cases.
 	js        jetstream.JetStream
 	tp        trace.TracerProvider
@@ -108,6 +127,20 @@ type Service struct {
 	failAfter func(step string, cmdID string) error
 }
 
+// ReasonSealer seals a request's reasons with the contact's key (reasons are personal) and
+// opens them for a caller allowed to read personal data; *seal.Sealer implements it.
+type ReasonSealer interface {
+	Seal(ctx context.Context, institution, contact, field, plaintext string) (string, error)
+	Open(ctx context.Context, institution, contact, field, sealed string) (string, error)
+}
+
+// LedgerRecorder writes erasures to the erasure ledger; *ledger.Publisher implements it.
+type LedgerRecorder interface {
+	Record(ctx context.Context, entries ...ledger.Entry) error
+}
+
+var _ LedgerRecorder = (*ledger.Publisher)(nil)
+
 // Option configures a Service.
 type Option func(*Service) error
 
@@ -118,6 +151,56 @@ func WithClock(now func() time.Time) Option {
 			return fmt.Errorf("anonymiser: nil clock")
 		}
 		s.now = now
+		return nil
+	}
+}
+
+// WithKeyDestroyer wraps the port that destroys data keys (tests inject a fault through it:
+// wrap returns a KeyDestroyer that fails, then calls the real one).
+func WithKeyDestroyer(wrap func(KeyDestroyer) KeyDestroyer) Option {
+	return func(s *Service) error {
+		if wrap == nil {
+			return fmt.Errorf("anonymiser: nil key destroyer wrapper")
+		}
+		if s.keys = wrap(s.keys); s.keys == nil {
+			return fmt.Errorf("anonymiser: nil key destroyer")
+		}
+		return nil
+	}
+}
+
+// WithCommandRetries sets how many times an erasure command is delivered before it is given
+// up (a request's then fails) and the back-off between deliveries (default 5: 1s, 5s, 30s, 2m).
+func WithCommandRetries(maxDeliver int, backoff ...time.Duration) Option {
+	return func(s *Service) error {
+		if maxDeliver < 1 {
+			return fmt.Errorf("anonymiser: max deliveries %d < 1", maxDeliver)
+		}
+		s.commandMaxDeliver, s.commandBackoff = maxDeliver, backoff
+		return nil
+	}
+}
+
+// WithSweepEvery sets how often blocked requests are re-checked and the request gauges
+// recounted (default 30s).
+func WithSweepEvery(d time.Duration) Option {
+	return func(s *Service) error {
+		if d <= 0 {
+			return fmt.Errorf("anonymiser: sweep interval %s", d)
+		}
+		s.sweepEvery = d
+		return nil
+	}
+}
+
+// WithCompletion sets the step a request goes through after its erasure (default: done once
+// every destination following the institution confirmed, confirmedCompletion).
+func WithCompletion(c Completion) Option {
+	return func(s *Service) error {
+		if c == nil {
+			return fmt.Errorf("anonymiser: nil completion")
+		}
+		s.completion = c
 		return nil
 	}
 }
@@ -140,11 +223,13 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 		contacts: st.Contacts(), runItems: st.RunItems(), runStore: st.Runs(), requests: st.Requests(), trail: st.Audit(),
 		confirmations: st.Confirmations(), keyStore: st.Keys(), config: d.Config, signKey: d.ReceiptKey,
 		runs: map[string]store.Run{},
-		keys: d.Sealer, audit: trail, pub: pub,
+		keys: d.Sealer, sealer: d.Sealer, ledger: ledger.NewPublisher(d.JetStream), audit: trail, pub: pub,
+		commandMaxDeliver: bus.DefaultMaxDeliver, sweepEvery: defaultSweepEvery,
 		log: d.Logger, now: time.Now,
 		js: d.JetStream, tp: d.TracerProvider, auth: d.Auth, auditLog: trail, retention: d.Config.AuditRetention(),
-		ready: platform.NewReadiness(bus.DurableCommands, bus.DurableErasureRequests, bus.DurableConfirmations),
+		ready: platform.NewReadiness(bus.DurableCommands, bus.DurableErasureRequests, sweepPart, bus.DurableConfirmations),
 	}
+	s.completion = confirmedCompletion{s}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
@@ -161,6 +246,13 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 	s.outcomes, err = d.MeterProvider.Meter("lethe/anonymiser").Int64Counter("lethe.anonymiser.outcomes",
 		metric.WithDescription("erasure commands executed, by outcome and skip reason"))
 	if err != nil {
+		return nil, err
+	}
+	if s.failures, err = d.MeterProvider.Meter("lethe/anonymiser").Int64Counter("lethe.request.failures",
+		metric.WithDescription("erasure requests given up after their retries, marked failed")); err != nil {
+		return nil, err
+	}
+	if s.gauges, err = newRequestGauges(d.MeterProvider.Meter("lethe/anonymiser")); err != nil {
 		return nil, err
 	}
 	return s, nil

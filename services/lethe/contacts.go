@@ -174,8 +174,7 @@ func eraseContact(ctx context.Context, cfg contactsConfig, c *client.Client, std
 		return err
 	}
 	if req.State == store.RequestFailed {
-		// The only failure the server records: the command could not be queued.
-		return fmt.Errorf("erasure request %s failed: the erasure was not queued; send it again", id)
+		return fmt.Errorf("erasure request %s failed: %s; retry it with: lethe requests retry %s", id, req.Error, id)
 	}
 	return nil
 }

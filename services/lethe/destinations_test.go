@@ -147,13 +147,36 @@ func outcomeIDs(t *testing.T, s served, n int) map[string]string {
 	return out
 }
 
-func eraseAndWait(t *testing.T, s served, contact string) {
+// eraseAndWait erases contact with lethe contacts erase --wait, which returns once the
+// contact is erased and the request awaits the destinations, and returns the request's id.
+func eraseAndWait(t *testing.T, s served, contact string) string {
 	t.Helper()
 	out, stderr, err := runContacts(t, map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": s.token}, "erase", "--wait", destInst, contact)
 	if err != nil || !strings.Contains(out, "deleted") {
 		t.Fatalf("erase %s: %v\n%s%s", contact, err, out, stderr)
 	}
+	assertLines(t, "erase "+contact, out, `(?m)^state +in_progress$`, `(?m)^awaiting +confirmation from crm-a, crm-b$`)
+	id, _, _ := strings.Cut(out, "\n")
+	return id
 }
+
+// requestIs waits until the request is in state, awaiting exactly the destinations named.
+func requestIs(t *testing.T, s served, id, state string, awaiting ...string) {
+	t.Helper()
+	testkit.Eventually(t, "request "+id+" "+state, func() error {
+		code, v := get(t, s.http+"/v1/requests/"+id, s.token)
+		var got []string
+		for _, d := range asSlice(v["awaiting_confirmation"]) {
+			got = append(got, fmt.Sprint(d))
+		}
+		if code != http.StatusOK || v["state"] != state || strings.Join(got, ",") != strings.Join(awaiting, ",") {
+			return fmt.Errorf("%d: state %v, awaiting %v; want %s awaiting %v", code, v["state"], got, state, awaiting)
+		}
+		return nil
+	})
+}
+
+func asSlice(v any) []any { s, _ := v.([]any); return s }
 
 // A destination's confirmation is recorded, another destination's token and a token of no
 // destination are refused, the backlog grows with each erasure and drains with each
@@ -180,9 +203,10 @@ func TestDestinationsConfirmAndReceiptsVerify(t *testing.T) {
 	backlogIs(t, s, "nothing expected yet", map[string][3]int{"crm-a": {0, 0, 0}, "crm-b": {0, 0, 0}})
 
 	// The backlog grows: each erasure is expected from both destinations.
-	eraseAndWait(t, s, "c-1")
+	req1 := eraseAndWait(t, s, "c-1")
+	requestIs(t, s, req1, "in_progress", "crm-a", "crm-b")
 	backlogIs(t, s, "one erasure", map[string][3]int{"crm-a": {0, 1, 0}, "crm-b": {0, 1, 0}})
-	eraseAndWait(t, s, "c-2")
+	req2 := eraseAndWait(t, s, "c-2")
 	backlogIs(t, s, "two erasures", map[string][3]int{"crm-a": {0, 2, 0}, "crm-b": {0, 2, 0}})
 	testkit.Eventually(t, "the metric", func() error {
 		code, body := getText(t, s.http+"/metrics")
@@ -209,6 +233,7 @@ func TestDestinationsConfirmAndReceiptsVerify(t *testing.T) {
 		t.Fatalf("crm-a's confirmation = %d %s", code, body)
 	}
 	backlogIs(t, s, "crm-a confirmed c-1", map[string][3]int{"crm-a": {1, 1, 0}, "crm-b": {0, 2, 0}})
+	requestIs(t, s, req1, "in_progress", "crm-b")
 
 	// Refused, 403 naming why: crm-b's token confirming for crm-a, a token of no destination,
 	// and crm-a for an institution crm-a does not follow.
@@ -264,6 +289,9 @@ func TestDestinationsConfirmAndReceiptsVerify(t *testing.T) {
 	}
 	nc.Refused(t, "Publish", bus.ConfirmationSubject(destInst, "crm-a"))
 	backlogIs(t, s, "crm-b confirmed both on the bus", map[string][3]int{"crm-a": {1, 1, 2}, "crm-b": {2, 0, 0}})
+	// The request of c-1 is completed: Lethe erased and every destination confirmed.
+	requestIs(t, s, req1, "completed")
+	requestIs(t, s, req2, "in_progress", "crm-a")
 	dead := deadLetters(t, s)
 	if reason := dead["forged-3"]; !strings.Contains(reason, "only a bus user speaking for crm-a may confirm for it") {
 		t.Errorf("the confirmation naming crm-a on crm-b's subject: dead letter reason %q (dead letters %v)", reason, dead)
@@ -274,6 +302,7 @@ func TestDestinationsConfirmAndReceiptsVerify(t *testing.T) {
 		t.Fatalf("crm-a's second confirmation = %d %s", code, body)
 	}
 	backlogIs(t, s, "every outcome confirmed", map[string][3]int{"crm-a": {2, 0, 2}, "crm-b": {2, 0, 0}})
+	requestIs(t, s, req2, "completed")
 
 	var table bytes.Buffer
 	if err := run(context.Background(), []string{"destinations", "--server", s.http, "--token", s.token, destInst}, func(string) string { return "" }, strings.NewReader(""), &table, io.Discard); err != nil {

@@ -58,9 +58,11 @@ bus:
 	created, _ := events.New("/test/crm", inst, "c-1", events.ContactCreated{Role: events.RoleIndividual, CreatedAt: time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC)})
 	postEvents(t, s.http, dpo, created)
 	waitContact(t, s.http+"/v1/institutions/"+inst+"/contacts/c-1", dpo)
-	if out, stderr, err := runContacts(t, map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": dpo}, "erase", "--wait", inst, "c-1"); err != nil {
+	out, stderr, err := runContacts(t, map[string]string{"LETHE_SERVER": s.http, "LETHE_TOKEN": dpo}, "erase", "--wait", inst, "c-1")
+	if err != nil {
 		t.Fatalf("erase: %v\n%s%s", err, out, stderr)
 	}
+	reqID, _, _ := strings.Cut(out, "\n")
 
 	stores := map[string]string{}
 	for _, c := range []struct{ user, password, confirm string }{{"crm-h", "crm-h-pw", "http"}, {"crm-n", "crm-n-pw", "nats"}} {
@@ -99,6 +101,14 @@ bus:
 			if v := got[d]; v == nil || v["confirmed"] != float64(1) || v["unconfirmed"] != float64(0) {
 				return fmt.Errorf("%s: %v", d, got[d])
 			}
+		}
+		return nil
+	})
+	// Lethe erased and both confirmed: the request is completed.
+	testkit.Eventually(t, "the request completed", func() error {
+		code, v := get(t, s.http+"/v1/requests/"+reqID, dpo)
+		if code != 200 || v["state"] != "completed" {
+			return fmt.Errorf("%d %v", code, v["state"])
 		}
 		return nil
 	})

@@ -31,6 +31,7 @@ const usage = `lethe — event-driven GDPR retention engine
 Usage:
   lethe serve [--http 127.0.0.1:8080] [--data ./lethe-data] [--config lethe.yaml]
               [--target all|ingest|recency|scheduler|anonymiser] [--nats-url URL] [--mongo-uri URI]
+              [--check-restore]   report what the erasure ledger would re-apply, then exit
   lethe send [--server URL] [--token T] FILE|-   NDJSON or JSON CloudEvents, batched, resumable
   lethe runs start [--mode simulation|execute] [--inactivity-months N] [--as-of DATE] [--wait] INST
   lethe runs list|show [--json] INST [RUN]      runs, and one run's state and counts
@@ -38,6 +39,9 @@ Usage:
   lethe runs apply [--wait] INST RUN            execute exactly a simulation's set
   lethe contacts show|export INST CONTACT       export: right of access
   lethe contacts erase [--wait] INST CONTACT    on-demand erasure
+  lethe requests list [--state S] [--due-within P7D] [--overdue] INST   requests on the legal clock
+  lethe requests show|extend|refuse|retry ID    one request; a DPO's actions (erase scope)
+  lethe requests access INST CONTACT            a right-of-access request (the export answers it)
   lethe contacts receipt [--output FILE] INST CONTACT   an erased contact's signed receipt
   lethe receipt verify [--public-key FILE] [--server URL --token T] FILE   check a receipt
   lethe destinations [--json] INST              downstream destinations: confirmed, unconfirmed, late
@@ -46,7 +50,7 @@ Usage:
   lethe targets [--channel CH] [--kind K] [--crossing-within P3M] [--format F] INST   campaign targets
   lethe version
 
-Client commands (send, runs, contacts, audit, register, targets, receipt, destinations) take --server URL and
+Client commands (send, runs, contacts, requests, audit, register, targets, receipt, destinations) take --server URL and
 --token T, before or after the command. Every flag has an environment twin: --nats-url is LETHE_NATS_URL, --server LETHE_SERVER, and
 so on. lethe COMMAND -h describes a command's flags.
 `
@@ -77,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "contacts":
 		return contactsCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "requests":
+		return requestsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "register":
 		return registerCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "targets":

@@ -303,7 +303,7 @@ func assertEveryRouteAnswers(t *testing.T, base, when string) {
 func TestServeRegistersEveryRouteBeforeAnythingRunsAndReadyzWaitsForConsumers(t *testing.T) {
 	t.Parallel()
 	everything := []string{"ingest/" + bus.DurableInbox, "recency/" + bus.DurableRecency, "scheduler/runs",
-		"anonymiser/" + bus.DurableCommands, "anonymiser/" + bus.DurableErasureRequests, "anonymiser/" + bus.DurableConfirmations}
+		"anonymiser/" + bus.DurableCommands, "anonymiser/" + bus.DurableErasureRequests, "anonymiser/requests-sweep", "anonymiser/" + bus.DurableConfirmations}
 	for _, tc := range []struct {
 		target string
 		want   []string

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
@@ -77,7 +78,7 @@ func BenchmarkProjection(b *testing.B) {
 		done := make(chan error, 1)
 		start := time.Now()
 		go func() {
-			done <- bus.ConsumeBatch(cctx, js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: fmt.Sprintf("bench-%d", i), BatchSize: 1000}, batchHandler(uc, folded, noopHistogram()))
+			done <- bus.ConsumeBatch(cctx, js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: fmt.Sprintf("bench-%d", i), BatchSize: 1000}, batchHandler(uc, tracenoop.NewTracerProvider().Tracer(""), folded, noopHistogram()))
 		}()
 		testkit.Eventually(b, "every event folded", func() error {
 			info, err := js.Consumer(ctx, bus.StreamActivity, fmt.Sprintf("bench-%d", i))

@@ -6,7 +6,10 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
@@ -32,11 +35,13 @@ func activityFrom(m *bus.Message) (Activity, error) {
 
 // batchHandler is the port from the bus to the use case: a batch is decoded, folded in one
 // pass (one read and one write per contact), and acked together, or naked together when the
-// store failed, since the fold makes a retry of the whole batch harmless.
-func batchHandler(uc *RecordActivity, folded metric.Int64Counter, latency metric.Float64Histogram) bus.BatchHandler {
+// store failed, since the fold makes a retry of the whole batch harmless. The projection
+// write is traced as one span per batch (projectSpan).
+func batchHandler(uc *RecordActivity, tracer trace.Tracer, folded metric.Int64Counter, latency metric.Float64Histogram) bus.BatchHandler {
 	return func(ctx context.Context, msgs []*bus.Message) []error {
 		errs := make([]error, len(msgs))
 		acts := make([]Activity, 0, len(msgs))
+		var traced []*bus.Message
 		for i, m := range msgs {
 			a, err := activityFrom(m)
 			if err != nil {
@@ -44,8 +49,16 @@ func batchHandler(uc *RecordActivity, folded metric.Int64Counter, latency metric
 				continue
 			}
 			acts = append(acts, a)
+			traced = append(traced, m)
 		}
-		if err := uc.Handle(ctx, acts); err != nil {
+		ctx, span := projectSpan(ctx, tracer, traced)
+		err := uc.Handle(ctx, acts)
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "projection write failed")
+		}
+		span.End()
+		if err != nil {
 			for i := range errs {
 				if errs[i] == nil {
 					errs[i] = err
@@ -64,4 +77,34 @@ func batchHandler(uc *RecordActivity, folded metric.Int64Counter, latency metric
 		}
 		return errs
 	}
+}
+
+// projectSpan starts the span of one batch's projection write (the reads, the fold and the
+// PutMany, with the store's own client spans under it). One write serves many messages, and a
+// span has one parent: it is the child of the first message's consumer span, so that an
+// event's trace runs from its request to the write, and it links to the consumer span of the
+// first message of every other trace in the batch (one link per trace, not per message: a
+// request of a thousand events is one trace), so that each of those traces can reach the
+// write it went into. The OpenTelemetry messaging conventions trace batch processing this way.
+func projectSpan(ctx context.Context, tracer trace.Tracer, msgs []*bus.Message) (context.Context, trace.Span) {
+	if len(msgs) == 0 { // nothing to write: no span, rather than a lone root one
+		return ctx, tracenoop.Span{}
+	}
+	parent := msgs[0].Context(ctx)
+	first := trace.SpanContextFromContext(parent)
+	seen := map[trace.TraceID]bool{first.TraceID(): true}
+	var links []trace.Link
+	for _, m := range msgs[1:] {
+		sc := trace.SpanContextFromContext(m.Context(ctx))
+		if !sc.IsValid() || seen[sc.TraceID()] {
+			continue
+		}
+		seen[sc.TraceID()] = true
+		links = append(links, trace.Link{SpanContext: sc})
+	}
+	return tracer.Start(parent, "recency project", trace.WithLinks(links...), trace.WithAttributes(
+		attribute.Int("lethe.events", len(msgs)),
+		attribute.Int("lethe.traces", len(seen)),
+		attribute.String("messaging.nats.stream", msgs[0].Stream),
+	))
 }

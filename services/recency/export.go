@@ -530,6 +530,11 @@ func getExport(uc *ExportContact) http.HandlerFunc {
 			httpapi.WriteProblem(w, r, err)
 			return
 		}
+		// The export answers the contact's open access requests. One that cannot be marked
+		// now is answered by the next export; the document is served either way.
+		if _, err := uc.AnswerAccess(r.Context(), inst, id, "token:"+p.Name); err != nil {
+			uc.log.Error("export served, but its access requests are not marked answered", "institution", inst, "err", err)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/metric/noop"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
@@ -83,7 +84,7 @@ func TestRebuildEndsIdenticalToTheLiveProjection(t *testing.T) {
 		done := make(chan error, 1)
 		go func() {
 			done <- bus.ConsumeBatch(cctx, js, bus.ConsumerConfig{Stream: bus.StreamActivity, Durable: bus.DurableRecency},
-				batchHandler(NewRecordActivity(st.Contacts()), folded, noopHistogram()))
+				batchHandler(NewRecordActivity(st.Contacts()), tracenoop.NewTracerProvider().Tracer(""), folded, noopHistogram()))
 		}()
 		bustest.WaitCaughtUp(t, js, bus.StreamActivity, bus.DurableRecency)
 		cancel()

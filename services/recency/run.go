@@ -14,7 +14,7 @@ func (s *Service) Run(ctx context.Context) error {
 	err := bus.ConsumeBatch(ctx, s.js, bus.ConsumerConfig{
 		Stream:  bus.StreamActivity,
 		Durable: bus.DurableRecency,
-	}, batchHandler(s.record, s.folded, s.latency), bus.WithLogger(s.log), bus.WithTracerProvider(s.tp),
+	}, batchHandler(s.record, s.tp.Tracer("github.com/lethe-gdpr/lethe/services/recency"), s.folded, s.latency), bus.WithLogger(s.log), bus.WithTracerProvider(s.tp),
 		bus.WithStarted(func() { s.ready.Running(bus.DurableRecency) }))
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("recency consumer: %w", err)

@@ -69,7 +69,10 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("recency: metrics: %w", err)
 	}
 	if s.latency, err = meter.Float64Histogram("lethe.recency.ingest_to_projection",
-		metric.WithUnit("s"), metric.WithDescription("time from an event stored on LETHE_ACTIVITY to its fold into the projection")); err != nil {
+		metric.WithUnit("s"), metric.WithDescription("time from an event stored on LETHE_ACTIVITY to its fold into the projection"),
+		// From a few milliseconds (caught up) to an hour (a backfill behind): the SDK's default
+		// boundaries start at 5 s and would put every caught-up fold in one bucket.
+		metric.WithExplicitBucketBoundaries(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)); err != nil {
 		return nil, fmt.Errorf("recency: metrics: %w", err)
 	}
 	return s, nil

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
@@ -95,7 +98,20 @@ func viewItem(it store.RunItem) api.ItemView {
 	return v
 }
 
+// serverSpan starts the span of a request that starts a run: the run's own span is its
+// child, so the run's trace begins with the request.
+func (s *Service) serverSpan(r *http.Request, route string) (*http.Request, trace.Span) {
+	ctx, span := s.tracer.Start(r.Context(), route, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+		attribute.String("http.request.method", r.Method),
+		attribute.String("http.route", strings.TrimPrefix(route, r.Method+" ")),
+		attribute.String("lethe.institution", r.PathValue("inst")),
+	))
+	return r.WithContext(ctx), span
+}
+
 func (s *Service) postRun(w http.ResponseWriter, r *http.Request) {
+	r, span := s.serverSpan(r, "POST /v1/institutions/{inst}/runs")
+	defer span.End()
 	inst := r.PathValue("inst")
 	// Either scope lets the request in this far; the mode then says which one it needs.
 	if err := httpapi.Require(r.Context(), config.ScopeAdmin, inst); err != nil {
@@ -173,6 +189,7 @@ func (s *Service) postRun(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	span.SetAttributes(attribute.String("lethe.run_id", run.ID), attribute.String("lethe.run_mode", run.Mode))
 	status := http.StatusAccepted
 	if run.Mode == store.ModeSimulation {
 		// A simulation changes nothing and its report is what the caller wants: answer once it
@@ -187,7 +204,10 @@ func (s *Service) postRun(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) postApply(w http.ResponseWriter, r *http.Request) {
+	r, span := s.serverSpan(r, "POST /v1/institutions/{inst}/runs/{run}/apply")
+	defer span.End()
 	inst, id := r.PathValue("inst"), r.PathValue("run")
+	span.SetAttributes(attribute.String("lethe.simulation_id", id))
 	if err := httpapi.Require(r.Context(), config.ScopeErase, inst); err != nil {
 		httpapi.WriteProblem(w, r, err)
 		return
@@ -204,6 +224,7 @@ func (s *Service) postApply(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	span.SetAttributes(attribute.String("lethe.run_id", run.ID))
 	w.Header().Set("Location", runPath(run))
 	httpapi.WriteJSON(w, http.StatusAccepted, viewRun(run))
 }

@@ -23,7 +23,7 @@ func (s *Service) Resume(ctx context.Context) (int, error) {
 		if !unfinished(run.State) {
 			continue
 		}
-		if _, err := s.launch(run); err != nil {
+		if _, err := s.launch(ctx, run); err != nil {
 			return n, err
 		}
 		s.log.Info("resuming run", "institution", run.Institution, "run", run.ID, "mode", run.Mode, "state", run.State, "cursor", run.Cursor)

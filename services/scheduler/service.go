@@ -128,6 +128,8 @@ type Service struct {
 	closed bool
 	// driving holds the runs this process drives now, each with a channel closed when it stops.
 	driving map[runKey]chan struct{}
+	// seen holds the institutions of the runs driven here, for the overdue gauge.
+	seen map[string]bool
 }
 
 type runKey struct{ institution, id string }
@@ -201,6 +203,7 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 		batch:   DefaultBatchSize,
 		ready:   platform.NewReadiness(partRuns),
 		driving: map[runKey]chan struct{}{},
+		seen:    map[string]bool{},
 	}
 	s.sleep = s.sleepUntil
 	if d.ReceiptKey != nil {
@@ -219,6 +222,9 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 	}
 	if s.published, err = meter.Int64Counter("lethe.scheduler.commands_published",
 		metric.WithDescription("erasure commands published to LETHE_COMMANDS, by planned outcome")); err != nil {
+		return nil, err
+	}
+	if err := s.observeOverdue(meter); err != nil {
 		return nil, err
 	}
 	if s.purged, err = meter.Int64Counter("lethe.scheduler.technical_purged",
@@ -259,8 +265,9 @@ func (s *Service) Close() {
 }
 
 // launch drives run in the background unless this process drives it already, and returns a
-// channel closed when it stops driving it.
-func (s *Service) launch(run store.Run) (<-chan struct{}, error) {
+// channel closed when it stops driving it. The run's span is a child of the span in ctx when
+// there is one (the request that started it), so the run's trace starts with that request.
+func (s *Service) launch(ctx context.Context, run store.Run) (<-chan struct{}, error) {
 	k := runKey{run.Institution, run.ID}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -272,6 +279,7 @@ func (s *Service) launch(run store.Run) (<-chan struct{}, error) {
 	}
 	done := make(chan struct{})
 	s.driving[k] = done
+	s.seen[run.Institution] = true
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -281,7 +289,11 @@ func (s *Service) launch(run store.Run) (<-chan struct{}, error) {
 			s.mu.Unlock()
 			close(done)
 		}()
-		s.drive(s.life, run)
+		life := s.life
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+			life = trace.ContextWithSpanContext(life, sc)
+		}
+		s.drive(life, run)
 	}()
 	return done, nil
 }

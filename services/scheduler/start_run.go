@@ -114,7 +114,7 @@ func (s *Service) create(ctx context.Context, run store.Run) (store.Run, error) 
 	if err != nil {
 		return store.Run{}, fmt.Errorf("scheduler: read run %s/%s: %w", run.Institution, run.ID, err)
 	}
-	if _, err := s.launch(stored); err != nil {
+	if _, err := s.launch(ctx, stored); err != nil {
 		// The run is recorded; the next start-up resumes it.
 		return stored, err
 	}

@@ -6,6 +6,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
@@ -46,7 +47,37 @@ func (rs *requests) Get(ctx context.Context, id string) (r store.Request, err er
 	if err := rs.c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&r); err != nil {
 		return store.Request{}, fmt.Errorf("mongostore: get request %s: %w", id, notFound(err))
 	}
-	return r, nil
+	return r.Normalised(), nil
+}
+
+// List finds the institution's requests (or all) and filters the rest after Normalised, so a
+// request stored as "pending" before the legal clock matches in_progress. Requests are few.
+func (rs *requests) List(ctx context.Context, f store.RequestFilter) (out []store.Request, err error) {
+	ctx, end := rs.s.span(ctx, collRequests, "list")
+	defer func() { end(err) }()
+	q := bson.D{}
+	if f.Institution != "" {
+		q = append(q, bson.E{Key: "institution", Value: f.Institution})
+	}
+	if f.ContactID != "" {
+		q = append(q, bson.E{Key: "contact_id", Value: f.ContactID})
+	}
+	cur, err := rs.c.Find(ctx, q, options.Find().SetBatchSize(rs.s.batchSize))
+	if err != nil {
+		return nil, fmt.Errorf("mongostore: list requests: %w", err)
+	}
+	out = []store.Request{}
+	err = each(ctx, cur, func(r store.Request) error {
+		if r = r.Normalised(); f.Match(r) {
+			out = append(out, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	store.SortByDue(out)
+	return out, nil
 }
 
 // Update is a compare-and-swap on the version field.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
@@ -56,7 +58,44 @@ func (r requests) Get(ctx context.Context, id string) (store.Request, error) {
 	if err != nil {
 		return req, err
 	}
-	return req, decodeJSON(v, &req)
+	if err := decodeJSON(v, &req); err != nil {
+		return store.Request{}, err
+	}
+	return req.Normalised(), nil
+}
+
+// List scans every request (E | id): requests are few, filed by people, and scanning them
+// all also finds requests stored before they had an index of their own.
+func (r requests) List(ctx context.Context, f store.RequestFilter) ([]store.Request, error) {
+	if err := r.s.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer r.s.leave()
+	prefix := []byte{tagRequest}
+	it, err := r.s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("pebblestore: iterator: %w", err)
+	}
+	out := []store.Request{}
+	for ok := it.First(); ok; ok = it.Next() {
+		if err := ctx.Err(); err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		var req store.Request
+		if err := decodeJSON(it.Value(), &req); err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		if req = req.Normalised(); f.Match(req) {
+			out = append(out, req)
+		}
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("pebblestore: iterate: %w", err)
+	}
+	store.SortByDue(out)
+	return out, nil
 }
 
 func (r requests) Update(ctx context.Context, req store.Request) (store.Request, error) {
