@@ -83,7 +83,13 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require github.com/lethe-gdpr/lethe/events v0.0.0
+require (
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
+	github.com/lethe-gdpr/lethe/events v0.0.0
+)
+
+require github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 
 require github.com/gowebpki/jcs v1.0.1
 

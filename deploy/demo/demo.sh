@@ -70,7 +70,7 @@ cat <<EOT
 
 == Lethe is running with a demo institution "$INST" ($(sed -n 's/.*"Contacts": \([0-9]*\).*/\1/p' "$DIR/stats.json") contacts)
   API          $BASE/v1/institutions/$INST/runs/$RUN
-  console      $BASE/ui/
+  console      $BASE/ui/i/$INST/runs/$RUN (sign in with the token below)
   OpenAPI      $BASE/v1/openapi.json
   metrics      $BASE/metrics
   token        export LETHE_SERVER=$BASE LETHE_TOKEN=$TOKEN

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make test: installs what the tests need (the MongoDB harness), then runs every module's tests
+# make test: installs what the tests need (Chromium, the MongoDB harness), then runs every module's tests
 # in one `go test` over the workspace, so packages of different modules build and run in
 # parallel, then the race detector over the packages whose code is concurrent by design (the
 # bus: publish pipeline, batch consumer, dead letters). Uses a real MongoDB when MONGODB_URI is
@@ -16,6 +16,9 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 
 step() { printf '== %s (%ds)\n' "$*" "$SECONDS"; }
+
+step "chromium (the console's browser tests)"
+deploy/testing/chromium.sh
 
 started=0
 if [ -z "${MONGODB_URI:-}" ]; then

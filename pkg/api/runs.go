@@ -70,3 +70,21 @@ type ItemsPage struct {
 type RunsList struct {
 	Runs []RunView `json:"runs"`
 }
+
+// ContactRunsView is GET …/contacts/{id}/runs: every run that considered the contact, with
+// what it planned and what happened. Ids, outcomes and dates only.
+type ContactRunsView struct {
+	Institution string           `json:"institution"`
+	ContactID   string           `json:"contact_id"`
+	Items       []ContactRunItem `json:"items"`
+}
+
+// ContactRunItem is one run's item about the contact.
+type ContactRunItem struct {
+	RunID     string    `json:"run_id"`
+	Mode      string    `json:"mode"`
+	RunState  string    `json:"run_state"`
+	AsOf      time.Time `json:"as_of"`
+	CreatedAt time.Time `json:"created_at"`
+	ItemView
+}

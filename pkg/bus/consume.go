@@ -300,30 +300,89 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfi
 	return runErr
 }
 
-func (r *runner) messages(buffer int) (jetstream.MessagesContext, error) {
-	it, err := r.cons.Messages(
+// deliveries is where a consumer's messages come from: nats.go's Consume, read one message at
+// a time. Not its Messages iterator: that one receives into a channel the size of one pull,
+// and after a reconnection to another node of a cluster the pull request still parked on the
+// consumer's leader goes on delivering beside the new one — the surplus was dropped as a slow
+// consumer and came back only after AckWait. Consume's callback subscription queues it.
+type deliveries struct {
+	cc      jetstream.ConsumeContext
+	msgs    chan jetstream.Msg
+	errs    chan error
+	stopped chan struct{}
+	once    sync.Once
+}
+
+func (r *runner) messages(buffer int) (*deliveries, error) {
+	d := &deliveries{msgs: make(chan jetstream.Msg), errs: make(chan error, 1), stopped: make(chan struct{})}
+	cc, err := r.cons.Consume(func(m jetstream.Msg) {
+		select {
+		case d.msgs <- m:
+		case <-d.stopped: // left unacknowledged: redelivered, as a stopped iterator's would be
+		}
+	},
 		jetstream.PullMaxMessages(max(buffer, 1)),
-		// A server restart or a network blip must not end the consumer: the iterator
-		// re-issues its pulls once the connection is back.
-		jetstream.WithMessagesErrOnMissingHeartbeat(false),
+		// A server restart, a node lost or a network blip must not end the consumer: Consume
+		// re-issues its pulls once the connection is back. Only the consumer's own end is final.
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrBadRequest) {
+				select {
+				case d.errs <- err:
+				default:
+				}
+			}
+		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("bus: consume %s on %s: %w", r.cfg.Durable, r.cfg.Stream, err)
 	}
+	d.cc = cc
 	if r.started != nil {
 		r.started()
 	}
-	return it, nil
+	return d, nil
+}
+
+// next is the next delivery, waiting at most wait (0: until ctx ends); nats.ErrTimeout when
+// wait passed, jetstream.ErrMsgIteratorClosed once drained or stopped.
+func (d *deliveries) next(ctx context.Context, wait time.Duration) (jetstream.Msg, error) {
+	var timeout <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case m := <-d.msgs:
+		return m, nil
+	case err := <-d.errs:
+		return nil, err
+	case <-d.cc.Closed():
+		return nil, jetstream.ErrMsgIteratorClosed
+	case <-timeout:
+		return nil, nats.ErrTimeout
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Drain stops pulling; what the server already sent is still handed out by next.
+func (d *deliveries) Drain() { d.cc.Drain() }
+
+// Stop ends the deliveries at once.
+func (d *deliveries) Stop() {
+	d.once.Do(func() { close(d.stopped) })
+	d.cc.Stop()
 }
 
 // pump feeds deliver until ctx ends, then drains the iterator into deliver too.
-func (r *runner) pump(ctx context.Context, it jetstream.MessagesContext, deliver func(jetstream.Msg)) error {
+func (r *runner) pump(ctx context.Context, it *deliveries, deliver func(jetstream.Msg)) error {
 	return r.pumpBatch(ctx, it, deliver, func() time.Time { return time.Time{} }, func() {})
 }
 
 // pumpBatch is pump with a pending batch: while deadline() is set, Next waits at most until
 // it, and flush is called when it passes.
-func (r *runner) pumpBatch(ctx context.Context, it jetstream.MessagesContext, deliver func(jetstream.Msg),
+func (r *runner) pumpBatch(ctx context.Context, it *deliveries, deliver func(jetstream.Msg),
 	deadline func() time.Time, flush func()) error {
 	for {
 		var msg jetstream.Msg
@@ -334,7 +393,7 @@ func (r *runner) pumpBatch(ctx context.Context, it jetstream.MessagesContext, de
 				flush()
 				continue
 			}
-			msg, err = it.Next(jetstream.NextMaxWait(wait))
+			msg, err = it.next(context.Background(), wait)
 			if errors.Is(err, nats.ErrTimeout) {
 				flush()
 				continue
@@ -344,7 +403,7 @@ func (r *runner) pumpBatch(ctx context.Context, it jetstream.MessagesContext, de
 				break
 			}
 		} else {
-			msg, err = it.Next(jetstream.NextContext(ctx))
+			msg, err = it.next(ctx, 0)
 		}
 		if err == nil {
 			deliver(msg)
@@ -369,7 +428,7 @@ func (r *runner) pumpBatch(ctx context.Context, it jetstream.MessagesContext, de
 			it.Stop()
 			break
 		}
-		msg, err := it.Next(jetstream.NextMaxWait(wait))
+		msg, err := it.next(context.Background(), wait)
 		if err != nil {
 			break
 		}

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -143,8 +144,14 @@ type StreamsConfig struct {
 	// Duplicates is the Nats-Msg-Id dedupe window of every stream (default and minimum
 	// MinDuplicates; it is also capped by each stream's max age).
 	Duplicates time.Duration
-	// Replicas for every stream (default 1; 3 on a cluster).
+	// Replicas of every stream EnsureStreams creates (default 1; 3 on a cluster). An existing
+	// stream with more keeps them unless ExactReplicas is set: a service started without a
+	// count (or with an older one) must not take copies away from a cluster's streams.
 	Replicas int
+	// ExactReplicas applies Replicas to existing streams with more replicas too: an
+	// operator's explicit --nats-replicas. JetStream changes the replica count in place,
+	// keeping every message.
+	ExactReplicas bool
 	// Storage is the storage of every stream but LETHE_ACTIVITY, which always uses files
 	// (default file).
 	Storage jetstream.StorageType
@@ -246,11 +253,21 @@ func StreamConfigs(cfg StreamsConfig) []jetstream.StreamConfig {
 }
 
 // EnsureStreams creates the contract's streams or updates them to cfg. It is idempotent and
-// meant to run at every start-up, by every service. A change JetStream cannot apply in
-// place (retention or storage of an existing stream) is returned as an error naming the
-// stream.
+// meant to run at every start-up, by every service. It never deletes a stream: a change
+// JetStream cannot apply in place (retention or storage of an existing stream) is returned
+// as an error naming the stream, and an existing stream keeps a higher replica count than
+// cfg's unless cfg.ExactReplicas.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamsConfig) error {
 	for _, sc := range StreamConfigs(cfg) {
+		if !cfg.ExactReplicas {
+			s, err := js.Stream(ctx, sc.Name)
+			switch {
+			case err == nil:
+				sc.Replicas = max(sc.Replicas, s.CachedInfo().Config.Replicas)
+			case !errors.Is(err, jetstream.ErrStreamNotFound):
+				return fmt.Errorf("bus: ensure stream %s: %w", sc.Name, err)
+			}
+		}
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
 			return fmt.Errorf("bus: ensure stream %s: %w", sc.Name, err)
 		}

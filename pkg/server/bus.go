@@ -64,11 +64,32 @@ func connectBus(c Config, file config.File, log *slog.Logger, stdout io.Writer) 
 	if c.NATSCreds != "" {
 		creds = nats.UserCredentials(c.NATSCreds)
 	}
-	nc, err := nats.Connect(c.NATSURL, creds, nats.Name("lethe"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(c.NATSURL, append(connectionEvents(log), creds, nats.Name("lethe"), nats.MaxReconnects(-1))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect NATS: %w", err)
 	}
 	return nc, nc.Close, nil
+}
+
+// connectionEvents logs what happens to the connection to a cluster — a node lost, the
+// reconnection to another, an asynchronous error such as a slow consumer — which nats.go would
+// otherwise print on stderr or keep to itself.
+func connectionEvents(log *slog.Logger) []nats.Option {
+	return []nats.Option{
+		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+			log.Warn("NATS disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Warn("NATS reconnected", "server", nc.ConnectedServerName(), "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if sub != nil {
+				log.Error("NATS", "err", err, "subscription", sub.Subject)
+				return
+			}
+			log.Error("NATS", "err", err)
+		}),
+	}
 }
 
 func splitHostPort(hp string) (string, int, error) {

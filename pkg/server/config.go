@@ -32,10 +32,13 @@ type Config struct {
 	NATSCreds    string
 	// NATSSync is when the embedded server fsyncs what it acknowledged: the loss window of a
 	// power cut (README, "Durability").
-	NATSSync  bus.SyncPolicy
-	MongoURI  string
-	MongoDB   string
-	MasterKey string
+	NATSSync bus.SyncPolicy
+	// NATSReplicas is the streams' replica count; 0 chooses (streamReplicas): 1 on the
+	// embedded server, 3 on a clustered --nats-url.
+	NATSReplicas int
+	MongoURI     string
+	MongoDB      string
+	MasterKey    string
 	// ReceiptKey is the base64 Ed25519 key that signs erasure receipts (overrides lethe.yaml's
 	// receipts.signing_key); empty, one is created once under --data.
 	ReceiptKey string
@@ -52,6 +55,12 @@ type Config struct {
 	// RebuildProjection rebuilds the projection from the stream before any service starts,
 	// so that no service ever reads a half-rebuilt projection.
 	RebuildProjection bool
+	// ConsoleAPI is where the console calls the API when it does not run in the same
+	// process (--target console behind a gateway); empty: this process's own routes.
+	ConsoleAPI string
+	// ConsoleSecureCookies marks the console's cookies Secure on a plain-HTTP listener
+	// behind a gateway that terminates TLS.
+	ConsoleSecureCookies bool
 	// CheckRestore reports what the erasure ledger would re-apply to the store, and exits
 	// without changing anything or serving.
 	CheckRestore bool
@@ -79,7 +88,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.Data, "data", "./lethe-data", "data directory (embedded NATS, embedded store, master key)")
 	fs.StringVar(&c.ConfigPath, "config", "", "lethe.yaml: tokens, institutions, register")
-	fs.StringVar(&c.Target, "target", "all", "all, or one of ingest, recency, scheduler, anonymiser (comma-separated for several)")
+	fs.StringVar(&c.Target, "target", "all", "all, or one of ingest, recency, scheduler, anonymiser, console (comma-separated for several)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URL; empty embeds a NATS server with JetStream under --data")
 	fs.StringVar(&c.NATSUser, "nats-user", "", "the services' user on the server of --nats-url")
 	fs.StringVar(&c.NATSPassword, "nats-password", "", "its password (prefer the environment twin LETHE_NATS_PASSWORD: a flag shows in ps)")
@@ -87,6 +96,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens for upstream publishers (port 0 for any free port)")
 	c.NATSSync = bus.DefaultSync
 	fs.Var(&c.NATSSync, "nats-sync", "when the embedded NATS server fsyncs: always (each message, no loss on power cut, much slower) or an interval such as 1s (a power cut loses at most that much)")
+	fs.IntVar(&c.NATSReplicas, "nats-replicas", 0, "replicas of every stream: 0 chooses (1 with the embedded server, 3 when --nats-url is a cluster, an existing stream keeping more); a count is applied to existing streams too, in place, keeping their messages")
 	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB URI; empty uses the embedded store under --data")
 	fs.StringVar(&c.MongoDB, "mongo-database", "lethe", "MongoDB database name")
 	fs.StringVar(&c.MasterKey, "master-key", "", "base64 256-bit master key (overrides lethe.yaml); empty with the embedded store generates one under --data")
@@ -96,6 +106,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on each step of a graceful stop")
 	fs.DurationVar(&c.ReadTimeout, "read-timeout", time.Minute, "bound on reading a request, headers and body (a 10 MiB batch needs about 175 KB/s)")
 	fs.BoolVar(&c.RebuildProjection, "rebuild-projection", false, "before serving, rebuild the contacts projection from the start of LETHE_ACTIVITY")
+	fs.StringVar(&c.ConsoleAPI, "console-api", "", "the API's URL for the console at /ui/ (e.g. the gateway's) when this process does not serve the API itself; empty: its own routes")
+	fs.BoolVar(&c.ConsoleSecureCookies, "console-secure-cookies", false, "mark the console's cookies Secure even on plain HTTP (behind a gateway that terminates TLS)")
 	fs.BoolVar(&c.CheckRestore, "check-restore", false, "report what the erasure ledger (LETHE_ERASURES) would re-apply to the store, e.g. after a restore, then exit without changing anything")
 	if err := cliflags.Parse(fs, args, getenv); err != nil {
 		return c, err
@@ -104,13 +116,38 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 		return c, fmt.Errorf("--read-timeout %v: it must be positive, or a slow client holds its connection for ever", c.ReadTimeout)
 	}
 	c.OTLPEndpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
-	if _, err := selectTargets(c.Target); err != nil {
+	sel, err := selectTargets(c.Target)
+	if err != nil {
+		return c, err
+	}
+	if err := checkConsoleAPI(c, sel); err != nil {
 		return c, err
 	}
 	if err := checkNATSCredentials(c); err != nil {
 		return c, err
 	}
+	if err := checkReplicas(c); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// consoleReads are the targets whose routes the console calls: without all of them in the
+// process, it must call the API elsewhere.
+var consoleReads = []string{"recency", "scheduler", "anonymiser"}
+
+// checkConsoleAPI refuses a console that would call routes its process does not serve: every
+// page would be a 404.
+func checkConsoleAPI(c Config, sel map[string]bool) error {
+	if !sel["console"] || c.ConsoleAPI != "" {
+		return nil
+	}
+	for _, t := range consoleReads {
+		if !sel[t] {
+			return fmt.Errorf("--target %s: the console calls the API of recency, scheduler and anonymiser, and %s is not in this process: give --console-api (the gateway's URL)", c.Target, t)
+		}
+	}
+	return nil
 }
 
 // checkNATSCredentials refuses credentials that would be ignored or half given: nothing
@@ -131,6 +168,32 @@ func checkNATSCredentials(c Config) error {
 		return errors.New("--nats-url needs the services' credentials: --nats-user and --nats-password (LETHE_NATS_USER, LETHE_NATS_PASSWORD) or --nats-creds (LETHE_NATS_CREDS)")
 	}
 	return nil
+}
+
+// checkReplicas refuses a replica count the bus cannot have: the embedded server is one node.
+func checkReplicas(c Config) error {
+	switch {
+	case c.NATSReplicas < 0:
+		return fmt.Errorf("--nats-replicas %d: a count of 1 or more, or 0 to choose", c.NATSReplicas)
+	case c.NATSURL == "" && c.NATSReplicas > 1:
+		return fmt.Errorf("--nats-replicas %d: the embedded NATS server is a single node, so its streams have one replica; replicas need a cluster (--nats-url)", c.NATSReplicas)
+	}
+	return nil
+}
+
+// streamReplicas is the streams' replica count and whether it is to be applied exactly:
+// --nats-replicas when given; otherwise 3 on a clustered server (R3: an acknowledged write
+// is on a quorum of nodes, so one node lost loses nothing) and 1 on a single one, existing
+// streams keeping a higher count (bus.StreamsConfig.ExactReplicas).
+func streamReplicas(c Config, clusterName string) (int, bool) {
+	switch {
+	case c.NATSReplicas > 0:
+		return c.NATSReplicas, true
+	case c.NATSURL != "" && clusterName != "":
+		return 3, false
+	default:
+		return 1, false
+	}
 }
 
 // ServicePasswordPath is where the embedded server's password for the services is kept: a

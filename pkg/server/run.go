@@ -93,6 +93,8 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	// LETHE_ACTIVITY holds sealed technical data, so it keeps events no longer than the
 	// register's shortest technical-data window (CONTRACT.md).
 	streams := bus.StreamsConfig{ActivityMaxAge: file.ActivityMaxAge(time.Now(), bus.DefaultActivityMaxAge)}
+	streams.Replicas, streams.ExactReplicas = streamReplicas(c, nc.ConnectedClusterName())
+	log.Info("streams", "replicas", streams.Replicas, "exact", streams.ExactReplicas, "cluster", nc.ConnectedClusterName())
 	if err := bus.EnsureStreams(ctx, js, streams); err != nil {
 		return fmt.Errorf("streams: %w", err)
 	}
@@ -177,7 +179,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		if !sel[t.name] {
 			continue
 		}
-		svc, err := t.build(deps.WithLogger(log.With("service", t.name)))
+		svc, err := t.build(deps.WithLogger(log.With("service", t.name)), c)
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.name, err)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/pkg/platform"
 	"github.com/lethe-gdpr/lethe/services/anonymiser"
+	"github.com/lethe-gdpr/lethe/services/console"
 	"github.com/lethe-gdpr/lethe/services/ingest"
 	"github.com/lethe-gdpr/lethe/services/recency"
 	"github.com/lethe-gdpr/lethe/services/scheduler"
@@ -24,12 +25,24 @@ type service interface {
 // The services `--target` can name, in start-up order.
 var targets = []struct {
 	name  string
-	build func(platform.Deps) (service, error)
+	build func(platform.Deps, Config) (service, error)
 }{
-	{"ingest", func(d platform.Deps) (service, error) { return ingest.New(d) }},
-	{"recency", func(d platform.Deps) (service, error) { return recency.New(d) }},
-	{"scheduler", func(d platform.Deps) (service, error) { return scheduler.New(d) }},
-	{"anonymiser", func(d platform.Deps) (service, error) { return anonymiser.New(d) }},
+	{"ingest", func(d platform.Deps, _ Config) (service, error) { return ingest.New(d) }},
+	{"recency", func(d platform.Deps, _ Config) (service, error) { return recency.New(d) }},
+	{"scheduler", func(d platform.Deps, _ Config) (service, error) { return scheduler.New(d) }},
+	{"anonymiser", func(d platform.Deps, _ Config) (service, error) { return anonymiser.New(d) }},
+	// The console calls the API: on this process's own mux, or at --console-api when the
+	// API runs in other processes (the gateway's URL).
+	{"console", func(d platform.Deps, c Config) (service, error) {
+		var opts []console.Option
+		if c.ConsoleAPI != "" {
+			opts = append(opts, console.WithAPI(c.ConsoleAPI))
+		}
+		if c.ConsoleSecureCookies {
+			opts = append(opts, console.WithSecureCookies())
+		}
+		return console.New(d, opts...)
+	}},
 }
 
 // selected is one service `lethe serve` runs, under its target's name.
@@ -53,7 +66,7 @@ func selectTargets(spec string) (map[string]bool, error) {
 			known = known || t.name == name
 		}
 		if !known {
-			return nil, fmt.Errorf("--target: unknown target %q (all, ingest, recency, scheduler, anonymiser)", name)
+			return nil, fmt.Errorf("--target: unknown target %q (all, ingest, recency, scheduler, anonymiser, console)", name)
 		}
 		sel[name] = true
 	}

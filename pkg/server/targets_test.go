@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -18,9 +19,10 @@ func TestEveryServiceNamesItsMissingDependencies(t *testing.T) {
 		"recency":    {"Deps.JetStream", "Deps.Store", "Deps.Sealer", "Deps.Auth"},
 		"scheduler":  {"Deps.JetStream", "Deps.Store", "Deps.Auth"},
 		"anonymiser": {"Deps.JetStream", "Deps.Store", "Deps.Sealer", "Deps.Auth"},
+		"console":    {"Deps.Auth"},
 	}
 	for _, tg := range targets {
-		_, err := tg.build(platform.Deps{})
+		_, err := tg.build(platform.Deps{}, Config{})
 		if !errors.Is(err, platform.ErrMissingDependency) || !strings.HasPrefix(err.Error(), tg.name+": ") {
 			t.Errorf("%s.New(Deps{}) = %v, want platform.ErrMissingDependency under the service's name", tg.name, err)
 			continue
@@ -34,6 +36,32 @@ func TestEveryServiceNamesItsMissingDependencies(t *testing.T) {
 			if strings.Contains(err.Error(), optional) {
 				t.Errorf("%s: %q requires %s, which has a default", tg.name, err, optional)
 			}
+		}
+	}
+}
+
+// A console without the API in its process must be told where the API is; with it, or with
+// --console-api, it starts.
+func TestConsoleTargetNeedsTheAPI(t *testing.T) {
+	t.Parallel()
+	env := func(string) string { return "" }
+	for _, tc := range []struct {
+		args []string
+		ok   bool
+	}{
+		{[]string{"--target", "all"}, true},
+		{[]string{"--target", "console"}, false},
+		{[]string{"--target", "console,scheduler"}, false},
+		{[]string{"--target", "console,recency,scheduler,anonymiser"}, true},
+		{[]string{"--target", "console", "--console-api", "http://gateway:8080"}, true},
+		{[]string{"--target", "ingest"}, true},
+	} {
+		_, err := Parse(tc.args, env, io.Discard)
+		if (err == nil) != tc.ok {
+			t.Errorf("lethe serve %v: %v, want ok=%v", tc.args, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--console-api") {
+			t.Errorf("lethe serve %v: %q does not name --console-api", tc.args, err)
 		}
 	}
 }

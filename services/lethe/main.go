@@ -30,7 +30,8 @@ const usage = `lethe — event-driven GDPR retention engine
 
 Usage:
   lethe serve [--http 127.0.0.1:8080] [--data ./lethe-data] [--config lethe.yaml]
-              [--target all|ingest|recency|scheduler|anonymiser] [--nats-url URL] [--mongo-uri URI]
+              [--target all|ingest|recency|scheduler|anonymiser|console] [--nats-url URL] [--mongo-uri URI]
+              [--console-api URL]   the operator console at /ui/ (part of all)
               [--check-restore]   report what the erasure ledger would re-apply, then exit
   lethe send [--server URL] [--token T] FILE|-   NDJSON or JSON CloudEvents, batched, resumable
   lethe runs start [--mode simulation|execute] [--inactivity-months N] [--as-of DATE] [--wait] INST

@@ -23,6 +23,7 @@ import (
 //	RecordActivity   record_activity.go, fold.go   LETHE_ACTIVITY folded into the projection: recency as a max-register
 //	getContact       get_contact.go                GET …/contacts/{id}: the projection, without personal values
 //	ExportContact    export.go, export_held.go     GET …/contacts/{id}/export: right of access, decrypted and audited
+//	Summarise        summarise.go                  GET …/summary: statuses, recency histogram, overdue by blocker, crossing soon
 //	ListTargets      targets.go                    GET …/targets: reachable contacts about to cross the threshold
 //	technicalOf      technical.go                  the request's sealed technical data, kept with its collection time
 //	Rebuild          rebuild.go                    the projection rebuilt from the start of LETHE_ACTIVITY, before serving
@@ -36,6 +37,7 @@ type Service struct {
 	record  *RecordActivity
 	export  *ExportContact
 	targets *ListTargets
+	summary *Summarise
 	folded  metric.Int64Counter
 	latency metric.Float64Histogram
 	ready   *platform.Readiness
@@ -56,6 +58,7 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 		record:  NewRecordActivity(d.Store.Contacts()),
 		export:  NewExportContact(d.Store, d.Sealer, audit.New(d.Store.Audit()), d.Config, time.Now, d.Logger),
 		targets: NewListTargets(d.Store.Contacts()),
+		summary: NewSummarise(d.Store.Contacts()),
 		ready:   platform.NewReadiness(bus.DurableRecency),
 	}
 	for _, o := range opts {

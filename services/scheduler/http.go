@@ -27,6 +27,7 @@ import (
 //	GET  /v1/institutions/{inst}/runs/{run}         one run: state, counts by outcome and reason (read)
 //	GET  /v1/institutions/{inst}/runs/{run}/items   its items: JSON pages, or every item as CSV or NDJSON (read)
 //	POST /v1/institutions/{inst}/runs/{run}/apply   execute a simulation's plan (erase)
+//	GET  /v1/institutions/{inst}/contacts/{id}/runs the runs that considered one contact, and what happened (read)
 //	GET  /v1/institutions/{inst}/register           the register of processing: JSON, Markdown or CSV (read)
 func (s *Service) Register(mux *http.ServeMux) {
 	auth := s.auth
@@ -35,6 +36,7 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/institutions/{inst}/runs/{run}", auth.Authenticate(http.HandlerFunc(s.getRun)))
 	mux.Handle("GET /v1/institutions/{inst}/runs/{run}/items", auth.Authenticate(http.HandlerFunc(s.getItems)))
 	mux.Handle("POST /v1/institutions/{inst}/runs/{run}/apply", auth.Authenticate(http.HandlerFunc(s.postApply)))
+	mux.Handle("GET /v1/institutions/{inst}/contacts/{id}/runs", auth.Authenticate(http.HandlerFunc(s.getContactRuns)))
 	mux.Handle("GET /v1/institutions/{inst}/register", auth.Authenticate(http.HandlerFunc(s.getRegister)))
 }
 
@@ -266,14 +268,38 @@ func (s *Service) getRun(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, viewRun(run))
 }
 
+func (s *Service) getContactRuns(w http.ResponseWriter, r *http.Request) {
+	inst, id := r.PathValue("inst"), r.PathValue("id")
+	if err := httpapi.Require(r.Context(), config.ScopeRead, inst); err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
+	runs, err := s.ContactRuns(r.Context(), inst, id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	v := api.ContactRunsView{Institution: inst, ContactID: id, Items: make([]api.ContactRunItem, 0, len(runs))}
+	for _, cr := range runs {
+		v.Items = append(v.Items, api.ContactRunItem{RunID: cr.Run.ID, Mode: cr.Run.Mode, RunState: cr.Run.State,
+			AsOf: cr.Run.AsOf, CreatedAt: cr.Run.CreatedAt, ItemView: viewItem(cr.Item)})
+	}
+	httpapi.WriteJSON(w, http.StatusOK, v)
+}
+
 func (s *Service) getItems(w http.ResponseWriter, r *http.Request) {
 	inst, id := r.PathValue("inst"), r.PathValue("run")
 	if err := httpapi.Require(r.Context(), config.ScopeRead, inst); err != nil {
 		httpapi.WriteProblem(w, r, err)
 		return
 	}
+	f, err := itemFilter(r)
+	if err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
 	if mediaType := httpapi.NegotiateListing(r.Header.Get("Accept")); mediaType != api.ContentTypeJSON {
-		s.streamItems(w, r, inst, id, mediaType)
+		s.streamItems(w, r, inst, id, mediaType, f)
 		return
 	}
 	limit, err := pageSize(r)
@@ -284,7 +310,7 @@ func (s *Service) getItems(w http.ResponseWriter, r *http.Request) {
 	if limit == 0 {
 		limit = api.DefaultPageSize
 	}
-	items, next, err := s.Items(r.Context(), inst, id, r.URL.Query().Get("after"), limit)
+	items, next, err := s.Items(r.Context(), inst, id, r.URL.Query().Get("after"), limit, f)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -302,7 +328,7 @@ var csvHeader = []string{"contact_id", "outcome", "reason", "role", "customer", 
 
 // streamItems writes every item of the run as it is read, a store page at a time, so an
 // export of millions of items holds one page in memory (httpapi.StreamRows).
-func (s *Service) streamItems(w http.ResponseWriter, r *http.Request, inst, id, mediaType string) {
+func (s *Service) streamItems(w http.ResponseWriter, r *http.Request, inst, id, mediaType string, f ItemFilter) {
 	if _, err := s.GetRun(r.Context(), inst, id); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -312,6 +338,9 @@ func (s *Service) streamItems(w http.ResponseWriter, r *http.Request, inst, id, 
 	httpapi.StreamRows(w, r, mediaType, rows, func(emit func(store.RunItem) error) error {
 		return s.EachItem(r.Context(), inst, id, func(page []store.RunItem) error {
 			for _, it := range page {
+				if !f.Keeps(it) {
+					continue
+				}
 				if err := emit(it); err != nil {
 					return err
 				}
@@ -330,6 +359,37 @@ func csvRow(it store.RunItem) []string {
 	}
 	return []string{it.ContactID, it.Outcome, it.Reason, it.Role, strconv.FormatBool(it.Customer), at(it.Recency),
 		it.RecencySource.Type, it.RecencySource.EventID, at(it.RecencySource.At), it.Result, at(it.ResultAt)}
+}
+
+// itemFilter reads the items' outcome and reason filters: each left out or given once with a
+// value; an outcome is one of a run's.
+func itemFilter(r *http.Request) (ItemFilter, error) {
+	q := r.URL.Query()
+	var f ItemFilter
+	var problems []httpapi.InvalidParam
+	for _, name := range []string{"outcome", "reason"} {
+		vs, ok := q[name]
+		switch {
+		case !ok:
+			continue
+		case len(vs) > 1:
+			problems = append(problems, httpapi.InvalidParam{Pointer: "/" + name, Detail: "must be given once"})
+		case vs[0] == "":
+			problems = append(problems, httpapi.InvalidParam{Pointer: "/" + name, Detail: "must not be empty: leave it out for every item"})
+		}
+	}
+	f.Outcome, f.Reason = q.Get("outcome"), q.Get("reason")
+	switch f.Outcome {
+	case "", store.OutcomeDelete, store.OutcomeAnonymise, store.OutcomeSkip:
+	default:
+		problems = append(problems, httpapi.InvalidParam{Pointer: "/outcome", Detail: "must be delete, anonymise or skip"})
+	}
+	if len(problems) > 0 {
+		p := httpapi.NewProblem(http.StatusBadRequest, "invalid query")
+		p.Errors = problems
+		return ItemFilter{}, p
+	}
+	return f, nil
 }
 
 func pageSize(r *http.Request) (int, error) {

@@ -29,17 +29,41 @@ func (s *Service) ListRuns(ctx context.Context, institution string, limit int) (
 	return runs, nil
 }
 
-// Items returns up to limit items of a run, in contact id order, strictly after `after`, and
-// the cursor of the next page ("" when this page is the last). ErrRunNotFound if the run does
-// not exist.
-func (s *Service) Items(ctx context.Context, institution, runID, after string, limit int) ([]store.RunItem, string, error) {
+// ItemFilter narrows a run's items to one outcome and/or one reason; the zero filter keeps all.
+type ItemFilter struct {
+	Outcome, Reason string
+}
+
+// Keeps reports whether it passes the filter.
+func (f ItemFilter) Keeps(it store.RunItem) bool {
+	return (f.Outcome == "" || it.Outcome == f.Outcome) && (f.Reason == "" || it.Reason == f.Reason)
+}
+
+// Items returns up to limit items of a run that pass f, in contact id order, strictly after
+// `after`, and the cursor of the next page ("" when this page is the last). A filtered page
+// reads the run's items in store pages until it is full: bounded by the run, never the
+// institution. ErrRunNotFound if the run does not exist.
+func (s *Service) Items(ctx context.Context, institution, runID, after string, limit int, f ItemFilter) ([]store.RunItem, string, error) {
 	if _, err := s.GetRun(ctx, institution, runID); err != nil {
 		return nil, "", err
 	}
 	// One more than asked says whether a next page exists without an empty last request.
-	items, err := s.store.RunItems().Page(ctx, institution, runID, after, limit+1)
-	if err != nil {
-		return nil, "", fmt.Errorf("scheduler: read items of run %s/%s: %w", institution, runID, err)
+	var items []store.RunItem
+	cursor := after
+	for len(items) <= limit {
+		page, err := s.store.RunItems().Page(ctx, institution, runID, cursor, limit+1)
+		if err != nil {
+			return nil, "", fmt.Errorf("scheduler: read items of run %s/%s: %w", institution, runID, err)
+		}
+		for _, it := range page {
+			if f.Keeps(it) {
+				items = append(items, it)
+			}
+		}
+		if len(page) <= limit {
+			break
+		}
+		cursor = page[len(page)-1].ContactID
 	}
 	if len(items) <= limit {
 		return items, "", nil

@@ -82,6 +82,7 @@ func runSuite(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ApplyPublishesThePlanDespiteDrift", func(t *testing.T) { testApply(t, open) })
 	t.Run("ResumedPublishDoesNotRepublish", func(t *testing.T) { testResume(t, open) })
 	t.Run("Exports", func(t *testing.T) { testExports(t, open) })
+	t.Run("FilteredItems", func(t *testing.T) { testFilteredItems(t, open) })
 	t.Run("Scopes", func(t *testing.T) { testScopes(t, open) })
 	t.Run("Validation", func(t *testing.T) { testValidation(t, open) })
 	t.Run("ScheduledOccurrenceRunsOnce", func(t *testing.T) { testScheduledOnce(t, open) })

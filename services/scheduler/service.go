@@ -94,6 +94,7 @@ var _ Publisher = (*bus.Publisher)(nil)
 //	Resume            resume_runs.go      the runs a stopped scheduler left unfinished, driven on
 //	FireScheduled     fire_schedule.go    the institutions' cron schedules, one winner per occurrence
 //	GetRun, Items     read_runs.go        runs and their items as stored
+//	ContactRuns       contact_runs.go     the runs that considered one contact
 //	RegisterOf        register.go         the register of processing as JSON, Markdown or CSV
 //	PurgeTechnical    purge_technical.go  technical data past the register's after_collection window
 type Service struct {
