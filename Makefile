@@ -40,6 +40,19 @@ fuzz-api: ## the schema fuzzer (schemathesis) against a live lethe serve, FUZZ_T
 fuzz: ## fuzz the event decoders for a while
 	cd events && $(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-60s} .
 
+.PHONY: up down
+up: ## the microservice topology with Docker (docker-compose.yml): one URL, http://localhost:8080; secrets generated once under deploy/secrets/
+	@command -v docker >/dev/null 2>&1 || { echo "make up: Docker is not installed (it needs Docker with the compose plugin); make run is the same code in one process without it" >&2; exit 1; }
+	@docker compose version >/dev/null 2>&1 || { echo "make up: the docker compose plugin is missing (docker compose version failed)" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make up: the Docker daemon does not answer (docker info failed): start it, or check that you may use its socket" >&2; exit 1; }
+	deploy/docker/secrets.sh
+	docker compose up -d --build
+	@echo "lethe: http://localhost:8080 (API and /ui/) once docker compose ps shows the services healthy; tokens in deploy/config/lethe.yaml; traces http://localhost:16686"
+
+down: ## stop the compose topology (its volumes stay; docker compose down -v removes them)
+	@command -v docker >/dev/null 2>&1 || { echo "make down: Docker is not installed" >&2; exit 1; }
+	docker compose down
+
 mongo-start: ## start the MongoDB wire-protocol test server (mongo-java-server)
 	deploy/testing/mongo-harness.sh start
 

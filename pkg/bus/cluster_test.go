@@ -115,14 +115,15 @@ func TestConsumerSurvivesItsNodeDyingWithoutDroppingDeliveries(t *testing.T) {
 	t.Logf("two pull requests parked after the reconnection: %v", double)
 	// Both requests are filled while the handler still holds its first message.
 	publishN(t, publisher(t, ajs), n, "survive")
-	filled := 64 // one pull's worth (Consume's buffer with Concurrency 1), or two
-	if double {
-		filled = 100
-	}
+	// One pull's worth (Consume's buffer with Concurrency 1) at least. Two parked requests
+	// seen a moment ago may since be one (the leader expires a request of a client gone away),
+	// so more is reported, not awaited: a run under load once saw 64 where 100 was awaited.
 	testkit.Eventually(t, "the pull requests filled", func() error {
 		_, u := consumerInfo()
-		return testkit.AtLeast("unacknowledged deliveries", u, filled)
+		return testkit.AtLeast("unacknowledged deliveries", u, 64)
 	})
+	_, u := consumerInfo()
+	t.Logf("unacknowledged deliveries before the handler runs: %d (more than 64: both requests were filled)", u)
 	close(release)
 	testkit.Eventually(t, "every message handled", func() error {
 		mu.Lock()

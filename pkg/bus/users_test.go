@@ -340,10 +340,15 @@ func TestDeployNATSConfigGrantsWhatServerUsersGrants(t *testing.T) {
 	if opts.NoAuthUser != "" {
 		t.Errorf("no_auth_user %q lets connections in without credentials", opts.NoAuthUser)
 	}
-	// The example users of nats.conf, as lethe.yaml would declare them.
-	declared := map[string]config.BusUser{
-		"ticketing": {Name: "ticketing", Role: config.RolePublisher, Institutions: []string{"inst-a"}},
-		"crm-a":     {Name: "crm-a", Role: config.RoleConsumer, Institutions: []string{"inst-a"}, Destination: "crm-a"},
+	// The example users of nats.conf are those of the example lethe.yaml, with the same
+	// password hashes.
+	example, err := config.Load(filepath.Join("..", "..", "deploy", "config", "lethe.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string]config.BusUser{}
+	for _, u := range example.Bus.Users {
+		declared[u.Name] = u
 	}
 	var users []config.BusUser
 	var servicePassword string
@@ -360,7 +365,9 @@ func TestDeployNATSConfigGrantsWhatServerUsersGrants(t *testing.T) {
 			t.Errorf("nats.conf declares user %q, which this test does not know", u.Username)
 			continue
 		}
-		d.PasswordBcrypt = u.Password
+		if d.PasswordBcrypt != u.Password {
+			t.Errorf("%s: nats.conf's password hash is not deploy/config/lethe.yaml's", u.Username)
+		}
 		users = append(users, d)
 	}
 	if servicePassword != "compose-service-password" {

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
@@ -46,6 +48,13 @@ type Config struct {
 	LogFormat  string
 	// OTLPEndpoint is OTEL_EXPORTER_OTLP_ENDPOINT: the standard variable, not a LETHE_ one.
 	OTLPEndpoint string
+	// MasterKeyFile and NATSPasswordFile name files holding MasterKey and NATSPassword, as
+	// container secrets are mounted (/run/secrets/…): Parse reads them into those, so that a
+	// secret is never in the environment or on the command line, where `docker inspect`
+	// and ps show it.
+	MasterKeyFile    string
+	ReceiptKeyFile   string
+	NATSPasswordFile string
 	// ShutdownTimeout bounds each step of a graceful stop.
 	ShutdownTimeout time.Duration
 	// ReadTimeout bounds how long a request, headers and body, may take to arrive: a body
@@ -92,6 +101,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URL; empty embeds a NATS server with JetStream under --data")
 	fs.StringVar(&c.NATSUser, "nats-user", "", "the services' user on the server of --nats-url")
 	fs.StringVar(&c.NATSPassword, "nats-password", "", "its password (prefer the environment twin LETHE_NATS_PASSWORD: a flag shows in ps)")
+	fs.StringVar(&c.NATSPasswordFile, "nats-password-file", "", "a file holding --nats-password (a mounted secret: neither the environment nor ps shows it)")
 	fs.StringVar(&c.NATSCreds, "nats-creds", "", "a NATS credentials file (JWT and NKey seed) for the server of --nats-url, instead of --nats-user")
 	fs.StringVar(&c.NATSListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens for upstream publishers (port 0 for any free port)")
 	c.NATSSync = bus.DefaultSync
@@ -100,6 +110,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.MongoURI, "mongo-uri", "", "MongoDB URI; empty uses the embedded store under --data")
 	fs.StringVar(&c.MongoDB, "mongo-database", "lethe", "MongoDB database name")
 	fs.StringVar(&c.MasterKey, "master-key", "", "base64 256-bit master key (overrides lethe.yaml); empty with the embedded store generates one under --data")
+	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "a file holding --master-key (a mounted secret)")
+	fs.StringVar(&c.ReceiptKeyFile, "receipt-key-file", "", "a file holding --receipt-key (a mounted secret)")
 	fs.StringVar(&c.ReceiptKey, "receipt-key", "", "base64 Ed25519 key (32-byte seed) signing erasure receipts (overrides lethe.yaml receipts.signing_key); empty generates one under --data")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
@@ -114,6 +126,9 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	}
 	if c.ReadTimeout <= 0 {
 		return c, fmt.Errorf("--read-timeout %v: it must be positive, or a slow client holds its connection for ever", c.ReadTimeout)
+	}
+	if err := readSecretFiles(&c); err != nil {
+		return c, err
 	}
 	c.OTLPEndpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
 	sel, err := selectTargets(c.Target)
@@ -145,6 +160,55 @@ func checkConsoleAPI(c Config, sel map[string]bool) error {
 	for _, t := range consoleReads {
 		if !sel[t] {
 			return fmt.Errorf("--target %s: the console calls the API of recency, scheduler and anonymiser, and %s is not in this process: give --console-api (the gateway's URL)", c.Target, t)
+		}
+	}
+	return nil
+}
+
+// EnvTwins lists the environment variables `lethe serve` reads: each flag's twin, and
+// OTEL_EXPORTER_OTLP_ENDPOINT. It asks Parse itself, so it cannot drift from the flags;
+// deploy/validate checks every variable of the compose file and the manifests against it.
+func EnvTwins() []string {
+	var names []string
+	_, _ = Parse(nil, func(k string) string {
+		names = append(names, k)
+		return ""
+	}, io.Discard)
+	return names
+}
+
+// Targets lists what --target can name besides all, in start-up order.
+func Targets() []string {
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = t.name
+	}
+	return names
+}
+
+// readSecretFiles reads --master-key-file, --receipt-key-file and --nats-password-file into the settings they
+// stand for; giving a setting both ways is refused rather than one silently winning.
+func readSecretFiles(c *Config) error {
+	for _, s := range []struct {
+		flag, file string
+		value      *string
+	}{
+		{"--master-key", c.MasterKeyFile, &c.MasterKey},
+		{"--receipt-key", c.ReceiptKeyFile, &c.ReceiptKey},
+		{"--nats-password", c.NATSPasswordFile, &c.NATSPassword},
+	} {
+		if s.file == "" {
+			continue
+		}
+		if *s.value != "" {
+			return fmt.Errorf("%s and %s-file both given: give one", s.flag, s.flag)
+		}
+		b, err := os.ReadFile(s.file)
+		if err != nil {
+			return fmt.Errorf("%s-file: %w", s.flag, err)
+		}
+		if *s.value = strings.TrimSpace(string(b)); *s.value == "" {
+			return fmt.Errorf("%s-file %s is empty", s.flag, s.file)
 		}
 	}
 	return nil

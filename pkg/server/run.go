@@ -53,6 +53,11 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 			return err
 		}
 		file.Tokens = append(file.Tokens, tok.Token)
+		if c.NATSURL != "" || c.MongoURI != "" {
+			// Processes sharing a bus or a store would each make a token of their own, and a
+			// client's token would work on one of them only.
+			log.Warn("lethe.yaml declares no tokens: this process made a development token of its own; configure tokens (lethe token) where several processes serve one API")
+		}
 		// Printed on stdout at every start, never logged; kept under --data like the master key.
 		fmt.Fprintf(stdout, "development token (all scopes, every institution; configure tokens in lethe.yaml for real use):\n  LETHE_TOKEN=%s\n", tok.plain)
 	}

@@ -49,6 +49,8 @@ Usage:
   lethe audit verify [--server URL] [--token T]   check the audit log's hash chain
   lethe register [--format json|markdown|csv] INST   the register of processing
   lethe targets [--channel CH] [--kind K] [--crossing-within P3M] [--format F] INST   campaign targets
+  lethe token --institutions INST,… [--scopes read,erase] [--name N]   a new token and its lethe.yaml lines
+  lethe probe [--url http://127.0.0.1:8080/readyz]   exit 0 when the URL answers 200 (container healthchecks)
   lethe version
 
 Client commands (send, runs, contacts, requests, audit, register, targets, receipt, destinations) take --server URL and
@@ -94,6 +96,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return receiptCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "destinations":
 		return destinationsCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "token":
+		return tokenCommand(args[1:], getenv, stdout, stderr)
+	case "probe":
+		return probeCommand(ctx, args[1:], getenv, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "lethe", version)
 		return nil
