@@ -73,7 +73,7 @@ func stringExt(e event.Event, name string) string {
 	if e.Context == nil {
 		return ""
 	}
-	s, _ := e.Extensions()[name].(string)
+	s, _ := ExtensionsOf(&e)[name].(string)
 	return s
 }
 
@@ -133,7 +133,7 @@ func decodePartial(e event.Event) (Data, error) {
 	if ct := e.DataContentType(); !isJSONContentType(ct) {
 		r.add(top("datacontenttype"), `must be "application/json"`)
 	}
-	exts := e.Extensions()
+	exts := ExtensionsOf(&e)
 	switch v, ok := exts[ExtInstitution]; {
 	case !ok:
 		r.add(top(ExtInstitution), "is required: the tenant id")

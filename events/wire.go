@@ -274,7 +274,7 @@ func WriteBinary(e event.Event, set func(key, value string)) ([]byte, error) {
 	if ct != "" {
 		set("content-type", ct)
 	}
-	for name, v := range e.Extensions() {
+	for name, v := range ExtensionsOf(&e) {
 		s, err := types.Format(v)
 		if err != nil {
 			return nil, fmt.Errorf("events: extension %s: %w", name, err)
@@ -385,4 +385,14 @@ func escapePointer(s string) string {
 // sortProblems orders problems found while ranging over a map, so errors are stable.
 func sortProblems(ps []Problem) {
 	slices.SortStableFunc(ps, func(a, b Problem) int { return strings.Compare(a.Pointer, b.Pointer) })
+}
+
+// ExtensionsOf is e's extensions as stored, without the copy event.Event.Extensions makes
+// on every call (sdk-go's EventContextV1.GetExtensions copies the map; the ingest path asked
+// for it a dozen times an event). Read it, never change it: use e.SetExtension for that.
+func ExtensionsOf(e *event.Event) map[string]any {
+	if ec, ok := e.Context.(*event.EventContextV1); ok {
+		return ec.Extensions
+	}
+	return e.Extensions()
 }

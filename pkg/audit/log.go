@@ -38,6 +38,24 @@ type Log struct {
 	// head is the last entry this Log appended or read, nil when unknown. When another
 	// appender has moved on, Append answers ErrExists and the head is read again.
 	head *store.AuditEntry
+
+	// Group commit: concurrent Records queue their entries; one of them (the leader) chains
+	// everything queued and appends it with one AppendMany, so N concurrent erasures wait
+	// for the disk once, not N times in turn under mu.
+	qmu     sync.Mutex
+	queue   []*pending
+	leading bool
+}
+
+// pending is one Record waiting in the group commit's queue.
+type pending struct {
+	e    store.AuditEntry
+	done chan outcome // buffered: the leader never waits for a Record that gave up
+}
+
+type outcome struct {
+	e   store.AuditEntry
+	err error
 }
 
 // Option configures a Log.
@@ -82,8 +100,135 @@ func (l *Log) Record(ctx context.Context, e store.AuditEntry) (store.AuditEntry,
 	e.At = e.At.UTC().Truncate(time.Millisecond)
 	e.Fields = append([]string(nil), e.Fields...)
 
+	p := &pending{e: e, done: make(chan outcome, 1)}
+	l.qmu.Lock()
+	l.queue = append(l.queue, p)
+	lead := !l.leading
+	l.leading = true
+	l.qmu.Unlock()
+	if lead {
+		l.lead(context.WithoutCancel(ctx))
+	}
+	select {
+	case o := <-p.done:
+		return o.e, o.err
+	case <-ctx.Done():
+		// Still queued or being written: the group goes on without this caller, and a
+		// retry finds the entry by its key.
+		return e, ctx.Err()
+	}
+}
+
+// lead appends everything queued (the leader's own entry among it) as one group and answers
+// every Record of it. What was queued meanwhile is the next group, led by a goroutine of its
+// own so that the leader's caller does not wait for it. The group is written whatever
+// happens to the leader's caller: its followers are not failed by a context not theirs.
+func (l *Log) lead(ctx context.Context) {
+	l.qmu.Lock()
+	group := l.queue
+	l.queue = nil
+	l.qmu.Unlock()
+
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.appendGroup(ctx, group)
+	l.mu.Unlock()
+
+	l.qmu.Lock()
+	defer l.qmu.Unlock()
+	if len(l.queue) == 0 {
+		l.leading = false
+		return
+	}
+	go l.lead(ctx)
+}
+
+// appendGroup chains the group after the head and appends it at once. An entry the store
+// refuses (its key already logged: a redelivery; its sequence taken by another process) goes
+// through record, which resolves it, and the rest of the group is chained and appended again
+// after it. A Record whose key is already in the group gets the entry stored for that key.
+func (l *Log) appendGroup(ctx context.Context, group []*pending) {
+	keys := make(map[string]bool, len(group))
+	var queue, twins []*pending
+	for _, p := range group {
+		if keys[p.e.Key] {
+			twins = append(twins, p)
+			continue
+		}
+		keys[p.e.Key] = true
+		queue = append(queue, p)
+	}
+	stored := make(map[string]outcome, len(queue))
+	answer := func(p *pending, o outcome) {
+		stored[p.e.Key] = o
+		p.done <- o
+	}
+	es := make([]store.AuditEntry, 0, len(queue))
+	for len(queue) > 0 {
+		if l.head == nil {
+			if err := l.readHead(ctx); err != nil {
+				for _, p := range queue {
+					answer(p, outcome{e: p.e, err: err})
+				}
+				break
+			}
+		}
+		es = es[:0]
+		prev := *l.head
+		for _, p := range queue {
+			e := p.e
+			e.Seq, e.PrevHash = prev.Seq+1, prev.Hash
+			e.Hash = Hash(e)
+			es = append(es, e)
+			prev = e
+		}
+		n, err := l.a.AppendMany(ctx, es)
+		if n > 0 {
+			head := es[n-1]
+			l.head = &head
+		}
+		for i := range n {
+			answer(queue[i], outcome{e: es[i]})
+		}
+		queue = queue[n:]
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrDuplicate) || errors.Is(err, store.ErrExists):
+			e, err := l.record(ctx, queue[0].e)
+			answer(queue[0], outcome{e: e, err: err})
+			queue = queue[1:]
+		default:
+			for _, p := range queue {
+				answer(p, outcome{e: p.e, err: fmt.Errorf("audit: append: %w", err)})
+			}
+			queue = nil
+		}
+	}
+	for _, p := range twins {
+		if o := stored[p.e.Key]; o.err == nil {
+			p.done <- o
+			continue
+		}
+		e, err := l.record(ctx, p.e)
+		p.done <- outcome{e: e, err: err}
+	}
+}
+
+// readHead reads the log's last entry into head (the zero entry for an empty log).
+func (l *Log) readHead(ctx context.Context) error {
+	head, err := l.a.Last(ctx)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		head = store.AuditEntry{}
+	case err != nil:
+		return fmt.Errorf("audit: read the head: %w", err)
+	}
+	l.head = &head
+	return nil
+}
+
+// record appends one entry under l.mu, re-reading the head after a lost race, and returns
+// the entry already recorded under its key when there is one.
+func (l *Log) record(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error) {
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if l.head == nil || attempt > 0 {
 			if attempt > 1 {

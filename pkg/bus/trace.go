@@ -51,7 +51,7 @@ func (c *traceCarrier) Keys() []string { return []string{extTraceParent, extTrac
 // eventTraceContext returns ctx carrying the remote span context found in the event's
 // traceparent/tracestate extensions, or ctx unchanged.
 func (t tracing) eventTraceContext(ctx context.Context, e *event.Event) context.Context {
-	ext := e.Extensions()
+	ext := extensionsOf(e)
 	parent, _ := ext[extTraceParent].(string)
 	if parent == "" {
 		return ctx

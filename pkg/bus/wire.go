@@ -40,7 +40,7 @@ const (
 // source), so all three take part: two upstreams numbering their events alike must not
 // have one event dropped as the other's duplicate. A retry of the same event keeps them all.
 func MsgID(e event.Event) string {
-	inst, _ := e.Extensions()["institution"].(string)
+	inst, _ := extensionsOf(&e)["institution"].(string)
 	return msgID(inst, e.Source(), e.ID())
 }
 
@@ -75,7 +75,7 @@ const (
 // It is on ingest's hot path: one backing array serves every header value, and the source
 // URI is rendered once.
 func encodeEvent(subject string, e *event.Event, traceparent, tracestate string) (*nats.Msg, error) {
-	ext := e.Extensions()
+	ext := extensionsOf(e)
 	n := 11 + len(ext)
 	h := make(nats.Header, n)
 	vals := make([]string, 0, n)
@@ -302,4 +302,13 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// extensionsOf is events.ExtensionsOf (the extensions without sdk-go's copy per call), kept
+// here so that the bus does not import the event contract: read only.
+func extensionsOf(e *event.Event) map[string]any {
+	if ec, ok := e.Context.(*event.EventContextV1); ok {
+		return ec.Extensions
+	}
+	return e.Extensions()
 }

@@ -82,7 +82,7 @@ func CommandOf(e event.Event) (Command, error) {
 	if err := json.Unmarshal(e.Data(), &c); err != nil {
 		return Command{}, fmt.Errorf("%w: data: %v", ErrNotACommand, err)
 	}
-	if inst, _ := e.Extensions()[events.ExtInstitution].(string); inst != c.Institution || e.Subject() != c.ContactID {
+	if inst, _ := events.ExtensionsOf(&e)[events.ExtInstitution].(string); inst != c.Institution || e.Subject() != c.ContactID {
 		return Command{}, fmt.Errorf("%w: envelope and data disagree on institution or contact", ErrNotACommand)
 	}
 	return c, nil

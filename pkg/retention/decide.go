@@ -22,7 +22,9 @@ var rolesInScope = map[string]bool{"individual": true, "relay": true}
 
 // InScope reports whether the contact's role is subject to retention at all. A contact whose
 // created event has not arrived yet has no role and is not in scope.
-func InScope(c store.Contact) bool { return c.Created && rolesInScope[c.Role] }
+func InScope(c store.Contact) bool { return inScope(c.Created, c.Role) }
+
+func inScope(created bool, role string) bool { return created && rolesInScope[role] }
 
 // Threshold is D − P in calendar months: a contact whose recency is strictly before it is
 // inactive. A day that does not exist in the target month clamps to that month's last day
@@ -55,18 +57,20 @@ func CrossesAt(c store.Contact, months int) time.Time {
 
 // Blockers lists why the contact may not be erased now, in a fixed order: money first
 // (debt, credit), then a live subscription, then a legal hold.
-func Blockers(c store.Contact) []string {
+func Blockers(c store.Contact) []string { return blockers(store.CandidateOf(c)) }
+
+func blockers(c store.Candidate) []string {
 	var r []string
 	switch {
-	case c.Balance.Amount < 0:
+	case c.Balance < 0:
 		r = append(r, ReasonDebt)
-	case c.Balance.Amount > 0:
+	case c.Balance > 0:
 		r = append(r, ReasonCredit)
 	}
-	if liveSubscription(c) {
+	if liveSubscription(c.Subscriptions) {
 		r = append(r, ReasonActiveSubscription)
 	}
-	if c.LegalHold.Held {
+	if c.LegalHold {
 		r = append(r, ReasonLegalHold)
 	}
 	return r
@@ -74,9 +78,9 @@ func Blockers(c store.Contact) []string {
 
 // liveSubscription: blocked unless every subscription is terminated or only initialized
 // (being set up, never started — the billing vendor removes those itself on anonymisation).
-func liveSubscription(c store.Contact) bool {
-	for _, s := range c.Subscriptions {
-		if s.Status != "terminated" && s.Status != "initialized" {
+func liveSubscription(statuses []string) bool {
+	for _, s := range statuses {
+		if s != "terminated" && s != "initialized" {
 			return true
 		}
 	}
@@ -98,13 +102,20 @@ type Decision struct {
 
 // Decide is the retention rule for a run as of asOf with an inactivity period in months.
 func Decide(c store.Contact, asOf time.Time, months int) Decision {
+	return DecideCandidate(store.CandidateOf(c), asOf, months)
+}
+
+// DecideCandidate is Decide on what the index keeps of a contact (store.Candidate): the
+// same rule, so a plan made from the index and the anonymiser's re-check of the whole
+// contact agree.
+func DecideCandidate(c store.Candidate, asOf time.Time, months int) Decision {
 	if c.Status != store.StatusActive && c.Status != "" {
 		return Decision{Reason: string(c.Status)}
 	}
-	if !InScope(c) {
+	if !inScope(c.Created, c.Role) {
 		return Decision{Reason: ReasonNotInScope}
 	}
-	if !Inactive(c, asOf, months) {
+	if !c.Recency.Before(Threshold(asOf, months)) {
 		return Decision{Reason: ReasonBecameActive}
 	}
 	return outcome(c)
@@ -119,11 +130,11 @@ func DecideErasure(c store.Contact) Decision {
 	if !InScope(c) {
 		return Decision{Reason: ReasonNotInScope}
 	}
-	return outcome(c)
+	return outcome(store.CandidateOf(c))
 }
 
-func outcome(c store.Contact) Decision {
-	if b := Blockers(c); len(b) > 0 {
+func outcome(c store.Candidate) Decision {
+	if b := blockers(c); len(b) > 0 {
 		return Decision{Candidate: true, Outcome: store.OutcomeSkip, Reason: b[0], Blockers: b}
 	}
 	if !c.Customer {

@@ -57,6 +57,11 @@ type Contacts interface {
 	// range scan over (institution, status, recency): never the whole institution in memory.
 	// Returning a non-nil error from fn stops the scan and is returned.
 	Inactive(ctx context.Context, institution string, status Status, before time.Time, fn func(Contact) error) error
+	// Candidates is Inactive reading only what a run decides on: the same contacts in the
+	// same order, each as CandidateOf(contact), read from the index itself (the embedded
+	// store keeps the candidate as the index entry's value; MongoDB projects the query to
+	// those fields) instead of one whole contact decoded per entry.
+	Candidates(ctx context.Context, institution string, status Status, before time.Time, fn func(Candidate) error) error
 	// Scan calls fn for every contact of the institution in ascending id order, starting
 	// strictly after afterID ("" = from the start).
 	Scan(ctx context.Context, institution, afterID string, fn func(Contact) error) error
@@ -123,6 +128,9 @@ type RunItems interface {
 	// Page returns up to limit items of a run in ascending contact id order, strictly after
 	// afterContact ("" = from the start).
 	Page(ctx context.Context, institution, runID, afterContact string, limit int) ([]RunItem, error)
+	// Get returns one run's item of a contact, or ErrNotFound: the anonymiser's check that a
+	// command matches a reviewed item, once per erasure.
+	Get(ctx context.Context, institution, runID, contactID string) (RunItem, error)
 	// ForContact returns every run item that concerns a contact (right of access).
 	ForContact(ctx context.Context, institution, contactID string) ([]RunItem, error)
 }
@@ -135,6 +143,12 @@ type Audit interface {
 	// ErrExists if the sequence is taken (the caller re-reads the head and retries, so
 	// concurrent appenders serialise on the unique sequence without transactions).
 	Append(ctx context.Context, e AuditEntry) error
+	// AppendMany is Append for entries of consecutive sequences, in order, written together
+	// (one durable commit in the embedded store): the group commit of concurrent appenders.
+	// It appends es in order until one would fail as Append fails — a duplicate key (in the
+	// log, or earlier in es) or a taken sequence — and returns how many it appended and that
+	// entry's error (ErrDuplicate, ErrExists); es[n:] are not written.
+	AppendMany(ctx context.Context, es []AuditEntry) (n int, err error)
 	// ByKey returns the entry recorded under an idempotency key, or ErrNotFound.
 	ByKey(ctx context.Context, key string) (AuditEntry, error)
 	// Last returns the entry with the highest sequence, or ErrNotFound when the log is empty.

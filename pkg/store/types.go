@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // Status of a contact in the projection.
 type Status string
@@ -252,4 +255,40 @@ type AuditEntry struct {
 	AnchorHash string `json:"anchor_hash,omitempty" bson:"anchor_hash,omitempty"`
 	PrevHash   string `json:"prev_hash" bson:"prev_hash"`
 	Hash       string `json:"hash" bson:"hash"`
+}
+
+// Candidate is what a run's decision reads of a contact, and all it reads: kept beside the
+// (institution, status, recency) index so that planning a run is one range scan, never a
+// whole contact decoded per inactive one (Contacts.Candidates). No personal value is in it.
+type Candidate struct {
+	ID            string
+	Status        Status
+	Created       bool
+	Role          string
+	Recency       time.Time
+	RecencySource Source
+	Customer      bool
+	// Balance is Balance.Amount: its sign is the money blocker.
+	Balance   int64
+	LegalHold bool
+	// Subscriptions are the statuses of the contact's subscriptions, each once, sorted;
+	// pkg/retention says which of them block.
+	Subscriptions []string
+}
+
+// CandidateOf is the candidate of a contact: what every adapter keeps in its index, and what
+// pkg/retention decides on, so the index and the full contact can never decide differently.
+func CandidateOf(c Contact) Candidate {
+	e := Candidate{
+		ID: c.ID, Status: c.Status, Created: c.Created, Role: c.Role,
+		Recency: c.Recency, RecencySource: c.RecencySource, Customer: c.Customer,
+		Balance: c.Balance.Amount, LegalHold: c.LegalHold.Held,
+	}
+	for _, s := range c.Subscriptions {
+		if !slices.Contains(e.Subscriptions, s.Status) {
+			e.Subscriptions = append(e.Subscriptions, s.Status)
+		}
+	}
+	slices.Sort(e.Subscriptions)
+	return e
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/retention"
@@ -69,15 +68,13 @@ func (s *Service) authorise(ctx context.Context, cmd retention.Command) (authori
 	case run.AsOf.After(s.now().Add(clockSkew)):
 		return authority{}, fmt.Errorf("%w: run %s is as of %s, after now", ErrRefused, run.ID, run.AsOf.UTC().Format(time.RFC3339))
 	}
-	items, err := s.runItems.ForContact(ctx, cmd.Institution, cmd.ContactID)
-	if err != nil {
-		return authority{}, fmt.Errorf("anonymiser: read run items of %s/%s: %w", cmd.Institution, cmd.ContactID, err)
-	}
-	i := slices.IndexFunc(items, func(it store.RunItem) bool { return it.RunID == cmd.RunID })
-	if i < 0 {
+	it, err := s.runItems.Get(ctx, cmd.Institution, cmd.RunID, cmd.ContactID)
+	if errors.Is(err, store.ErrNotFound) {
 		return authority{}, fmt.Errorf("%w: contact %s is not an item of run %s", ErrRefused, cmd.ContactID, cmd.RunID)
 	}
-	it := items[i]
+	if err != nil {
+		return authority{}, fmt.Errorf("anonymiser: read run item %s of %s/%s: %w", cmd.RunID, cmd.Institution, cmd.ContactID, err)
+	}
 	switch it.Outcome {
 	case store.OutcomeDelete, store.OutcomeAnonymise, store.OutcomeSkip:
 	default:

@@ -16,7 +16,7 @@ import (
 // one publish, and contacts are independent. Erasure requests wait for the projection, so
 // they get many deliveries with a long back-off before they would be dead-lettered.
 const (
-	commandConcurrency  = 4
+	commandConcurrency  = 64
 	requestMaxDeliver   = 50
 	projectionWait      = 10 * time.Second
 	auditPurgeEvery     = 24 * time.Hour

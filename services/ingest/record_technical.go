@@ -126,7 +126,7 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 // may set them.
 func injectedTechnical(e event.Event) []events.Problem {
 	var ps []events.Problem
-	exts := e.Extensions()
+	exts := events.ExtensionsOf(&e)
 	for _, name := range events.TechnicalExtensions {
 		if _, ok := exts[name]; ok {
 			ps = append(ps, events.Problem{Pointer: "/" + name, Reason: "is set by Lethe from the request, never by the sender"})

@@ -326,9 +326,11 @@ func BenchmarkSend100k(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "history.ndjson")
 	writeHistory(b, path, n)
 	var elapsed time.Duration
+	var perEvent float64
+	testkit.ResetPeakRSS()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		httpURL, _, token, stop := serveInProcess(b, b.TempDir())
+		httpURL, natsURL, token, stop := serveInProcess(b, b.TempDir())
 		var stdout, stderr testkit.SyncBuffer
 		b.StartTimer()
 		began := time.Now()
@@ -342,9 +344,29 @@ func BenchmarkSend100k(b *testing.B) {
 		if m := reSummary.FindStringSubmatch(stdout.String()); m == nil || m[1] != strconv.Itoa(n) {
 			b.Fatalf("summary %q, want %d sent", stdout.String(), n)
 		}
+		perEvent = streamBytesPerEvent(b, natsURL)
 		if err := stop(); err != nil {
 			b.Fatalf("serve stop: %v", err)
 		}
 	}
 	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "events/s")
+	// The size of a sealed event as stored: make bench gives the raw reference the same.
+	b.ReportMetric(perEvent, "stream-B/event")
+	testkit.ReportPeakRSS(b)
+}
+
+// streamBytesPerEvent is LETHE_ACTIVITY's stored bytes per message.
+func streamBytesPerEvent(tb testing.TB, natsURL string) float64 {
+	tb.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer nc.Close()
+	st, err := bustest.JetStream(tb, nc).Stream(context.Background(), bus.StreamActivity)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	state := st.CachedInfo().State
+	return float64(state.Bytes) / float64(max(state.Msgs, 1))
 }

@@ -16,7 +16,7 @@ import (
 // a value that is not sealed, or no collection time, is left out rather than kept in clear
 // or kept with no clock to purge it by.
 func technicalOf(e event.Event) *store.Technical {
-	exts := e.Extensions()
+	exts := events.ExtensionsOf(&e)
 	ip, _ := exts[events.ExtClientIP].(string)
 	ua, _ := exts[events.ExtUserAgent].(string)
 	at, _ := exts[events.ExtCollectedAt].(string)

@@ -1,15 +1,12 @@
 package scheduler_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"flag"
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,7 +15,9 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/platform/platformtest"
 	"github.com/lethe-gdpr/lethe/pkg/store"
+	"github.com/lethe-gdpr/lethe/pkg/store/backendtest"
 	"github.com/lethe-gdpr/lethe/pkg/store/pebblestore"
+	"github.com/lethe-gdpr/lethe/pkg/testkit"
 	"github.com/lethe-gdpr/lethe/services/scheduler"
 )
 
@@ -26,6 +25,7 @@ var (
 	simContacts = flag.Int("sim.contacts", 1_000_000, "contacts BenchmarkSimulation1M stores")
 	simInactive = flag.Int("sim.inactive", 100_000, "of which inactive as of the run")
 	simDataset  = flag.String("sim.dataset", "", "directory keeping BenchmarkSimulation1M's store between runs (default: a fresh temporary one)")
+	simStore    = flag.String("sim.store", "pebble", "pebble, or mongo: a fresh database on MONGODB_URI (the test harness is an in-memory Java server: a correctness run of the adapter's scan at size, never a MongoDB figure)")
 )
 
 // BenchmarkSimulation1M times one simulation run over an institution of -sim.contacts
@@ -37,14 +37,20 @@ var (
 func BenchmarkSimulation1M(b *testing.B) {
 	n, inactive := *simContacts, *simInactive
 	dir := *simDataset
-	if dir == "" {
+	if dir == "" || *simStore == "mongo" {
 		dir = b.TempDir()
 	}
-	st, err := pebblestore.Open(dir)
-	if err != nil {
-		b.Fatal(err)
+	var st store.Store
+	if *simStore == "mongo" {
+		st = backendtest.Mongo(b)
+	} else {
+		pst, err := pebblestore.Open(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = pst.Close(context.Background()) })
+		st = pst
 	}
-	b.Cleanup(func() { _ = st.Close(context.Background()) })
 	ctx := context.Background()
 	marker := fmt.Sprintf("%s/scheduler-bench-%d-%d.done", dir, n, inactive)
 	if _, err := os.Stat(marker); err != nil {
@@ -67,7 +73,7 @@ func BenchmarkSimulation1M(b *testing.B) {
 	b.Cleanup(svc.Close)
 
 	runtime.GC()
-	resetPeakRSS()
+	testkit.ResetPeakRSS()
 	var peakHeap atomic.Uint64
 	stop := make(chan struct{})
 	var sampler sync.WaitGroup
@@ -112,9 +118,7 @@ func BenchmarkSimulation1M(b *testing.B) {
 	b.ReportMetric(elapsed, "s/run")
 	b.ReportMetric(float64(inactive)/elapsed, "items/s")
 	b.ReportMetric(float64(peakHeap.Load())/(1<<20), "peak-heap-MB")
-	if rss := peakRSS(); rss > 0 {
-		b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")
-	}
+	testkit.ReportPeakRSS(b)
 }
 
 // loadBenchContacts stores n contacts, every (n/inactive)-th of them inactive, through the
@@ -198,28 +202,4 @@ func benchContact(i int, inactive bool) store.Contact {
 		c.Balance = store.Balance{Amount: -1500, Currency: "EUR", Source: s}
 	}
 	return c
-}
-
-// resetPeakRSS restarts the kernel's high-water mark of resident memory (Linux), so that
-// peakRSS measures the runs and not the dataset's construction.
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-// peakRSS is VmHWM from /proc/self/status in bytes, or 0 where there is none.
-func peakRSS() int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0
-			}
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -60,8 +60,9 @@ func (s *Service) plan(ctx context.Context, run store.Run, resumed bool) (store.
 }
 
 // scanPlan walks the (institution, status, recency) index of active contacts whose recency is
-// strictly before the threshold — never the whole institution — decides each with the same
-// rule the anonymiser re-checks with, and writes the candidates in batches.
+// strictly before the threshold — never the whole institution, and never a whole contact: the
+// index holds what the decision reads (store.Candidate) — decides each with the same rule the
+// anonymiser re-checks with, and writes the candidates in batches.
 func (s *Service) scanPlan(ctx context.Context, run store.Run) (tally, error) {
 	t := newTally()
 	threshold := retention.Threshold(run.AsOf, run.InactivityMonths)
@@ -86,8 +87,8 @@ func (s *Service) scanPlan(ctx context.Context, run store.Run) (tally, error) {
 		}
 	}()
 	buf := make([]store.RunItem, 0, s.batch)
-	err := s.store.Contacts().Inactive(wctx, run.Institution, store.StatusActive, threshold, func(c store.Contact) error {
-		d := retention.Decide(c, run.AsOf, run.InactivityMonths)
+	err := s.store.Contacts().Candidates(wctx, run.Institution, store.StatusActive, threshold, func(c store.Candidate) error {
+		d := retention.DecideCandidate(c, run.AsOf, run.InactivityMonths)
 		if !d.Candidate {
 			// Out of scope (structures, suppliers, …, or not created yet): not in the report at all.
 			return nil

@@ -55,6 +55,40 @@ func (a *audit) Append(ctx context.Context, e store.AuditEntry) (err error) {
 	return fmt.Errorf("mongostore: append audit %d: %w", e.Seq, store.ErrExists)
 }
 
+// AppendMany is one ordered InsertMany: the server stops at the first entry it refuses, and
+// that entry is classified as Append classifies it.
+func (a *audit) AppendMany(ctx context.Context, es []store.AuditEntry) (n int, err error) {
+	ctx, end := a.s.span(ctx, collAudit, "append_many")
+	defer func() { endAudit(end, err) }()
+	if len(es) == 0 {
+		return 0, nil
+	}
+	docs := make([]any, len(es))
+	for i, e := range es {
+		if e.Key == "" {
+			return 0, fmt.Errorf("%w: audit entry without a key", ErrInvalid)
+		}
+		docs[i] = e
+	}
+	_, err = a.c.InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
+	if err == nil {
+		return len(es), nil
+	}
+	var bulk mongo.BulkWriteException
+	if !errors.As(err, &bulk) || len(bulk.WriteErrors) == 0 || !mongo.IsDuplicateKeyError(err) {
+		return 0, fmt.Errorf("mongostore: append %d audit entries: %w", len(es), err)
+	}
+	n = bulk.WriteErrors[0].Index
+	e := es[n]
+	switch c, cerr := a.c.CountDocuments(ctx, bson.D{{Key: "key", Value: e.Key}}); {
+	case cerr != nil:
+		return n, fmt.Errorf("mongostore: append audit %d: %w", e.Seq, cerr)
+	case c > 0:
+		return n, fmt.Errorf("mongostore: audit key %q: %w", e.Key, store.ErrDuplicate)
+	}
+	return n, fmt.Errorf("mongostore: append audit %d: %w", e.Seq, store.ErrExists)
+}
+
 func (a *audit) ByKey(ctx context.Context, key string) (e store.AuditEntry, err error) {
 	ctx, end := a.s.span(ctx, collAudit, "by_key")
 	defer func() { end(err) }()

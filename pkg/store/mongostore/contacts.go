@@ -134,6 +134,32 @@ func (cs *contacts) Inactive(ctx context.Context, institution string, status sto
 	return cs.scan(ctx, filter, sort, fn)
 }
 
+// candidateFields is the projection of Candidates: what store.CandidateOf reads, and no more.
+var candidateFields = bson.D{
+	{Key: "_id", Value: 0}, {Key: "contact_id", Value: 1}, {Key: "status", Value: 1},
+	{Key: "created", Value: 1}, {Key: "role", Value: 1}, {Key: "recency", Value: 1},
+	{Key: "recency_source", Value: 1}, {Key: "customer", Value: 1}, {Key: "balance.amount", Value: 1},
+	{Key: "legal_hold.held", Value: 1}, {Key: "subscriptions", Value: 1},
+}
+
+// Candidates is Inactive's query with a projection: the server sends the few fields a run
+// decides on, and a partial contact is decoded from them.
+func (cs *contacts) Candidates(ctx context.Context, institution string, status store.Status, before time.Time, fn func(store.Candidate) error) (err error) {
+	ctx, end := cs.s.span(ctx, collContacts, "candidates")
+	defer func() { end(err) }()
+	filter := bson.D{
+		{Key: "institution", Value: institution},
+		{Key: "status", Value: status},
+		{Key: "recency", Value: bson.D{{Key: "$lt", Value: before}}},
+	}
+	sort := bson.D{{Key: "recency", Value: 1}, {Key: "contact_id", Value: 1}}
+	cur, err := cs.c.Find(ctx, filter, options.Find().SetSort(sort).SetProjection(candidateFields).SetBatchSize(cs.s.batchSize))
+	if err != nil {
+		return fmt.Errorf("mongostore: scan candidates: %w", err)
+	}
+	return each(ctx, cur, func(c store.Contact) error { return fn(store.CandidateOf(c)) })
+}
+
 func (cs *contacts) Scan(ctx context.Context, institution, afterID string, fn func(store.Contact) error) (err error) {
 	ctx, end := cs.s.span(ctx, collContacts, "scan")
 	defer func() { end(err) }()

@@ -71,6 +71,16 @@ func (ri *runItems) Page(ctx context.Context, institution, runID, afterContact s
 }
 
 // ForContact returns the contact's items ordered by run id, so an export reads the same twice.
+func (ri *runItems) Get(ctx context.Context, institution, runID, contactID string) (it store.RunItem, err error) {
+	ctx, end := ri.s.span(ctx, collRunItems, "get")
+	defer func() { end(err) }()
+	filter := bson.D{{Key: "institution", Value: institution}, {Key: "run_id", Value: runID}, {Key: "contact_id", Value: contactID}}
+	if err := ri.c.FindOne(ctx, filter).Decode(&it); err != nil {
+		return store.RunItem{}, fmt.Errorf("mongostore: get run item %s/%s/%s: %w", institution, runID, contactID, notFound(err))
+	}
+	return it, nil
+}
+
 func (ri *runItems) ForContact(ctx context.Context, institution, contactID string) (out []store.RunItem, err error) {
 	ctx, end := ri.s.span(ctx, collRunItems, "for_contact")
 	defer func() { end(err) }()

@@ -21,45 +21,90 @@ var purgeChunk = 1000 // a variable so that tests can cross batch boundaries che
 
 type audit struct{ s *Store }
 
-// Append checks the key index, then the sequence, then writes the entry and both of its index
-// entries in one batch, all under auditMu: one process owns the directory, so the in-process
-// lock is the whole serialisation point.
+// Append is AppendMany of one entry. The checks and the write happen under auditMu: one
+// process owns the directory, so the in-process lock is the whole serialisation point.
 func (a audit) Append(ctx context.Context, e store.AuditEntry) error {
-	if e.Key == "" {
-		return errNoAuditKey
-	}
+	_, err := a.AppendMany(ctx, []store.AuditEntry{e})
+	return err
+}
+
+// AppendMany checks each entry as Append does, against the log and the entries before it,
+// and writes the ones before the first failure in one batch.
+func (a audit) AppendMany(ctx context.Context, es []store.AuditEntry) (int, error) {
 	if err := a.s.enter(ctx); err != nil {
-		return err
+		return 0, err
 	}
 	defer a.s.leave()
 	a.s.auditMu.Lock()
 	defer a.s.auditMu.Unlock()
-	byKey := auditByKeyKey(e.Key)
-	switch _, err := get(a.s.db, byKey); {
-	case err == nil:
-		// The key is the caller's own id (a command id), never a personal value.
+	b := a.s.db.NewBatch()
+	keys := make(map[string]bool, len(es))
+	seqs := make(map[int64]bool, len(es))
+	n := 0
+	var failed error
+	for _, e := range es {
+		if failed = a.check(e, keys[e.Key], seqs[e.Seq]); failed != nil {
+			break
+		}
+		keys[e.Key], seqs[e.Seq] = true, true
+		if failed = a.write(b, e); failed != nil {
+			break
+		}
+		n++
+	}
+	if n == 0 {
+		_ = b.Close()
+		return 0, failed
+	}
+	if err := a.s.commit(b); err != nil {
+		return 0, err
+	}
+	return n, failed
+}
+
+// check is Append's check of one entry; keyTaken and seqTaken say an entry of the same
+// batch already has them.
+func (a audit) check(e store.AuditEntry, keyTaken, seqTaken bool) error {
+	if e.Key == "" {
+		return errNoAuditKey
+	}
+	if !keyTaken {
+		switch _, err := get(a.s.db, auditByKeyKey(e.Key)); {
+		case err == nil:
+			keyTaken = true
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+	}
+	if keyTaken {
 		return fmt.Errorf("audit key %q: %w", e.Key, store.ErrDuplicate)
-	case !errors.Is(err, store.ErrNotFound):
-		return err
 	}
-	key := auditKey(e.Seq)
-	switch _, err := get(a.s.db, key); {
-	case err == nil:
+	if !seqTaken {
+		switch _, err := get(a.s.db, auditKey(e.Seq)); {
+		case err == nil:
+			seqTaken = true
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+	}
+	if seqTaken {
 		return fmt.Errorf("audit seq %d: %w", e.Seq, store.ErrExists)
-	case !errors.Is(err, store.ErrNotFound):
-		return err
 	}
+	return nil
+}
+
+// write adds the entry and both of its index entries to b.
+func (a audit) write(b *pebble.Batch, e store.AuditEntry) error {
 	v, err := encodeJSON(e)
 	if err != nil {
 		return err
 	}
-	b := a.s.db.NewBatch()
-	_ = b.Set(byKey, appendInt64(nil, e.Seq), nil)
+	_ = b.Set(auditByKeyKey(e.Key), appendInt64(nil, e.Seq), nil)
 	if e.ContactID != "" {
 		_ = b.Set(auditByContactKey(e.Institution, e.ContactID, e.Seq), nil, nil)
 	}
-	_ = b.Set(key, v, nil)
-	return a.s.commit(b)
+	_ = b.Set(auditKey(e.Seq), v, nil)
+	return nil
 }
 
 func (a audit) ByKey(ctx context.Context, key string) (store.AuditEntry, error) {

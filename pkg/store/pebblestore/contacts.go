@@ -81,7 +81,8 @@ func (c contacts) PutMany(ctx context.Context, docs []store.Contact) ([]store.Pu
 			_ = b.Delete(inactiveKey(doc.Institution, old.status, old.recency, doc.ID), nil)
 		}
 		if !doc.Recency.IsZero() {
-			_ = b.Set(inactiveKey(doc.Institution, string(doc.Status), doc.Recency, doc.ID), nil, nil)
+			// The candidate changes with the blockers even when the key stays: always rewritten.
+			_ = b.Set(inactiveKey(doc.Institution, string(doc.Status), doc.Recency, doc.ID), encodeCandidate(nil, store.CandidateOf(doc)), nil)
 		}
 		_ = b.Set(keys[i], v, nil)
 		results[i].Contact = doc
@@ -144,11 +145,7 @@ func (c contacts) Inactive(ctx context.Context, inst string, status store.Status
 	prefix := inactivePrefix(inst, string(status))
 	upper := appendTime(append([]byte(nil), prefix...), before)
 	return iterate(ctx, snap, prefix, upper, func(k, _ []byte) error {
-		_, rest, err := readTime(k[len(prefix):])
-		if err != nil {
-			return err
-		}
-		id, _, err := readString(rest)
+		id, err := inactiveID(k[len(prefix):])
 		if err != nil {
 			return err
 		}

@@ -11,11 +11,11 @@
 //
 //	m layout                               → "lethe-pebble-1" (Open refuses any other)
 //	c | inst | id                          → contact: header (format, version, status, recency), body
-//	x | inst | status | recency | id       → empty: the Inactive index
+//	x | inst | status | recency | id       → the contact's store.Candidate (candidates.go; empty when written before it): the Inactive and Candidates index
 //	k | inst | id                          → 'K' + wrapped data key, or 'T' + tombstone time
 //	r | inst | id                          → run (JSON)
 //	q | inst | created_at | id             → empty: runs newest first, walked backwards
-//	i | inst | run | contact               → run item (JSON)
+//	i | inst | run | contact               → run item (binary, runitems.go; JSON when written before it)
 //	j | inst | contact | run               → empty: run items of a contact (right of access)
 //	a | seq                                → audit entry (JSON)
 //	d | key                                → seq: the audit entry's idempotency key, unique

@@ -12,7 +12,7 @@ import (
 const (
 	tagMeta           = 'm' // m | name                                  → value
 	tagContact        = 'c' // c | inst | id                             → contact
-	tagInactive       = 'x' // x | inst | status | recency | id          → empty (index)
+	tagInactive       = 'x' // x | inst | status | recency | id          → store.Candidate (index)
 	tagKey            = 'k' // k | inst | id                             → wrapped key or tombstone
 	tagRun            = 'r' // r | inst | id                             → run
 	tagRunByCreated   = 'q' // q | inst | created_at | id                → empty (index)
@@ -140,16 +140,18 @@ func itemPrefix(inst, run string) []byte {
 	return appendString(appendString([]byte{tagItem}, inst), run)
 }
 
-func itemKey(inst, run, contactID string) []byte {
-	return appendString(itemPrefix(inst, run), contactID)
+func itemKey(inst, run, contactID string) []byte { return appendItemKey(nil, inst, run, contactID) }
+
+func appendItemKey(b []byte, inst, run, contactID string) []byte {
+	return appendString(appendString(appendString(append(b, tagItem), inst), run), contactID)
 }
 
 func itemByContactPrefix(inst, contactID string) []byte {
 	return appendString(appendString([]byte{tagItemByContact}, inst), contactID)
 }
 
-func itemByContactKey(inst, contactID, run string) []byte {
-	return appendString(itemByContactPrefix(inst, contactID), run)
+func appendItemByContactKey(b []byte, inst, contactID, run string) []byte {
+	return appendString(appendString(appendString(append(b, tagItemByContact), inst), contactID), run)
 }
 
 func auditKey(seq int64) []byte { return appendInt64([]byte{tagAudit}, seq) }

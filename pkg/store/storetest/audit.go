@@ -206,6 +206,94 @@ func runAudit(t *testing.T, open func(t *testing.T) store.Store) {
 		appendAll(t, s, entry(2, 1)) // the seq refused above was left free
 	})
 
+	t.Run("AppendManyEqualsAppendsOneByOne", func(t *testing.T) {
+		one, many := open(t), open(t)
+		var es []store.AuditEntry
+		for seq := int64(1); seq <= 40; seq++ {
+			e := entry(seq, int(seq))
+			if seq%5 == 0 {
+				e.ContactID = "" // an entry about no contact (a purge)
+			}
+			es = append(es, e)
+		}
+		appendAll(t, one, es...)
+		if n, err := many.Audit().AppendMany(t.Context(), es[:25]); n != 25 || err != nil {
+			t.Fatalf("AppendMany of 25 = %d, %v", n, err)
+		}
+		if n, err := many.Audit().AppendMany(t.Context(), es[25:]); n != 15 || err != nil {
+			t.Fatalf("AppendMany of 15 = %d, %v", n, err)
+		}
+		mustEqual(t, "Scan", scanAll(t, many, 0), scanAll(t, one, 0))
+		for _, e := range es {
+			got, err := many.Audit().ByKey(t.Context(), e.Key)
+			if err != nil {
+				t.Fatalf("ByKey %s: %v", e.Key, err)
+			}
+			mustEqual(t, "ByKey "+e.Key, got, e)
+		}
+		for _, id := range []string{"c3", "c5", "c7"} {
+			a, err := one.Audit().ForContact(t.Context(), "inst-1", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := many.Audit().ForContact(t.Context(), "inst-1", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustEqual(t, "ForContact "+id, b, a)
+		}
+		last, err := many.Audit().Last(t.Context())
+		if err != nil || last.Seq != 40 {
+			t.Fatalf("Last after AppendMany = %d, %v; want 40", last.Seq, err)
+		}
+	})
+
+	t.Run("AppendManyRedeliveredIsHarmless", func(t *testing.T) {
+		s := open(t)
+		es := []store.AuditEntry{entry(1, 1), entry(2, 2), entry(3, 3)}
+		if n, err := s.Audit().AppendMany(t.Context(), es); n != 3 || err != nil {
+			t.Fatalf("AppendMany = %d, %v", n, err)
+		}
+		before := scanAll(t, s, 0)
+		// The same batch again (a retried group commit whose first attempt landed).
+		if n, err := s.Audit().AppendMany(t.Context(), es); n != 0 || !errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("AppendMany again = %d, %v; want 0, ErrDuplicate", n, err)
+		}
+		// The same keys under the next sequences: still refused, by key.
+		again := []store.AuditEntry{entry(1, 1), entry(2, 2)}
+		again[0].Seq, again[1].Seq = 4, 5
+		if n, err := s.Audit().AppendMany(t.Context(), again); n != 0 || !errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("AppendMany of logged keys at new seqs = %d, %v; want 0, ErrDuplicate", n, err)
+		}
+		mustEqual(t, "log after redeliveries", scanAll(t, s, 0), before)
+	})
+
+	t.Run("AppendManyStopsAtTheFirstRefusedEntry", func(t *testing.T) {
+		s := open(t)
+		appendAll(t, s, entry(1, 1), entry(5, 5))
+		dupKey := entry(4, 4)
+		dupKey.Key = entry(1, 1).Key
+		n, err := s.Audit().AppendMany(t.Context(), []store.AuditEntry{entry(2, 2), entry(3, 3), dupKey, entry(6, 6)})
+		if n != 2 || !errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("AppendMany over a logged key = %d, %v; want 2, ErrDuplicate", n, err)
+		}
+		seqTaken := entry(5, 5)
+		seqTaken.Key = "erase:another"
+		n, err = s.Audit().AppendMany(t.Context(), []store.AuditEntry{entry(4, 4), seqTaken, entry(6, 6)})
+		if n != 1 || !errors.Is(err, store.ErrExists) {
+			t.Fatalf("AppendMany over a taken seq = %d, %v; want 1, ErrExists", n, err)
+		}
+		twice := entry(7, 7)
+		twice.Key = entry(6, 6).Key
+		n, err = s.Audit().AppendMany(t.Context(), []store.AuditEntry{entry(6, 6), twice})
+		if n != 1 || !errors.Is(err, store.ErrDuplicate) {
+			t.Fatalf("AppendMany with a key twice = %d, %v; want 1, ErrDuplicate", n, err)
+		}
+		if got := seqs(scanAll(t, s, 0)); !slices.Equal(got, []int64{1, 2, 3, 4, 5, 6}) {
+			t.Fatalf("log holds seqs %v, want 1-6", got)
+		}
+	})
+
 	t.Run("ByKey", func(t *testing.T) {
 		s := open(t)
 		appendAll(t, s, entry(1, 0), entry(2, 1), entry(3, 2))

@@ -161,6 +161,30 @@ func runRunItems(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("GetReadsOneRunsItemOfAContact", func(t *testing.T) {
+		s := open(t)
+		put(t, s, item("i1", "r1", "c1"), item("i1", "r1", "c10"), item("i1", "r10", "c1"), item("i10", "r1", "c1"))
+		marked := item("i1", "r2", "c1")
+		marked.Outcome, marked.Reason, marked.Result = store.OutcomeDelete, "", ""
+		put(t, s, marked)
+		got, err := s.RunItems().Get(t.Context(), "i1", "r2", "c1")
+		if err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		mustEqual(t, "Get", got, marked)
+		marked.Result, marked.ResultAt = "deleted", at(2)
+		put(t, s, marked) // the anonymiser marks it done: Get sees the upsert
+		if got, err = s.RunItems().Get(t.Context(), "i1", "r2", "c1"); err != nil {
+			t.Fatal(err)
+		}
+		mustEqual(t, "Get after the mark", got, marked)
+		for _, k := range [][3]string{{"i1", "r2", "c10"}, {"i1", "r", "c1"}, {"i", "r1", "c1"}, {"i1", "r1", "c"}} {
+			if _, err := s.RunItems().Get(t.Context(), k[0], k[1], k[2]); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("Get %v: err = %v, want ErrNotFound", k, err)
+			}
+		}
+	})
+
 	t.Run("PageOfUnknownRunIsEmptyNotAnError", func(t *testing.T) {
 		s := open(t)
 		got, err := s.RunItems().Page(t.Context(), "i1", "nope", "", 10)

@@ -16,6 +16,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	})
 	t.Run("Contacts", func(t *testing.T) { runContacts(t, open) })
+	t.Run("Candidates", func(t *testing.T) { runCandidates(t, open) })
 	t.Run("Keys", func(t *testing.T) { runKeys(t, open) })
 	t.Run("Runs", func(t *testing.T) { runRuns(t, open) })
 	t.Run("RunItems", func(t *testing.T) { runRunItems(t, open) })
