@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -103,13 +104,15 @@ type Service struct {
 	store          store.Store
 	pub            Publisher
 	cfg            config.File
-	auth           *httpapi.Authenticator
-	now            func() time.Time
-	sleep          func(ctx context.Context, until time.Time) error
-	log            *slog.Logger
-	tp             trace.TracerProvider
-	batch          int
-	ready          *platform.Readiness
+	// receiptKey is the public key of erasure receipts, printed in the register (nil: none).
+	receiptKey ed25519.PublicKey
+	auth       *httpapi.Authenticator
+	now        func() time.Time
+	sleep      func(ctx context.Context, until time.Time) error
+	log        *slog.Logger
+	tp         trace.TracerProvider
+	batch      int
+	ready      *platform.Readiness
 
 	tracer    trace.Tracer
 	planned   metric.Int64Counter
@@ -227,6 +230,9 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 	js := d.JetStream
 	s.folded = func(ctx context.Context) error {
 		return bus.WaitAcknowledged(ctx, js, bus.StreamActivity, bus.DurableRecency, s.projectionWait)
+	}
+	if d.ReceiptKey != nil {
+		s.receiptKey = d.ReceiptKey.Public().(ed25519.PublicKey)
 	}
 	for _, o := range opts {
 		if err := o(s); err != nil {
