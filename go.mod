@@ -91,4 +91,6 @@ require (
 
 require github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 
+require github.com/gowebpki/jcs v1.0.1
+
 replace github.com/lethe-gdpr/lethe/events => ./events

@@ -25,6 +25,7 @@ func minimalData() []Data {
 		CampaignLinkClicked{CampaignID: "c1", LinkID: "l1", ClickedAt: at},
 		LegalHoldChanged{Held: true, At: at},
 		ErasureRequested{RequestedAt: at},
+		ErasureConfirmed{Destination: "crm-a", OutcomeID: "out_1", ConfirmedAt: at},
 		ContactAnonymised{Institution: "inst-a", ContactID: "c-1", RunID: "r1", At: at, ErasedFields: []string{"profile.email"}},
 		ContactDeleted{Institution: "inst-a", ContactID: "c-1", RequestID: "q1", At: at},
 		ContactSkipped{Institution: "inst-a", ContactID: "c-1", RunID: "r1", At: at, Reason: SkipLegalHold},

@@ -141,6 +141,18 @@ type ErasureRequested struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// ErasureConfirmed is the data of lethe.erasure.confirmed.v1: a downstream destination
+// erased its copy of what the outcome OutcomeID (the CloudEvent id of a
+// lethe.contact.anonymised.v1 or …deleted.v1 on LETHE_RESULTS) named. The event's subject is
+// the outcome's contact id and its institution the outcome's.
+type ErasureConfirmed struct {
+	// Destination is the name lethe.yaml gives the destination (destinations[].name); a
+	// token or bus user may confirm only for the destination it speaks for.
+	Destination string    `json:"destination"`
+	OutcomeID   string    `json:"outcome_id"`
+	ConfirmedAt time.Time `json:"confirmed_at"`
+}
+
 func (ContactCreated) EventType() string      { return TypeContactCreated }
 func (ContactUpdated) EventType() string      { return TypeContactUpdated }
 func (CriterionChanged) EventType() string    { return TypeCriterionChanged }
@@ -155,6 +167,7 @@ func (WaitlistJoined) EventType() string      { return TypeWaitlistJoined }
 func (CampaignLinkClicked) EventType() string { return TypeCampaignLinkClicked }
 func (LegalHoldChanged) EventType() string    { return TypeLegalHoldChanged }
 func (ErasureRequested) EventType() string    { return TypeErasureRequested }
+func (ErasureConfirmed) EventType() string    { return TypeErasureConfirmed }
 
 // Decoding: one field table per object; reader.go walks them.
 
@@ -370,6 +383,12 @@ var erasureRequestedFields = []field[ErasureRequested]{
 	{name: "reason", read: func(r *reader, p *path, d *ErasureRequested) { d.Reason = r.personalText(p) }},
 }
 
+var erasureConfirmedFields = []field[ErasureConfirmed]{
+	{name: "destination", required: true, read: func(r *reader, p *path, d *ErasureConfirmed) { d.Destination = r.token(p) }},
+	{name: "outcome_id", required: true, read: func(r *reader, p *path, d *ErasureConfirmed) { d.OutcomeID = r.id(p) }},
+	{name: "confirmed_at", required: true, read: func(r *reader, p *path, d *ErasureConfirmed) { d.ConfirmedAt = r.timestamp(p) }},
+}
+
 const minInt64 = -1 << 63
 
 // decoder is implemented by every data struct: it reads itself from the data at p.
@@ -400,3 +419,4 @@ func (d *CampaignLinkClicked) decode(r *reader, p *path) {
 }
 func (d *LegalHoldChanged) decode(r *reader, p *path) { object(r, p, d, legalHoldChangedFields) }
 func (d *ErasureRequested) decode(r *reader, p *path) { object(r, p, d, erasureRequestedFields) }
+func (d *ErasureConfirmed) decode(r *reader, p *path) { object(r, p, d, erasureConfirmedFields) }

@@ -236,6 +236,12 @@ func schemaSpecs() []schemaSpec {
 			data: object_([]string{"requested_at"}, obj{
 				{"requested_at", ts}, {"reason", ref("personal")},
 			})},
+		{typ: TypeErasureConfirmed, doc: "A downstream destination erased its copy of what an outcome on LETHE_RESULTS named; the subject is that outcome's contact id.",
+			data: object_([]string{"destination", "outcome_id", "confirmed_at"}, obj{
+				{"destination", desc("The destination's name in lethe.yaml.", ref("token"))},
+				{"outcome_id", desc("The CloudEvent id of the outcome confirmed.", ref("id"))},
+				{"confirmed_at", ts},
+			})},
 		{typ: TypeContactAnonymised, doc: "Lethe anonymised the contact. data.institution and data.contact_id equal the institution extension and the subject.",
 			data: object_([]string{"institution", "contact_id", "at", "erased_fields"}, outcomeProps(
 				kv{"erased_fields", desc("Names of the erased fields, never values.", obj{

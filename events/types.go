@@ -21,6 +21,9 @@ const (
 	TypeCampaignLinkClicked = "lethe.campaign.link.clicked.v1"
 	TypeLegalHoldChanged    = "lethe.legalhold.changed.v1"
 	TypeErasureRequested    = "lethe.erasure.requested.v1"
+	// TypeErasureConfirmed is sent by a downstream destination (a CRM reading LETHE_RESULTS)
+	// once it erased its copy of the contact an outcome named.
+	TypeErasureConfirmed = "lethe.erasure.confirmed.v1"
 )
 
 // Event types that Lethe publishes on LETHE_RESULTS ("events out").
@@ -129,7 +132,7 @@ var inTypes = []string{
 	TypeContactCreated, TypeContactUpdated, TypeCriterionChanged, TypeConsentChanged,
 	TypeOptionAcquired, TypeOptionConfirmed, TypeOrderPlaced, TypePaymentRecorded,
 	TypeBalanceChanged, TypeSubscriptionChanged, TypeWaitlistJoined, TypeCampaignLinkClicked,
-	TypeLegalHoldChanged, TypeErasureRequested,
+	TypeLegalHoldChanged, TypeErasureRequested, TypeErasureConfirmed,
 }
 
 var outTypes = []string{TypeContactAnonymised, TypeContactDeleted, TypeContactSkipped, TypeRunCompleted}
@@ -190,6 +193,8 @@ func newData(t string) decoder {
 		return new(LegalHoldChanged)
 	case TypeErasureRequested:
 		return new(ErasureRequested)
+	case TypeErasureConfirmed:
+		return new(ErasureConfirmed)
 	case TypeContactAnonymised:
 		return new(ContactAnonymised)
 	case TypeContactDeleted:

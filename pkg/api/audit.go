@@ -1,6 +1,18 @@
 package api
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
+
+// AuditEntryView is GET /v1/audit/entries/{seq}: where an entry stands in the chain, never
+// what it is about (no institution, contact or actor).
+type AuditEntryView struct {
+	Seq      int64     `json:"seq"`
+	At       time.Time `json:"at"`
+	PrevHash string    `json:"prev_hash"`
+	Hash     string    `json:"hash"`
+}
 
 // AuditReport is GET /v1/audit/verify: what walking the audit log's hash chain found.
 type AuditReport struct {

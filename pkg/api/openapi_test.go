@@ -10,6 +10,7 @@ import (
 
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/receipt"
 )
 
 // The views are the API the OpenAPI document describes: each one's JSON members are its
@@ -46,6 +47,11 @@ func TestViewsAreTheirOpenAPISchemas(t *testing.T) {
 		"AuditReport":        api.AuditReport{},
 		"EventsAccepted":     api.EventsAccepted{},
 		"InvalidParam":       api.InvalidParam{},
+		"DestinationList":    api.DestinationList{},
+		"Destination":        api.DestinationView{},
+		"AuditEntry":         api.AuditEntryView{},
+		"ReceiptKey":         receipt.PublicKey{},
+		"Receipt":            receipt.Receipt{},
 	} {
 		t.Run(schema, func(t *testing.T) {
 			s, ok := doc.Components.Schemas[schema]

@@ -9,6 +9,16 @@ type RegisterView struct {
 	Declared         bool                `json:"declared"`
 	InactivityMonths int                 `json:"inactivity_months"`
 	Entries          []RegisterEntryView `json:"entries"`
+	// ReceiptKey is the public key the instance's erasure receipts verify with, also served at
+	// GET /v1/receipts/key; absent when the server signs none.
+	ReceiptKey *ReceiptKeyView `json:"receipt_key,omitempty"`
+}
+
+// ReceiptKeyView is the receipts' public key: algorithm, id and the key (base64 of its 32 bytes).
+type ReceiptKeyView struct {
+	Algorithm string `json:"alg"`
+	KeyID     string `json:"key_id"`
+	PublicKey string `json:"public_key"`
 }
 
 // RegisterEntryView is one processing activity.

@@ -25,22 +25,25 @@ type RequestRefuse struct {
 // The reason of an extension or a refusal is personal: DecisionReason holds it only for a
 // caller with the export scope on the institution; DecisionReasonSealed says one is held.
 type RequestView struct {
-	ID           string    `json:"id"`
-	Institution  string    `json:"institution"`
-	ContactID    string    `json:"contact_id"`
-	Kind         string    `json:"kind"`
-	Origin       string    `json:"origin"`
-	RequestedBy  string    `json:"requested_by,omitempty"`
-	State        string    `json:"state"`
-	Blocker      string    `json:"blocker,omitempty"`
-	Error        string    `json:"error,omitempty"`
-	Attempt      int       `json:"attempt"`
-	Outcome      string    `json:"outcome,omitempty"`
-	Reason       string    `json:"reason,omitempty"` // the skip reason of the outcome
-	ErasedFields []string  `json:"erased_fields,omitempty"`
-	ReceivedAt   time.Time `json:"received_at"`
-	DueAt        time.Time `json:"due_at"`
-	Overdue      bool      `json:"overdue"`
+	ID           string   `json:"id"`
+	Institution  string   `json:"institution"`
+	ContactID    string   `json:"contact_id"`
+	Kind         string   `json:"kind"`
+	Origin       string   `json:"origin"`
+	RequestedBy  string   `json:"requested_by,omitempty"`
+	State        string   `json:"state"`
+	Blocker      string   `json:"blocker,omitempty"`
+	Error        string   `json:"error,omitempty"`
+	Attempt      int      `json:"attempt"`
+	Outcome      string   `json:"outcome,omitempty"`
+	Reason       string   `json:"reason,omitempty"` // the skip reason of the outcome
+	ErasedFields []string `json:"erased_fields,omitempty"`
+	// AwaitingConfirmation names the destinations that have not yet confirmed the erasure of
+	// an open request: it completes once the list is empty.
+	AwaitingConfirmation []string  `json:"awaiting_confirmation,omitempty"`
+	ReceivedAt           time.Time `json:"received_at"`
+	DueAt                time.Time `json:"due_at"`
+	Overdue              bool      `json:"overdue"`
 	// DecisionReason is the extension's or the refusal's reason (export scope only).
 	DecisionReason       string       `json:"decision_reason,omitempty"`
 	DecisionReasonSealed bool         `json:"decision_reason_sealed,omitempty"`

@@ -35,6 +35,9 @@ const (
 	// DurableErasureRequests is the anonymiser's consumer of lethe.erasure.requested.v1 on
 	// LETHE_ACTIVITY, turning requests into commands.
 	DurableErasureRequests = "anonymiser-requests"
+	// DurableConfirmations is the anonymiser's consumer of lethe.erasure.confirmed.v1 on
+	// LETHE_ACTIVITY, recording downstream destinations' confirmations.
+	DurableConfirmations = "anonymiser-confirmations"
 )
 
 // Subject roots; every stream captures "<root>.>".
@@ -79,6 +82,15 @@ func ResultSubject(institution, outcome string) string {
 // InboxSubject is lethe.inbox.<institution>, where upstream systems may publish CloudEvents.
 func InboxSubject(institution string) string {
 	return subjectInbox + "." + institution
+}
+
+// ConfirmationSubject is lethe.inbox.<institution>.<destination>, where a bus user speaking
+// for a downstream destination publishes its lethe.erasure.confirmed.v1. NATS does not tell a
+// consumer who published a message, so the subject says it: only a user whose lethe.yaml
+// entry names that destination is granted it (Permissions), and ingest checks the
+// confirmation's destination against the subject's.
+func ConfirmationSubject(institution, destination string) string {
+	return subjectInbox + "." + institution + "." + destination
 }
 
 // DLQSubject is lethe.dlq.<stream>, where dead letters of stream are kept.

@@ -69,6 +69,10 @@ func ServerUsers(servicePassword string, users []config.BusUser) ([]*server.User
 //     ($JS.API.CONSUMER.CREATE.LETHE_RESULTS.<durable>) and the legacy durable create are not
 //     granted: they would let the filter be anything, another institution's results included.
 //
+// A user of either role that speaks for a destination (config.BusUser.Destination) may also
+// publish to ConfirmationSubject(<institution>, <destination>) of its institutions: its
+// confirmations, and nothing else, as ingest checks.
+//
 // Both may subscribe to their own reply inbox (InboxPrefix) only.
 func Permissions(u config.BusUser) (*server.Permissions, error) {
 	sub := &server.SubjectPermission{Allow: []string{InboxPrefix(u.Name) + ".>"}}
@@ -96,6 +100,11 @@ func Permissions(u config.BusUser) (*server.Permissions, error) {
 		}
 	default:
 		return nil, fmt.Errorf("%w: bus user %q has role %q (publisher or consumer)", ErrInvalidConfig, u.Name, u.Role)
+	}
+	if u.Destination != "" {
+		for _, in := range u.Institutions {
+			pub = append(pub, ConfirmationSubject(in, u.Destination))
+		}
 	}
 	if len(u.Institutions) == 0 {
 		return nil, fmt.Errorf("%w: bus user %q has no institution", ErrInvalidConfig, u.Name)

@@ -151,6 +151,29 @@ func TestPublisherReachesOnlyItsInstitutionsInbox(t *testing.T) {
 	}
 }
 
+// A user speaking for a destination publishes its confirmations on its own subject of each
+// of its institutions, and on no other destination's nor on another institution's; a
+// publisher speaking for none has no confirmation subject at all.
+func TestDestinationUserPublishesOnlyItsConfirmationSubjects(t *testing.T) {
+	t.Parallel()
+	crm := bustest.BusUser(t, "crm-a", config.RoleConsumer, "crm-pw", "inst-a", "inst-c")
+	crm.Destination = "crm-a"
+	s, svc := authSetup(t, crm, bustest.BusUser(t, "ticketing", config.RolePublisher, "pub-pw", "inst-a"))
+	c := connectAs(t, s, "crm-a", "crm-pw")
+	js := newJS(t, c.Conn)
+	for _, inst := range []string{"inst-a", "inst-c"} {
+		if _, err := js.Publish(context.Background(), bus.ConfirmationSubject(inst, "crm-a"), []byte(`{}`)); err != nil {
+			t.Fatalf("publish a confirmation for %s: %v", inst, err)
+		}
+	}
+	publishRefused(t, c, bus.ConfirmationSubject("inst-a", "crm-b"), bus.ConfirmationSubject("inst-b", "crm-a"), bus.InboxSubject("inst-a"))
+	pub := connectAs(t, s, "ticketing", "pub-pw")
+	publishRefused(t, pub, bus.ConfirmationSubject("inst-a", "crm-a"), bus.ConfirmationSubject("inst-a", "ticketing"))
+	if got := streamMsgs(t, svc, bus.StreamInbox); got != 2 {
+		t.Errorf("%s holds %d messages, want the 2 confirmations", bus.StreamInbox, got)
+	}
+}
+
 func TestConsumerReadsOnlyItsDurablesOnResults(t *testing.T) {
 	t.Parallel()
 	s, svc := authSetup(t,

@@ -24,10 +24,12 @@ func (c *Client) RequestErasure(ctx context.Context, inst, contact, reason strin
 }
 
 // WaitRequest polls the request until it is answered or needs someone (completed, refused,
-// failed, blocked), riding out a server restart; each request is bounded by perRequest, the
-// whole wait by ctx.
+// failed, blocked, or erased and awaiting destinations' confirmations), riding out a server
+// restart; each request is bounded by perRequest, the whole wait by ctx.
 func (c *Client) WaitRequest(ctx context.Context, id string, perRequest time.Duration) (api.RequestView, error) {
-	return poll(ctx, c, RequestPath(id), perRequest, func(r api.RequestView) bool { return RequestSettled(r.State) })
+	return poll(ctx, c, RequestPath(id), perRequest, func(r api.RequestView) bool {
+		return RequestSettled(r.State) || r.Outcome != "" && len(r.AwaitingConfirmation) > 0
+	})
 }
 
 // RequestSettled reports whether a request in state is answered or waits on someone: what

@@ -40,3 +40,15 @@ func TargetsPath(inst string) string { return "/v1/institutions/" + inst + "/tar
 
 // AuditVerifyPath has the server check the audit log's hash chain.
 const AuditVerifyPath = "/v1/audit/verify"
+
+// ReceiptPath is an erased contact's signed receipt.
+func ReceiptPath(inst, contact string) string { return ContactPath(inst, contact) + "/receipt" }
+
+// DestinationsPath is the institution's downstream destinations and their confirmations.
+func DestinationsPath(inst string) string { return "/v1/institutions/" + inst + "/destinations" }
+
+// ReceiptKeyPath is the public key receipts verify with (no token needed).
+const ReceiptKeyPath = "/v1/receipts/key"
+
+// AuditEntryPath is one audit entry's place in the chain: seq, time and hashes.
+func AuditEntryPath(seq int64) string { return "/v1/audit/entries/" + strconv.FormatInt(seq, 10) }

@@ -40,6 +40,11 @@ type BusUser struct {
 	// PasswordBcrypt is the bcrypt hash of the password ($2a$, $2b$ or $2y$): NATS would take
 	// anything else for a plain-text password.
 	PasswordBcrypt string `yaml:"password_bcrypt"`
+	// Destination, when set, is the downstream destination (destinations[].name) the user
+	// speaks for: it may then also publish that destination's confirmations to
+	// lethe.inbox.<institution>.<destination> of its institutions (every one of which the
+	// destination must follow).
+	Destination string `yaml:"destination"`
 
 	lines lines
 }

@@ -53,6 +53,11 @@ type File struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Bus lists the bus users besides the services (bus.go).
 	Bus Bus `yaml:"bus"`
+	// Destinations are the downstream systems that copy contacts from LETHE_RESULTS and
+	// confirm their own erasures (destinations.go).
+	Destinations []Destination `yaml:"destinations"`
+	// Receipts holds the signing key of erasure receipts (destinations.go).
+	Receipts Receipts `yaml:"receipts"`
 
 	lines lines
 }
@@ -110,6 +115,9 @@ type Token struct {
 	SHA256       string   `yaml:"sha256"`
 	Institutions []string `yaml:"institutions"`
 	Scopes       []string `yaml:"scopes"`
+	// Destination, when set, is the downstream destination (destinations[].name) the token
+	// speaks for: it may send lethe.erasure.confirmed.v1 for that destination only.
+	Destination string `yaml:"destination"`
 
 	lines lines
 }
@@ -304,6 +312,11 @@ func (f File) Validate() error {
 				add(t.lineOf("scopes"), "%s: unknown scope %q (ingest, read, admin, erase, export)", where, s)
 			}
 		}
+		if t.Destination != "" {
+			if _, ok := f.Destination(t.Destination); !ok {
+				add(t.lineOf("destination"), "%s: destination %q is not declared under destinations", where, t.Destination)
+			}
+		}
 	}
 	ids := map[string]bool{}
 	for i, in := range f.Institutions {
@@ -341,6 +354,7 @@ func (f File) Validate() error {
 			add(f.lines.of("trusted_proxies"), "trusted_proxies: %q is neither an IP address nor a CIDR prefix", p)
 		}
 	}
+	f.validateDestinations(add)
 	f.Bus.validate(add)
 	if len(probs) == 0 {
 		return nil
@@ -390,6 +404,7 @@ func attachLines(root *yaml.Node, f *File) {
 	top := root.Content[0]
 	f.lines = keyLines(top, 2)
 	attachBusLines(top, &f.Bus)
+	attachDestinationLines(top, f.Destinations)
 	if toks := mapValue(top, "tokens"); toks != nil && toks.Kind == yaml.SequenceNode {
 		for i, n := range toks.Content {
 			if i < len(f.Tokens) {

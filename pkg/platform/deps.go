@@ -1,6 +1,7 @@
 package platform
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,10 @@ type Deps struct {
 	Config         config.File
 	// Auth wraps the routes a service's Register adds: they need a bearer token.
 	Auth *httpapi.Authenticator
+	// ReceiptKey signs erasure receipts (the anonymiser) and its public half is printed in
+	// the register (the scheduler); lethe serve always sets it (created once under --data,
+	// or from configuration). Unset, the anonymiser signs with a key of its own process.
+	ReceiptKey ed25519.PrivateKey
 }
 
 // WithLogger returns a copy of d whose logger is l (each service gets its own attributes).

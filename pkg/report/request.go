@@ -50,6 +50,9 @@ func Request(w io.Writer, req api.RequestView) error {
 	if len(req.ErasedFields) > 0 {
 		fmt.Fprintf(tw, "erased\t%s\n", strings.Join(req.ErasedFields, ", "))
 	}
+	if len(req.AwaitingConfirmation) > 0 {
+		fmt.Fprintf(tw, "awaiting\tconfirmation from %s\n", strings.Join(req.AwaitingConfirmation, ", "))
+	}
 	if req.CompletedAt != nil {
 		fmt.Fprintf(tw, "completed\t%s\n", stamp(*req.CompletedAt))
 	}

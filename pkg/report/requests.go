@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/lethe-gdpr/lethe/pkg/api"
@@ -19,6 +20,9 @@ func Requests(w io.Writer, rs []api.RequestView) error {
 			overdue = "OVERDUE"
 		}
 		outcome := r.Outcome
+		if len(r.AwaitingConfirmation) > 0 {
+			outcome += ", awaiting " + strings.Join(r.AwaitingConfirmation, ", ")
+		}
 		if r.Error != "" {
 			outcome = "error: " + r.Error
 		}

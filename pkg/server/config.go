@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/cliflags"
 	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/receipt"
 	"github.com/lethe-gdpr/lethe/pkg/seal"
 	"github.com/lethe-gdpr/lethe/pkg/telemetry"
 )
@@ -39,8 +41,11 @@ type Config struct {
 	MongoURI     string
 	MongoDB      string
 	MasterKey    string
-	LogLevel     string
-	LogFormat    string
+	// ReceiptKey is the base64 Ed25519 key that signs erasure receipts (overrides lethe.yaml's
+	// receipts.signing_key); empty, one is created once under --data.
+	ReceiptKey string
+	LogLevel   string
+	LogFormat  string
 	// OTLPEndpoint is OTEL_EXPORTER_OTLP_ENDPOINT: the standard variable, not a LETHE_ one.
 	OTLPEndpoint string
 	// MasterKeyFile and NATSPasswordFile name files holding MasterKey and NATSPassword, as
@@ -48,6 +53,7 @@ type Config struct {
 	// secret is never in the environment or on the command line, where `docker inspect`
 	// and ps show it.
 	MasterKeyFile    string
+	ReceiptKeyFile   string
 	NATSPasswordFile string
 	// ShutdownTimeout bounds each step of a graceful stop.
 	ShutdownTimeout time.Duration
@@ -105,6 +111,8 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.MongoDB, "mongo-database", "lethe", "MongoDB database name")
 	fs.StringVar(&c.MasterKey, "master-key", "", "base64 256-bit master key (overrides lethe.yaml); empty with the embedded store generates one under --data")
 	fs.StringVar(&c.MasterKeyFile, "master-key-file", "", "a file holding --master-key (a mounted secret)")
+	fs.StringVar(&c.ReceiptKeyFile, "receipt-key-file", "", "a file holding --receipt-key (a mounted secret)")
+	fs.StringVar(&c.ReceiptKey, "receipt-key", "", "base64 Ed25519 key (32-byte seed) signing erasure receipts (overrides lethe.yaml receipts.signing_key); empty generates one under --data")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "bound on each step of a graceful stop")
@@ -178,7 +186,7 @@ func Targets() []string {
 	return names
 }
 
-// readSecretFiles reads --master-key-file and --nats-password-file into the settings they
+// readSecretFiles reads --master-key-file, --receipt-key-file and --nats-password-file into the settings they
 // stand for; giving a setting both ways is refused rather than one silently winning.
 func readSecretFiles(c *Config) error {
 	for _, s := range []struct {
@@ -186,6 +194,7 @@ func readSecretFiles(c *Config) error {
 		value      *string
 	}{
 		{"--master-key", c.MasterKeyFile, &c.MasterKey},
+		{"--receipt-key", c.ReceiptKeyFile, &c.ReceiptKey},
 		{"--nats-password", c.NATSPasswordFile, &c.NATSPassword},
 	} {
 		if s.file == "" {
@@ -271,6 +280,23 @@ func masterKey(c Config, f config.File) ([]byte, error) {
 		return nil, errors.New("a shared master key is required with --mongo-uri: set master_key in lethe.yaml or LETHE_MASTER_KEY")
 	}
 	return seal.EnsureMasterKey(c.Data)
+}
+
+// receiptKey: the flag, then lethe.yaml, else the key created once under --data. Replicas
+// sharing MongoDB should share one (receipts.signing_key): each would otherwise sign with its
+// own, and a receipt verifies only with the key its signature names.
+func receiptKey(c Config, f config.File, log *slog.Logger) (ed25519.PrivateKey, error) {
+	b64 := c.ReceiptKey
+	if b64 == "" {
+		b64 = f.Receipts.SigningKey
+	}
+	if b64 != "" {
+		return receipt.SigningKeyFromConfig(b64)
+	}
+	if c.MongoURI != "" {
+		log.Warn("receipts are signed with a key of this instance's --data: replicas sharing MongoDB should share receipts.signing_key (LETHE_RECEIPT_KEY)")
+	}
+	return receipt.EnsureSigningKey(c.Data)
 }
 
 func newLogger(c Config, w io.Writer) *slog.Logger {

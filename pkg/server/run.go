@@ -130,6 +130,10 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	signKey, err := receiptKey(c, file, log)
+	if err != nil {
+		return err
+	}
 
 	// The erasure ledger onto the store, before anything is built, served or ready: a store
 	// restored from before some erasures is erased again first (ledger.go).
@@ -160,6 +164,7 @@ func Run(ctx context.Context, c Config, stdout, stderr io.Writer) error {
 		Sealer:         sealer,
 		Config:         file,
 		Auth:           httpapi.NewAuthenticator(file.Tokens),
+		ReceiptKey:     signKey,
 	}
 
 	if c.RebuildProjection {

@@ -29,6 +29,7 @@ type Store interface {
 	RunItems() RunItems
 	Audit() Audit
 	Requests() Requests
+	Confirmations() Confirmations
 	// Ping reports whether the backend is reachable (readiness).
 	Ping(ctx context.Context) error
 	Close(ctx context.Context) error

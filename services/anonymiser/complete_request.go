@@ -9,17 +9,26 @@ import (
 
 // Completion is the step an erasure request goes through once Lethe has erased the contact
 // (or skipped it for good) and published the outcome: it says whether the request is
-// answered now. The default answers at once. A Completion that waits — every downstream
-// destination confirming it erased its copy — returns false: the request stays in_progress,
-// with its outcome recorded, until FinishRequest is called for it.
+// answered now. The default (confirmedCompletion) waits for every downstream destination to
+// confirm it erased its copy: until then it returns false and the request stays in_progress,
+// with its outcome recorded, until FinishRequest is called for it (Confirm does, on the last
+// confirmation).
 type Completion interface {
 	Erased(ctx context.Context, r store.Request) (done bool, err error)
 }
 
-// immediateCompletion answers a request as soon as Lethe erased.
-type immediateCompletion struct{}
+// confirmedCompletion answers an erasure request once every destination following its
+// institution confirmed the erasure (record_confirmation.go); at once when none follows it,
+// and for a skip, which erased nothing.
+type confirmedCompletion struct{ s *Service }
 
-func (immediateCompletion) Erased(context.Context, store.Request) (bool, error) { return true, nil }
+func (c confirmedCompletion) Erased(ctx context.Context, r store.Request) (bool, error) {
+	if r.Outcome != OutcomeAnonymised && r.Outcome != OutcomeDeleted {
+		return true, nil
+	}
+	left, err := c.s.Unconfirmed(ctx, r.Institution, r.ContactID, "request:"+r.ID)
+	return len(left) == 0, err
+}
 
 // FinishRequest completes a request a Completion held back (its outcome already recorded),
 // once whatever it waited for happened. Finishing a request that is not in_progress with an
@@ -77,6 +86,14 @@ func (s *Service) completeRequest(ctx context.Context, r store.Request, cmdAttem
 		}
 		return true
 	})
+	if err != nil || done {
+		return err
+	}
+	// Asked again once the outcome is on the request: what the Completion waited for may have
+	// happened in between, and then its FinishRequest found no outcome to complete.
+	if done, err = s.completion.Erased(ctx, recorded); err == nil && done {
+		_, err = s.FinishRequest(ctx, r.ID, "lethe")
+	}
 	return err
 }
 

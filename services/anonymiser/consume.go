@@ -104,6 +104,31 @@ func projectionCaughtUp(ctx context.Context, js jetstream.JetStream, seq uint64,
 	}
 }
 
+// confirmationHandler is the port from lethe.erasure.confirmed.v1 on LETHE_ACTIVITY to
+// Confirm: ingest let only a destination's own confirmations through, so what cannot be
+// decoded or names a destination that does not follow the institution is dead-lettered.
+func confirmationHandler(s *Service) bus.Handler {
+	return func(ctx context.Context, m *bus.Message) error {
+		if m.Event.Type() != events.TypeErasureConfirmed {
+			return nil // not ours: the filter should not deliver it
+		}
+		d, err := events.Decode(m.Event)
+		if err != nil {
+			return bus.Permanent(fmt.Errorf("invalid erasure confirmation: %w", err))
+		}
+		c, _ := d.(*events.ErasureConfirmed)
+		if c == nil {
+			return bus.Permanent(fmt.Errorf("invalid erasure confirmation: data of %T", d))
+		}
+		_, err = s.Confirm(ctx, Confirmation{EventID: m.Event.ID(), Institution: events.Institution(m.Event),
+			ContactID: m.Event.Subject(), Data: *c})
+		if errors.Is(err, ErrForeignConfirmation) {
+			return bus.Permanent(err)
+		}
+		return err
+	}
+}
+
 // lastDelivery reports whether delivery n is the last one of maxDeliver (at least 1, as
 // WithCommandRetries checks).
 func lastDelivery(n uint64, maxDeliver int) bool {

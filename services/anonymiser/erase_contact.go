@@ -44,7 +44,9 @@ type Result struct {
 //     contact that became active or blocked in between is never erased;
 //  2. destroy the contact's data key (crypto-shredding every sealed copy);
 //  3. record the outcome in the audit trail under the key "erase:<command id>" (once);
-//  4. publish the outcome on LETHE_RESULTS (its id is the command's: deduplicated);
+//  4. record the confirmation every destination following the institution owes for an
+//     erasure (store.Confirmations.Expect, idempotent), then publish the outcome on
+//     LETHE_RESULTS (its id is the command's: deduplicated);
 //  5. mark the run item or the request done.
 //
 // A redelivered command finds its own work: an audit entry under its key fixes the outcome
@@ -109,6 +111,10 @@ func (s *Service) Execute(ctx context.Context, cmd retention.Command) (Result, e
 	mark := s.reportMark(auth)
 	if mark.done {
 		return res, nil
+	}
+	// Expected before it is published, so no confirmation of it can come first.
+	if err := s.expectConfirmations(ctx, cmd, res, entry.At); err != nil {
+		return Result{}, err
 	}
 	if err := s.publishOutcome(ctx, cmd, res, entry.At); err != nil {
 		return Result{}, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/lethe-gdpr/lethe/events"
@@ -25,10 +26,20 @@ const maxErasureBody = 16 << 10
 //	GET  /v1/requests/{id}                               the request's state, deadline and outcome (read or erase scope)
 //	POST /v1/requests/{id}/extend|refuse|retry           a person's action on a request (erase scope)
 //	GET  /v1/audit/verify                                the audit trail's hash chain checked (admin scope)
+//	GET  /v1/audit/entries/{seq}                         one entry's seq, time and hashes (admin scope; receipt checks)
+//	GET  /v1/institutions/{inst}/destinations            each destination's confirmed and unconfirmed outcomes (read scope)
+//	GET  /v1/institutions/{inst}/contacts/{id}/receipt   an erased contact's signed receipt (read scope)
+//	GET  /v1/receipts/key                                the public key receipts verify with (no token: it is public)
 //
 // The request routes are in requests_http.go.
 func (s *Service) Register(mux *http.ServeMux) {
 	auth := s.auth
+	mux.Handle("GET /v1/audit/entries/{seq}", auth.Authenticate(adminOnly(http.HandlerFunc(s.getAuditEntry))))
+	mux.Handle("GET /v1/institutions/{inst}/destinations", auth.Authenticate(http.HandlerFunc(s.getDestinations)))
+	mux.Handle("GET /v1/institutions/{inst}/contacts/{id}/receipt", auth.Authenticate(http.HandlerFunc(s.getReceipt)))
+	mux.HandleFunc("GET /v1/receipts/key", func(w http.ResponseWriter, _ *http.Request) {
+		httpapi.WriteJSON(w, http.StatusOK, s.ReceiptKey())
+	})
 	mux.Handle("POST /v1/institutions/{inst}/contacts/{id}/erasure", auth.Authenticate(http.HandlerFunc(s.postErasure)))
 	mux.Handle("POST /v1/institutions/{inst}/contacts/{id}/access", auth.Authenticate(http.HandlerFunc(s.postAccess)))
 	mux.Handle("GET /v1/institutions/{inst}/requests", auth.Authenticate(http.HandlerFunc(s.listRequests)))
@@ -147,4 +158,80 @@ func adminOnly(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+func (s *Service) getDestinations(w http.ResponseWriter, r *http.Request) {
+	inst := r.PathValue("inst")
+	if err := httpapi.Require(r.Context(), config.ScopeRead, inst); err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
+	views, err := s.Destinations(r.Context(), inst)
+	if err != nil {
+		s.unavailable(w, r, "destinations", err)
+		return
+	}
+	if views == nil {
+		views = []api.DestinationView{}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, api.DestinationList{Institution: inst, Destinations: views})
+}
+
+// getReceipt needs the read scope: a receipt holds ids, dates and field names, no personal
+// value — what the contact's projection and its request already show a reader — and whoever
+// hands it to a data subject or an auditor needs no power to erase or to export.
+func (s *Service) getReceipt(w http.ResponseWriter, r *http.Request) {
+	inst, contact := r.PathValue("inst"), r.PathValue("id")
+	if err := httpapi.Require(r.Context(), config.ScopeRead, inst); err != nil {
+		httpapi.WriteProblem(w, r, err)
+		return
+	}
+	if !events.ValidContactID(contact) {
+		p := httpapi.NewProblem(http.StatusBadRequest, "invalid contact id in the path")
+		p.Errors = []httpapi.InvalidParam{{Pointer: "/path/id", Detail: "the contact id must be 1 to 256 printable characters without whitespace or /"}}
+		httpapi.WriteProblem(w, r, p)
+		return
+	}
+	rc, err := s.IssueReceipt(r.Context(), inst, contact)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusNotFound, "no contact "+contact+" in institution "+inst))
+	case errors.Is(err, ErrNotErased):
+		p := httpapi.NewProblem(http.StatusConflict, "contact "+contact+" of "+inst+" is not erased: there is no receipt to give")
+		p.State = string(store.StatusActive)
+		httpapi.WriteProblem(w, r, p)
+	case errors.Is(err, ErrNoAuditEntry):
+		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusGone, "the erasure's audit entry was purged past the audit retention: no receipt can be anchored any more"))
+	case err != nil:
+		s.unavailable(w, r, "receipt", err)
+	default:
+		httpapi.WriteJSON(w, http.StatusOK, rc)
+	}
+}
+
+func (s *Service) getAuditEntry(w http.ResponseWriter, r *http.Request) {
+	seq, err := strconv.ParseInt(r.PathValue("seq"), 10, 64)
+	if err != nil || seq < 1 {
+		p := httpapi.NewProblem(http.StatusBadRequest, "invalid seq in the path")
+		p.Errors = []httpapi.InvalidParam{{Pointer: "/path/seq", Detail: "a sequence number is a positive integer"}}
+		httpapi.WriteProblem(w, r, p)
+		return
+	}
+	var found *store.AuditEntry
+	errStop := errors.New("stop")
+	err = s.trail.Scan(r.Context(), seq-1, func(e store.AuditEntry) error {
+		if e.Seq == seq {
+			found = &e
+		}
+		return errStop
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		s.unavailable(w, r, "audit entry", err)
+		return
+	}
+	if found == nil {
+		httpapi.WriteProblem(w, r, httpapi.NewProblem(http.StatusNotFound, "no audit entry at seq "+strconv.FormatInt(seq, 10)+" (never written, or purged)"))
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, api.AuditEntryView{Seq: found.Seq, At: found.At.UTC(), PrevHash: found.PrevHash, Hash: found.Hash})
 }

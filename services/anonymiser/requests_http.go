@@ -32,6 +32,12 @@ func (s *Service) viewRequest(ctx context.Context, r store.Request) api.RequestV
 	if !r.CompletedAt.IsZero() {
 		v.CompletedAt = &r.CompletedAt
 	}
+	if r.Open() && (r.Outcome == OutcomeAnonymised || r.Outcome == OutcomeDeleted) {
+		// Best effort: a store that cannot say leaves the list out, the state still says open.
+		if left, err := s.Unconfirmed(ctx, r.Institution, r.ContactID, "request:"+r.ID); err == nil {
+			v.AwaitingConfirmation = left
+		}
+	}
 	for _, a := range r.Actions {
 		act := api.RequestAct{At: a.At, By: a.By, Action: a.Action}
 		if !a.DueAt.IsZero() {

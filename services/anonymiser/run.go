@@ -25,10 +25,12 @@ const (
 	projectionWait      = 10 * time.Second
 	auditPurgeEvery     = 24 * time.Hour
 	requestsFilterToken = "lethe.erasure.requested.v1"
+	confirmationsToken  = "lethe.erasure.confirmed.v1"
 )
 
 // Run executes LETHE_COMMANDS, turns erasure request events into commands, resumes blocked
-// requests (resume_blocked.go) and purges the audit trail past its retention, until ctx is done; the routes are Register's.
+// requests (resume_blocked.go), records downstream destinations' confirmations and purges the
+// audit trail past its retention, until ctx is done; the routes are Register's.
 func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -48,6 +50,16 @@ func (s *Service) Run(ctx context.Context) error {
 		}, requestHandler(s, s.js, projectionWait))
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("anonymiser requests consumer: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		err := s.consume(ctx, bus.ConsumerConfig{
+			Stream: bus.StreamActivity, Durable: bus.DurableConfirmations,
+			FilterSubjects: []string{bus.ActivitySubject("*", confirmationsToken)},
+		}, confirmationHandler(s))
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("anonymiser confirmations consumer: %w", err)
 		}
 		return nil
 	})

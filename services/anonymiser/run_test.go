@@ -11,12 +11,12 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
 )
 
-// Run says it runs only once both consumers (and the requests sweep) pull from durables that exist on the server, and
+// Run says it runs only once its three consumers (and the requests sweep) pull from durables that exist on the server, and
 // says it no longer does once it returned: /readyz rests on it.
 func TestRunReportsItsConsumersRunning(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, backendtest.Pebble(t))
-	both := []string{bus.DurableCommands, bus.DurableErasureRequests, sweepPart}
+	both := []string{bus.DurableCommands, bus.DurableErasureRequests, sweepPart, bus.DurableConfirmations}
 	if got := r.svc.NotRunning(); !slices.Equal(got, both) {
 		t.Fatalf("before Run, NotRunning = %v, want %v", got, both)
 	}
@@ -31,6 +31,7 @@ func TestRunReportsItsConsumersRunning(t *testing.T) {
 	})
 	for _, c := range []struct{ stream, durable string }{
 		{bus.StreamCommands, bus.DurableCommands}, {bus.StreamActivity, bus.DurableErasureRequests},
+		{bus.StreamActivity, bus.DurableConfirmations},
 	} {
 		if _, err := r.js.Consumer(t.Context(), c.stream, c.durable); err != nil {
 			t.Errorf("running, but consumer %s on %s: %v", c.durable, c.stream, err)

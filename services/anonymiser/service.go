@@ -2,6 +2,8 @@ package anonymiser
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,12 +80,21 @@ type Auditor interface {
 //	completeRequest  complete_request.go    the Completion step a request goes through after its erasure
 //	recordErasure    record_erasure.go      the erasure's ledger entry, before its outcome goes out
 //	purgeAuditLoop   run.go                 audit entries past their retention removed, the chain kept verifiable
+//	expect/Confirm   record_confirmation.go each outcome expected from every destination following its institution; their confirmations recorded
+//	Destinations     destinations.go        per destination: confirmed, unconfirmed, the oldest unconfirmed's age (a route and a metric)
+//	IssueReceipt     issue_receipt.go       an erased contact's receipt, signed with the instance's key
 type Service struct {
 	contacts store.Contacts
 	runItems store.RunItems
 	runStore store.Runs
 	requests store.Requests
 	trail    store.Audit
+	// confirmations holds what destinations are to confirm and did; config names them.
+	confirmations store.Confirmations
+	keyStore      store.Keys
+	config        config.File
+	// signKey signs erasure receipts.
+	signKey  ed25519.PrivateKey
 	keys     KeyDestroyer
 	sealer   ReasonSealer
 	ledger   LedgerRecorder
@@ -182,8 +193,8 @@ func WithSweepEvery(d time.Duration) Option {
 	}
 }
 
-// WithCompletion sets the step a request goes through after its erasure (default: done at
-// once). Destinations' confirmations plug in here.
+// WithCompletion sets the step a request goes through after its erasure (default: done once
+// every destination following the institution confirmed, confirmedCompletion).
 func WithCompletion(c Completion) Option {
 	return func(s *Service) error {
 		if c == nil {
@@ -210,17 +221,27 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 	trail := audit.New(st.Audit())
 	s := &Service{
 		contacts: st.Contacts(), runItems: st.RunItems(), runStore: st.Runs(), requests: st.Requests(), trail: st.Audit(),
+		confirmations: st.Confirmations(), keyStore: st.Keys(), config: d.Config, signKey: d.ReceiptKey,
 		runs: map[string]store.Run{},
 		keys: d.Sealer, sealer: d.Sealer, ledger: ledger.NewPublisher(d.JetStream), audit: trail, pub: pub,
-		completion: immediateCompletion{}, commandMaxDeliver: bus.DefaultMaxDeliver, sweepEvery: defaultSweepEvery,
+		commandMaxDeliver: bus.DefaultMaxDeliver, sweepEvery: defaultSweepEvery,
 		log: d.Logger, now: time.Now,
 		js: d.JetStream, tp: d.TracerProvider, auth: d.Auth, auditLog: trail, retention: d.Config.AuditRetention(),
-		ready: platform.NewReadiness(bus.DurableCommands, bus.DurableErasureRequests, sweepPart),
+		ready: platform.NewReadiness(bus.DurableCommands, bus.DurableErasureRequests, sweepPart, bus.DurableConfirmations),
 	}
+	s.completion = confirmedCompletion{s}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err
 		}
+	}
+	if s.signKey == nil {
+		if _, s.signKey, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			return nil, fmt.Errorf("anonymiser: receipt key: %w", err)
+		}
+	}
+	if err := s.registerDestinationMetrics(d.MeterProvider); err != nil {
+		return nil, err
 	}
 	s.outcomes, err = d.MeterProvider.Meter("lethe/anonymiser").Int64Counter("lethe.anonymiser.outcomes",
 		metric.WithDescription("erasure commands executed, by outcome and skip reason"))

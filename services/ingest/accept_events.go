@@ -63,6 +63,19 @@ func NewAcceptEvents(keys Keys, pub Publisher, opts ...AcceptOption) *AcceptEven
 // answer with (the HTTP port passes httpapi.Require, a 403 naming the institution).
 type Authorize func(institution string) error
 
+// AuthorizeConfirmation returns nil if the caller speaks for destination and may confirm its
+// erasures for institution, else the error to answer with (the HTTP port's is a 403 naming
+// why). Every lethe.erasure.confirmed.v1 of a request passes it.
+type AuthorizeConfirmation func(institution, destination string) error
+
+// ErrNotDestination: a lethe.erasure.confirmed.v1 from a caller that does not speak for the
+// destination it names (or for any), or for an institution that destination does not follow.
+var ErrNotDestination = errors.New("ingest: the sender does not speak for the confirmation's destination")
+
+func refuseConfirmations(_, destination string) error {
+	return fmt.Errorf("%w: %s", ErrNotDestination, destination)
+}
+
 // Accepted is what Handle did.
 type Accepted struct {
 	// Events is how many events JetStream acknowledged (duplicates of earlier sends included).
@@ -83,13 +96,13 @@ type Accepted struct {
 //
 // Validation comes first and covers every event, so a caller fixes a batch in one pass.
 func (uc *AcceptEvents) Handle(ctx context.Context, es []event.Event, authorize Authorize) (Accepted, error) {
-	return uc.HandleFrom(ctx, es, authorize, nil)
+	return uc.HandleFrom(ctx, es, authorize, refuseConfirmations, nil)
 }
 
 // HandleFrom is Handle for events that came in one HTTP request: origin is that request's
 // technical data, recorded on the events of the institutions whose register declares it
-// (WithTechnicalData). A nil origin records nothing.
-func (uc *AcceptEvents) HandleFrom(ctx context.Context, es []event.Event, authorize Authorize, origin *Origin) (Accepted, error) {
+// (WithTechnicalData). A nil origin records nothing. Each confirmation passes confirm.
+func (uc *AcceptEvents) HandleFrom(ctx context.Context, es []event.Event, authorize Authorize, confirm AuthorizeConfirmation, origin *Origin) (Accepted, error) {
 	data := make([]events.Data, len(es))
 	var bad []events.IndexedError
 	for i := range es {
@@ -114,6 +127,13 @@ func (uc *AcceptEvents) HandleFrom(ctx context.Context, es []event.Event, author
 		seen = append(seen, inst)
 		if err := authorize(inst); err != nil {
 			return Accepted{}, err
+		}
+	}
+	for i := range es {
+		if c, ok := data[i].(*events.ErasureConfirmed); ok {
+			if err := confirm(events.Institution(es[i]), c.Destination); err != nil {
+				return Accepted{}, err
+			}
 		}
 	}
 

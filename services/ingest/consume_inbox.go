@@ -60,6 +60,9 @@ func (s *Service) inboxHandler() bus.BatchHandler {
 			case errors.Is(err, ErrWrongInstitution):
 				s.metrics.reject(ctx, transportNATS, typ, ReasonInstitution, 1)
 				errs[i] = bus.Permanent(err)
+			case errors.Is(err, ErrNotDestination):
+				s.metrics.reject(ctx, transportNATS, typ, ReasonForbidden, 1)
+				errs[i] = bus.Permanent(err)
 			}
 		}
 		return errs

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
@@ -20,14 +21,24 @@ var ErrWrongInstitution = errors.New("ingest: the inbox subject's institution di
 // lethe.inbox.<institution> is validated like an HTTP one, sealed and forwarded to
 // LETHE_ACTIVITY. Unlike an HTTP batch, inbox messages are independent: one bad message
 // does not hold back the others.
+//
+// A lethe.erasure.confirmed.v1 is accepted only on its destination's own subject,
+// bus.ConfirmationSubject(<institution>, <destination>), which the bus grants only to a user
+// speaking for that destination, and only from a destination following the institution.
 type ForwardInbox struct {
 	keys Keys
 	pub  Publisher
+	// follows says whether a destination follows an institution (lethe.yaml destinations).
+	follows func(destination, institution string) bool
 }
 
-// NewForwardInbox returns the use case sealing with keys and publishing with pub.
-func NewForwardInbox(keys Keys, pub Publisher) *ForwardInbox {
-	return &ForwardInbox{keys: keys, pub: pub}
+// NewForwardInbox returns the use case sealing with keys and publishing with pub; follows
+// says which destinations follow which institutions (nil: none, so no confirmation passes).
+func NewForwardInbox(keys Keys, pub Publisher, follows func(destination, institution string) bool) *ForwardInbox {
+	if follows == nil {
+		follows = func(string, string) bool { return false }
+	}
+	return &ForwardInbox{keys: keys, pub: pub, follows: follows}
 }
 
 // Inbound is one event taken from LETHE_INBOX and the subject it was published on.
@@ -37,8 +48,9 @@ type Inbound struct {
 }
 
 // Handle forwards msgs and returns one result per message, in order: nil once the event is
-// stored on LETHE_ACTIVITY; an error matching events.ErrInvalid or ErrWrongInstitution for
-// an event that can never be accepted; ErrUnavailable or ErrKeys for one worth retrying.
+// stored on LETHE_ACTIVITY; an error matching events.ErrInvalid, ErrWrongInstitution or
+// ErrNotDestination for an event that can never be accepted; ErrUnavailable or ErrKeys for
+// one worth retrying.
 func (uc *ForwardInbox) Handle(ctx context.Context, msgs []Inbound) []error {
 	errs := make([]error, len(msgs))
 	es := make([]event.Event, len(msgs))
@@ -51,8 +63,8 @@ func (uc *ForwardInbox) Handle(ctx context.Context, msgs []Inbound) []error {
 			continue
 		}
 		inst := events.Institution(es[i])
-		if want := bus.InboxSubject(inst); msgs[i].Subject != want {
-			errs[i] = fmt.Errorf("%w: published on %s, but its institution is %s", ErrWrongInstitution, msgs[i].Subject, inst)
+		if err := uc.checkSubject(msgs[i].Subject, inst, d); err != nil {
+			errs[i] = err
 			continue
 		}
 		data[i] = d
@@ -79,4 +91,27 @@ func (uc *ForwardInbox) Handle(ctx context.Context, msgs []Inbound) []error {
 		}
 	}
 	return errs
+}
+
+// checkSubject is who may have published the event, as the subject says (the bus grants
+// subjects by user): an institution's inbox for anything but a confirmation, a destination's
+// confirmation subject for its confirmations only.
+func (uc *ForwardInbox) checkSubject(subject, inst string, d events.Data) error {
+	inbox := bus.InboxSubject(inst)
+	c, confirmation := d.(*events.ErasureConfirmed)
+	switch {
+	case confirmation && subject == bus.ConfirmationSubject(inst, c.Destination):
+		if !uc.follows(c.Destination, inst) {
+			return fmt.Errorf("%w: destination %s does not follow institution %s (lethe.yaml destinations)", ErrNotDestination, c.Destination, inst)
+		}
+		return nil
+	case confirmation && (subject == inbox || strings.HasPrefix(subject, inbox+".")):
+		return fmt.Errorf("%w: a confirmation for destination %s published on %s; only a bus user speaking for %s may confirm for it, on %s",
+			ErrNotDestination, c.Destination, subject, c.Destination, bus.ConfirmationSubject(inst, c.Destination))
+	case !confirmation && strings.HasPrefix(subject, inbox+"."):
+		return fmt.Errorf("%w: %s carries a destination's confirmations only, not %s", ErrNotDestination, subject, d.EventType())
+	case subject != inbox:
+		return fmt.Errorf("%w: published on %s, but its institution is %s", ErrWrongInstitution, subject, inst)
+	}
+	return nil
 }

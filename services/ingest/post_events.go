@@ -102,7 +102,7 @@ func (s *Service) postEvents(w http.ResponseWriter, r *http.Request) {
 
 	acc, err := s.accept.HandleFrom(ctx, es, func(inst string) error {
 		return httpapi.Require(ctx, config.ScopeIngest, inst)
-	}, &origin)
+	}, s.confirmer(ctx), &origin)
 	if err != nil {
 		s.rejectEvents(ctx, es, err)
 		rej := rejection{events: len(es)}
@@ -299,4 +299,22 @@ func problemStatus(err error) int {
 		return p.Status
 	}
 	return http.StatusInternalServerError
+}
+
+// confirmer lets a token send lethe.erasure.confirmed.v1 only for the destination it speaks
+// for (tokens[].destination), and only for an institution that destination follows: a 403
+// naming which rule it broke.
+func (s *Service) confirmer(ctx context.Context) AuthorizeConfirmation {
+	return func(inst, dest string) error {
+		p, _ := httpapi.PrincipalFrom(ctx)
+		switch d, declared := s.config.Destination(dest); {
+		case p.Destination == "":
+			return httpapi.NewProblem(http.StatusForbidden, "token "+p.Name+" speaks for no destination: only a destination's own token (destination: in lethe.yaml) may send "+events.TypeErasureConfirmed)
+		case p.Destination != dest:
+			return httpapi.NewProblem(http.StatusForbidden, "token "+p.Name+" speaks for destination "+p.Destination+", not "+dest+": a destination confirms only its own erasures")
+		case !declared || !d.Follows(inst):
+			return httpapi.NewProblem(http.StatusForbidden, "destination "+dest+" does not follow institution "+inst+" (lethe.yaml destinations): it has no outcome of it to confirm")
+		}
+		return nil
+	}
 }

@@ -30,9 +30,10 @@ func (uc *ForwardInbox) SealDeadLetter(ctx context.Context, l bus.Letter, reason
 	if !events.ValidInstitution(inst) || !events.ValidContactID(contact) {
 		return l.Dropped("its institution or its contact could not be read"), reason, nil
 	}
-	if l.Subject != bus.InboxSubject(inst) {
-		// The event contradicts the subject it came on: neither institution's key is the
-		// right one to seal it with.
+	if l.Subject != bus.InboxSubject(inst) && !strings.HasPrefix(l.Subject, bus.InboxSubject(inst)+".") {
+		// The event contradicts the subject it came on (its institution's inbox, or one of
+		// its destinations' confirmation subjects): neither institution's key is the right
+		// one to seal it with.
 		return l.Dropped("its institution differs from its inbox subject's"), reason, nil
 	}
 	d, _ := events.DecodePartial(e)

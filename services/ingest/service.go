@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/lethe-gdpr/lethe/pkg/bus"
+	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/platform"
 )
@@ -40,6 +41,8 @@ type Service struct {
 	accept  *AcceptEvents
 	forward *ForwardInbox
 	ready   *platform.Readiness
+	// config names the destinations and what they follow (confirmations).
+	config config.File
 
 	maxBody        int64
 	publishTimeout time.Duration
@@ -117,7 +120,12 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 	}
 	p := connectedPublisher{pub: pub, nc: d.JetStream.Conn()}
 	s.accept = NewAcceptEvents(d.Sealer, p, WithTechnicalData(s.technical), WithMaxEventBytes(p.maxEventBytes))
-	s.forward = NewForwardInbox(d.Sealer, p)
+	follows := func(dest, inst string) bool {
+		dd, ok := d.Config.Destination(dest)
+		return ok && dd.Follows(inst)
+	}
+	s.config = d.Config
+	s.forward = NewForwardInbox(d.Sealer, p, follows)
 	return s, nil
 }
 

@@ -16,12 +16,13 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
-// `lethe contacts show|export|erase` works on one contact of a running server: show prints
-// the projection (no personal value), export the right-of-access document (personal values
-// decrypted, and the export audited by the server under the token's name), erase asks for an
-// on-demand erasure and, with --wait, reports what the anonymiser did.
+// `lethe contacts show|export|erase|receipt` works on one contact of a running server: show
+// prints the projection (no personal value), export the right-of-access document (personal
+// values decrypted, and the export audited by the server under the token's name), erase asks
+// for an on-demand erasure and, with --wait, reports what the anonymiser did, receipt fetches
+// the signed receipt of an erased contact.
 
-const contactsUsage = `Usage: lethe contacts show|export|erase [flags] INSTITUTION CONTACT
+const contactsUsage = `Usage: lethe contacts show|export|erase|receipt [flags] INSTITUTION CONTACT
 
   show     the contact as the engine sees it: role, customer or prospect, recency and the
            event that set it, blockers, status. No personal value.
@@ -33,6 +34,9 @@ const contactsUsage = `Usage: lethe contacts show|export|erase [flags] INSTITUTI
            anonymised, and a contact who owes money, holds credit, has a live subscription
            or is under legal hold is skipped with that reason. Prints the request id; with
            --wait, waits for the outcome and prints it (a failed request exits non-zero).
+  receipt  the signed erasure receipt of an erased contact (JSON, no personal value): what
+           was erased, when, by which run or request, the key destruction, its audit entry
+           and chain head, each destination's confirmation. Check it with lethe receipt verify.
 
 Flags (each has an environment twin: --server is LETHE_SERVER, --token LETHE_TOKEN, …):
 `
@@ -61,6 +65,8 @@ func parseContacts(sub string, args []string, getenv func(string) string, stderr
 	switch sub {
 	case "export":
 		fs.StringVar(&c.Output, "output", "", "write the document to this file (mode 0600) instead of standard output")
+	case "receipt":
+		fs.StringVar(&c.Output, "output", "", "write the receipt to this file instead of standard output")
 	case "erase":
 		fs.BoolVar(&c.Wait, "wait", false, "wait for the outcome and print it")
 		fs.StringVar(&c.Reason, "reason", "", "why the erasure is asked for: checked by the server, never stored (it may name the person)")
@@ -78,7 +84,7 @@ func parseContacts(sub string, args []string, getenv func(string) string, stderr
 
 // contactsCommand is `lethe contacts show|export|erase`.
 func contactsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	sub, err := cliflags.Subcommand("contacts", args, []string{"show", "export", "erase"}, contactsUsage, stderr)
+	sub, err := cliflags.Subcommand("contacts", args, []string{"show", "export", "erase", "receipt"}, contactsUsage, stderr)
 	if err != nil {
 		return err
 	}
@@ -96,8 +102,11 @@ func contactsCommand(ctx context.Context, args []string, getenv func(string) str
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	path := client.ContactPath(cfg.Institution, cfg.Contact)
-	if sub == "export" {
+	switch sub {
+	case "export":
 		path += "/export"
+	case "receipt":
+		path = client.ReceiptPath(cfg.Institution, cfg.Contact)
 	}
 	out, err := c.Get(ctx, path, api.ContentTypeJSON)
 	if sub == "export" && client.IsStatus(err, http.StatusForbidden) {
@@ -117,6 +126,11 @@ func contactsCommand(ctx context.Context, args []string, getenv func(string) str
 	}
 	if err := atomicfile.Replace(cfg.Output, func(w io.Writer) error { _, err := w.Write(out); return err }); err != nil {
 		return err
+	}
+	if sub == "receipt" {
+		fmt.Fprintf(stdout, "receipt of contact %s of %s written to %s (check it with lethe receipt verify %s)\n",
+			cfg.Contact, cfg.Institution, cfg.Output, cfg.Output)
+		return nil
 	}
 	fmt.Fprintf(stdout, "exported contact %s of %s to %s (it holds personal data: keep it safe, delete it once delivered)\n",
 		cfg.Contact, cfg.Institution, cfg.Output)

@@ -43,6 +43,9 @@ Usage:
   lethe requests list [--state S] [--due-within P7D] [--overdue] INST   requests on the legal clock
   lethe requests show|extend|refuse|retry ID    one request; a DPO's actions (erase scope)
   lethe requests access INST CONTACT            a right-of-access request (the export answers it)
+  lethe contacts receipt [--output FILE] INST CONTACT   an erased contact's signed receipt
+  lethe receipt verify [--public-key FILE] [--server URL --token T] FILE   check a receipt
+  lethe destinations [--json] INST              downstream destinations: confirmed, unconfirmed, late
   lethe audit verify [--server URL] [--token T]   check the audit log's hash chain
   lethe register [--format json|markdown|csv] INST   the register of processing
   lethe targets [--channel CH] [--kind K] [--crossing-within P3M] [--format F] INST   campaign targets
@@ -50,7 +53,7 @@ Usage:
   lethe probe [--url http://127.0.0.1:8080/readyz]   exit 0 when the URL answers 200 (container healthchecks)
   lethe version
 
-Client commands (send, runs, contacts, requests, audit, register, targets) take --server URL and
+Client commands (send, runs, contacts, requests, audit, register, targets, receipt, destinations) take --server URL and
 --token T, before or after the command. Every flag has an environment twin: --nats-url is LETHE_NATS_URL, --server LETHE_SERVER, and
 so on. lethe COMMAND -h describes a command's flags.
 `
@@ -89,6 +92,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return targetsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
 		return auditCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "receipt":
+		return receiptCommand(ctx, args[1:], getenv, stdout, stderr)
+	case "destinations":
+		return destinationsCommand(ctx, args[1:], getenv, stdout, stderr)
 	case "token":
 		return tokenCommand(args[1:], getenv, stdout, stderr)
 	case "probe":

@@ -275,6 +275,7 @@ var serviceConsumers = []struct{ stream, durable, part string }{
 	{bus.StreamActivity, bus.DurableRecency, "recency/" + bus.DurableRecency},
 	{bus.StreamCommands, bus.DurableCommands, "anonymiser/" + bus.DurableCommands},
 	{bus.StreamActivity, bus.DurableErasureRequests, "anonymiser/" + bus.DurableErasureRequests},
+	{bus.StreamActivity, bus.DurableConfirmations, "anonymiser/" + bus.DurableConfirmations},
 }
 
 // assertEveryRouteAnswers makes each request of the OpenAPI document once, without a token
@@ -302,7 +303,7 @@ func assertEveryRouteAnswers(t *testing.T, base, when string) {
 func TestServeRegistersEveryRouteBeforeAnythingRunsAndReadyzWaitsForConsumers(t *testing.T) {
 	t.Parallel()
 	everything := []string{"ingest/" + bus.DurableInbox, "recency/" + bus.DurableRecency, "scheduler/runs",
-		"anonymiser/" + bus.DurableCommands, "anonymiser/" + bus.DurableErasureRequests, "anonymiser/requests-sweep"}
+		"anonymiser/" + bus.DurableCommands, "anonymiser/" + bus.DurableErasureRequests, "anonymiser/requests-sweep", "anonymiser/" + bus.DurableConfirmations}
 	for _, tc := range []struct {
 		target string
 		want   []string

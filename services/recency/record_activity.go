@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
@@ -34,6 +35,11 @@ func (r *RecordActivity) Handle(ctx context.Context, acts []Activity) error {
 	groups := map[contactKey][]Activity{}
 	var pending []contactKey
 	for _, a := range acts {
+		if a.Type == events.TypeErasureConfirmed {
+			// A destination's confirmation is about its copy, not a fact of the contact: it
+			// must not create a contact (its id may match none), so the anonymiser alone reads it.
+			continue
+		}
 		k := contactKey{a.Institution, a.Contact}
 		if _, ok := groups[k]; !ok {
 			pending = append(pending, k)

@@ -27,6 +27,12 @@ func (s *Service) plan(ctx context.Context, run store.Run, resumed bool) (store.
 			return run, err
 		}
 	}
+	// As of now means with everything accepted until now: an activity ingest acknowledged
+	// before the run started is folded before the run reads the projection (and before an
+	// apply's commands go out, whose re-check reads it too).
+	if err := s.folded(ctx); err != nil {
+		return run, fmt.Errorf("scheduler: run %s: the projection has not folded the activity accepted before the run: %w", run.ID, err)
+	}
 	var t tally
 	switch run.Mode {
 	case store.ModeApply:

@@ -12,6 +12,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
+	"github.com/lethe-gdpr/lethe/pkg/receipt"
 )
 
 // RegisterOf returns the register of processing activities of institution: the one lethe.yaml
@@ -21,6 +22,10 @@ func (s *Service) RegisterOf(institution string) api.RegisterView {
 	entries, declared := in.EffectiveRegister()
 	v := api.RegisterView{Institution: institution, Declared: declared, InactivityMonths: in.InactivityMonths,
 		Entries: make([]api.RegisterEntryView, 0, len(entries))}
+	if s.receiptKey != nil {
+		k := receipt.PublicKeyOf(s.receiptKey)
+		v.ReceiptKey = &api.ReceiptKeyView{Algorithm: k.Algorithm, KeyID: k.KeyID, PublicKey: k.Key}
+	}
 	for _, e := range entries {
 		cat, _ := config.CategoryNamed(e.Category)
 		v.Entries = append(v.Entries, api.RegisterEntryView{
@@ -111,6 +116,10 @@ func RegisterMarkdown(v api.RegisterView) []byte {
 		b.WriteString("Default register: lethe.yaml declares none for this institution. ")
 	}
 	b.WriteString("Contacts inactive for " + strconv.Itoa(v.InactivityMonths) + " months are erased by the inactivity runs.\n\n")
+	if k := v.ReceiptKey; k != nil {
+		b.WriteString("Erasure receipts are signed with " + mdCell(k.Algorithm) + " key " + mdCell(k.KeyID) + ", public key `" + mdCell(k.PublicKey) +
+			"` (also at GET /v1/receipts/key): `lethe receipt verify` checks them.\n\n")
+	}
 	b.WriteString("| Category | Data | Purpose | Legal basis | Recipients | Retention | Enforced by |\n")
 	b.WriteString("|---|---|---|---|---|---|---|\n")
 	for _, e := range v.Entries {

@@ -89,6 +89,8 @@ func runSuite(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ExecutingUntilEveryResult", func(t *testing.T) { testExecutingUntilEveryResult(t, open) })
 	t.Run("DatesAreBounded", func(t *testing.T) { testDatesAreBounded(t, open) })
 	t.Run("ResumeFindsUndeclaredInstitutions", func(t *testing.T) { testResumeFindsUndeclaredInstitutions(t, open) })
+	t.Run("RunWaitsForTheProjection", func(t *testing.T) { testRunWaitsForTheProjection(t, open) })
+	t.Run("RunFailsWhenTheProjectionStaysBehind", func(t *testing.T) { testRunFailsWhenTheProjectionStaysBehind(t, open) })
 }
 
 // pages reads every item of a run through JSON pagination, checking each comes once.

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -97,16 +98,21 @@ var _ Publisher = (*bus.Publisher)(nil)
 //	RegisterOf        register.go         the register of processing as JSON, Markdown or CSV
 //	PurgeTechnical    purge_technical.go  technical data past the register's after_collection window
 type Service struct {
-	store store.Store
-	pub   Publisher
-	cfg   config.File
-	auth  *httpapi.Authenticator
-	now   func() time.Time
-	sleep func(ctx context.Context, until time.Time) error
-	log   *slog.Logger
-	tp    trace.TracerProvider
-	batch int
-	ready *platform.Readiness
+	// folded waits until the projection holds every activity event accepted so far.
+	folded         func(ctx context.Context) error
+	projectionWait time.Duration
+	store          store.Store
+	pub            Publisher
+	cfg            config.File
+	// receiptKey is the public key of erasure receipts, printed in the register (nil: none).
+	receiptKey ed25519.PublicKey
+	auth       *httpapi.Authenticator
+	now        func() time.Time
+	sleep      func(ctx context.Context, until time.Time) error
+	log        *slog.Logger
+	tp         trace.TracerProvider
+	batch      int
+	ready      *platform.Readiness
 
 	tracer    trace.Tracer
 	planned   metric.Int64Counter
@@ -164,6 +170,22 @@ func WithSleep(sleep func(ctx context.Context, until time.Time) error) Option {
 	}
 }
 
+// DefaultProjectionWait is how long a run waits for the projection before it fails: longer
+// than a backfill's catch-up on a small site, short enough that a stopped recency is noticed.
+const DefaultProjectionWait = 5 * time.Minute
+
+// WithProjectionWait bounds how long a run waits, before it plans, for the projection to fold
+// every activity event accepted before it started (DefaultProjectionWait); past it the run fails.
+func WithProjectionWait(d time.Duration) Option {
+	return func(s *Service) error {
+		if d <= 0 {
+			return fmt.Errorf("scheduler: projection wait %v: want > 0", d)
+		}
+		s.projectionWait = d
+		return nil
+	}
+}
+
 // WithBatchSize sets how many items a store write and a publish batch carry (default 1000).
 // It is also the granularity of the resume cursor.
 func WithBatchSize(n int) Option {
@@ -204,6 +226,14 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 		seen:    map[string]bool{},
 	}
 	s.sleep = s.sleepUntil
+	s.projectionWait = DefaultProjectionWait
+	js := d.JetStream
+	s.folded = func(ctx context.Context) error {
+		return bus.WaitAcknowledged(ctx, js, bus.StreamActivity, bus.DurableRecency, s.projectionWait)
+	}
+	if d.ReceiptKey != nil {
+		s.receiptKey = d.ReceiptKey.Public().(ed25519.PublicKey)
+	}
 	for _, o := range opts {
 		if err := o(s); err != nil {
 			return nil, err

@@ -167,6 +167,8 @@ var indexes = []indexSpec{
 	{collAudit, "seq", bson.D{{Key: "seq", Value: 1}}, true},
 	// Every entry has a key, so the unique index never meets two missing keys.
 	{collAudit, "key", bson.D{{Key: "key", Value: 1}}, true},
+	{collExpectations, "institution_contact", bson.D{{Key: "institution", Value: 1}, {Key: "contact_id", Value: 1}}, false},
+	{collExpectations, "institution_destination_published", bson.D{{Key: "institution", Value: 1}, {Key: "destination", Value: 1}, {Key: "published_at", Value: 1}}, false},
 	{collAudit, "institution_contact_seq", bson.D{{Key: "institution", Value: 1}, {Key: "contact_id", Value: 1}, {Key: "seq", Value: 1}}, false},
 }
 

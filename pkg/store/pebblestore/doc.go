@@ -20,6 +20,11 @@
 //	a | seq                                → audit entry (JSON)
 //	d | key                                → seq: the audit entry's idempotency key, unique
 //	f | inst | contact | seq               → empty: audit entries of a contact (right of access)
+//	E | id                                 → erasure request (JSON)
+//	C | inst | destination | outcome       → expected downstream confirmation (JSON)
+//	U | inst | destination | published | outcome → empty: the unconfirmed, oldest first
+//	V | inst | contact | outcome | destination   → empty: a contact's expectations (receipts)
+//	W | inst | destination | event         → unmatched confirmation (JSON)
 //
 // A secondary index entry is written in the same pebble.Batch as its document, so the two never
 // drift; Inactive reads index and documents from one snapshot. A contact without a recency has

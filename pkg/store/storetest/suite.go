@@ -22,4 +22,5 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("RunItems", func(t *testing.T) { runRunItems(t, open) })
 	t.Run("Audit", func(t *testing.T) { runAudit(t, open) })
 	t.Run("Requests", func(t *testing.T) { runRequests(t, open) })
+	t.Run("Confirmations", func(t *testing.T) { runConfirmations(t, open) })
 }
