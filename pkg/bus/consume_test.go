@@ -437,3 +437,42 @@ func TestConsumeReportsStartedOnceTheDurableExists(t *testing.T) {
 		t.Fatal("WithStarted(nil) accepted")
 	}
 }
+
+// ConsumeBatch decodes the next batch while the handler still works on the one before: with
+// the handler held inside its first batch, an undecodable message behind it is dead-lettered
+// (which decoding does) before the handler returns. Decoding after the handler, as before,
+// would leave the dead letters empty until it was released.
+func TestConsumeBatchDecodesTheNextBatchWhileOneIsHandled(t *testing.T) {
+	t.Parallel()
+	js, _ := setup(t)
+	publishN(t, publisher(t, js), 1, "overlap")
+	cfg := fastConsumer("overlap")
+	cfg.AckWait = time.Minute // the held batch must not be redelivered meanwhile
+	cfg.BatchSize = 1
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls sync.Map
+	stop := running(t, func(ctx context.Context) error {
+		return bus.ConsumeBatch(ctx, js, cfg, func(_ context.Context, msgs []*bus.Message) []error {
+			for _, m := range msgs {
+				if _, seen := calls.LoadOrStore(m.Event.ID(), true); !seen && m.Event.ID() == "overlap-0" {
+					close(entered)
+					<-release
+				}
+			}
+			return nil
+		})
+	})
+	defer func() { _ = stop() }()
+	<-entered
+	m := &nats.Msg{Subject: bus.ActivitySubject(testInst, "garbage"), Data: []byte("not a cloudevent")}
+	if _, err := js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, "the message behind the held batch decoded (dead-lettered)", func() error {
+		return testkit.Equal("dead letters", streamMsgs(t, js, bus.StreamDLQ), 1)
+	})
+	close(release)
+	if err := stop(); err != nil {
+		t.Fatalf("ConsumeBatch returned %v", err)
+	}
+}
