@@ -241,8 +241,8 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h 
 }
 
 // ConsumeBatch is Consume for a BatchHandler: messages are gathered up to BatchSize, waiting
-// at most BatchWait after the first, and handed over together. Batches are handled one at a time,
-// in order; the next one is decoded while the handler works on the one before.
+// at most BatchWait after the first, and handed over together. Batches are handled one at a
+// time, in order; the next one is decoded while the handler works on the one before.
 func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h BatchHandler, opts ...Option) error {
 	if h == nil {
 		return fmt.Errorf("%w: nil handler", ErrInvalidConfig)
