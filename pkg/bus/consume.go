@@ -241,8 +241,7 @@ func Consume(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h 
 }
 
 // ConsumeBatch is Consume for a BatchHandler: messages are gathered up to BatchSize, waiting
-// at most BatchWait after the first, and handed over together. Batches are handled one at a
-// time, in order; the next one is decoded while the handler works on the one before.
+// at most BatchWait after the first, and handed over together. Batches run one at a time.
 func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfig, h BatchHandler, opts ...Option) error {
 	if h == nil {
 		return fmt.Errorf("%w: nil handler", ErrInvalidConfig)
@@ -265,23 +264,10 @@ func ConsumeBatch(ctx context.Context, js jetstream.JetStream, cfg ConsumerConfi
 		msgs      []jetstream.Msg
 		keepAlive func()
 	}
-	// Two stages, each in order: a batch is decoded (headers, CloudEvent, consumer span) while
-	// the one before it is in the handler, so the handler's write does not wait for decoding.
 	batches := make(chan queued)
-	type ready struct {
-		msgs      []*Message
-		keepAlive func()
-	}
-	decoded := make(chan ready)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		defer close(decoded)
 		for b := range batches {
-			decoded <- ready{r.decodeBatch(hctx, b.msgs), b.keepAlive}
-		}
-	})
-	wg.Go(func() {
-		for b := range decoded {
 			r.handleBatch(hctx, b.msgs, b.keepAlive, h)
 		}
 	})
@@ -509,9 +495,9 @@ func (r *runner) handleOne(ctx context.Context, msg jetstream.Msg, h Handler) {
 	endSpan(span, err)
 }
 
-// decodeBatch decodes a batch's deliveries and starts their consumer spans; an undecodable
-// one is dead-lettered by decode and left out.
-func (r *runner) decodeBatch(ctx context.Context, batch []jetstream.Msg) []*Message {
+// handleBatch handles one batch; stopKeepAlive ends the InProgress ticks started when the
+// batch was queued.
+func (r *runner) handleBatch(ctx context.Context, batch []jetstream.Msg, stopKeepAlive func(), h BatchHandler) {
 	msgs := make([]*Message, 0, len(batch))
 	for _, raw := range batch {
 		if m := r.decode(ctx, raw); m != nil {
@@ -519,12 +505,6 @@ func (r *runner) decodeBatch(ctx context.Context, batch []jetstream.Msg) []*Mess
 			msgs = append(msgs, m)
 		}
 	}
-	return msgs
-}
-
-// handleBatch handles one decoded batch; stopKeepAlive ends the InProgress ticks started
-// when the batch was queued.
-func (r *runner) handleBatch(ctx context.Context, msgs []*Message, stopKeepAlive func(), h BatchHandler) {
 	if len(msgs) == 0 {
 		stopKeepAlive()
 		return
