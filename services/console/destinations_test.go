@@ -55,3 +55,31 @@ func TestAge(t *testing.T) {
 		}
 	}
 }
+
+// The requests page marks an overdue request in words and names what blocks a request and
+// which destinations an erasure still awaits.
+func TestRequestsPageMarksOverdue(t *testing.T) {
+	p, err := parsePages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := func(d int) time.Time { return time.Date(2026, 11, d, 9, 0, 0, 0, time.UTC) }
+	d := requestsData{Overdue: 1, Open: []api.RequestView{
+		{ID: "req_1", Kind: "erasure", ContactID: "c-1", State: "blocked", Blocker: "legal_hold", ReceivedAt: day(1).AddDate(0, -1, 0), DueAt: day(1), Overdue: true},
+		{ID: "req_2", Kind: "erasure", ContactID: "c-2", State: "in_progress", AwaitingConfirmation: []string{"crm-a", "crm-b"}, ReceivedAt: day(20), DueAt: day(20).AddDate(0, 1, 0)},
+	}}
+	var buf bytes.Buffer
+	if err := p.byName["requests"].Execute(&buf, view{Title: "Requests", Inst: "inst-x", Nav: "requests", Data: d}); err != nil {
+		t.Fatal(err)
+	}
+	html := regexp.MustCompile(`\s+`).ReplaceAllString(buf.String(), " ")
+	for _, want := range []string{
+		`<strong>2</strong> open, of which <strong class="overdue-count">1 past their deadline</strong>`,
+		`<tr class="late"> <th scope="row"><code>req_1</code></th> <td>erasure</td> <td><a href="/ui/i/inst-x/contacts?id=c-1"><code>c-1</code></a></td> <td>blocked</td> <td class="date">2026-10-01</td> <td class="date">2026-11-01 <span class="tag tag-late">Overdue</span></td> <td>legal hold</td> <td>—</td>`,
+		`<tr> <th scope="row"><code>req_2</code></th> <td>erasure</td> <td><a href="/ui/i/inst-x/contacts?id=c-2"><code>c-2</code></a></td> <td>in progress</td> <td class="date">2026-11-20</td> <td class="date">2026-12-20</td> <td>—</td> <td>crm-a, crm-b</td>`,
+	} {
+		if !bytes.Contains([]byte(html), []byte(want)) {
+			t.Errorf("the requests page lacks %s\n%s", want, html)
+		}
+	}
+}
