@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -201,9 +203,22 @@ func TestComposeTopologyServesTheAPIThroughOneURL(t *testing.T) {
 	if err != nil {
 		t.Fatalf("erasure of c-old: %v", err)
 	}
+	// deploy/config/lethe.yaml declares the destination crm-a: Lethe's erasure is done, and the
+	// request completes only once crm-a confirms its copy is gone too.
 	done, err := as("dpo").WaitRequest(ctx, req.ID, 10*time.Second)
-	if err != nil || done.State != store.RequestCompleted {
-		t.Fatalf("erasure request %+v, %v: want completed", done, err)
+	if err != nil || done.Outcome != "deleted" || !slices.Equal(done.AwaitingConfirmation, []string{"crm-a"}) {
+		t.Fatalf("erasure request %+v, %v: want deleted, awaiting crm-a's confirmation", done, err)
+	}
+	body, err = as("operator").Get(ctx, "/v1/institutions/inst-a/destinations", "application/json")
+	if err != nil {
+		t.Fatalf("destinations through the gateway: %v", err)
+	}
+	var dests api.DestinationList
+	if err := json.Unmarshal(body, &dests); err != nil {
+		t.Fatal(err)
+	}
+	if len(dests.Destinations) != 1 || dests.Destinations[0].Name != "crm-a" || dests.Destinations[0].Unconfirmed != 1 {
+		t.Errorf("destinations through the gateway: %+v, want crm-a with the erasure unconfirmed", dests.Destinations)
 	}
 	report, err := as("operator").VerifyAudit(ctx)
 	if err != nil || !report.Intact || report.Entries == 0 {
