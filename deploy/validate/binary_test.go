@@ -271,6 +271,10 @@ func checkServeEnv(t *testing.T, where string, args []string, env map[string]str
 		t.Errorf("%s: its lethe.yaml declares no tokens: each process would invent its own development token", where)
 		ok = false
 	}
+	if c.ReceiptKey == "" && f.Receipts.SigningKey == "" {
+		t.Errorf("%s: no receipt key (--receipt-key-file or lethe.yaml receipts.signing_key): each replica would sign erasure receipts with a key of its own", where)
+		ok = false
+	}
 	return c, ok
 }
 

@@ -63,7 +63,7 @@ func render(t *testing.T) cluster {
 			t.Fatal(err)
 		}
 	}
-	for _, name := range []string{"master_key", "nats_password"} {
+	for _, name := range []string{"master_key", "nats_password", "receipt_key"} {
 		if err := fs.WriteFile(filepath.Join("/repo", overlay, "secrets", name), []byte(base64.StdEncoding.EncodeToString(make([]byte, 32))+"\n")); err != nil {
 			t.Fatal(err)
 		}

@@ -23,3 +23,20 @@ type DestinationView struct {
 	// Unmatched counts the destination's confirmations that named no outcome expected of it.
 	Unmatched int64 `json:"unmatched"`
 }
+
+// DestinationLateAfter is how long an outcome may wait for a destination's confirmation
+// before the destination is reported late (the console flags it). A week leaves a nightly
+// or weekly CRM sync room, and still flags a destination that stopped confirming well within
+// the month that Article 12(3) gives for an erasure request.
+const DestinationLateAfter = 7 * 24 * time.Hour
+
+// Late reports whether the destination's oldest unconfirmed outcome has waited longer than
+// DestinationLateAfter.
+func (d DestinationView) Late() bool {
+	return d.Unconfirmed > 0 && time.Duration(d.OldestUnconfirmedAgeSeconds)*time.Second > DestinationLateAfter
+}
+
+// OldestUnconfirmedAge is the oldest unconfirmed outcome's age (0 when none).
+func (d DestinationView) OldestUnconfirmedAge() time.Duration {
+	return time.Duration(d.OldestUnconfirmedAgeSeconds) * time.Second
+}

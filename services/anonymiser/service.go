@@ -252,6 +252,9 @@ func New(d platform.Deps, opts ...Option) (*Service, error) {
 		metric.WithDescription("erasure requests given up after their retries, marked failed")); err != nil {
 		return nil, err
 	}
+	// Exported from the start at 0, so that a dashboard or an alert on increase() sees the
+	// first failure rather than a series appearing from nothing.
+	s.failures.Add(context.Background(), 0)
 	if s.gauges, err = newRequestGauges(d.MeterProvider.Meter("lethe/anonymiser")); err != nil {
 		return nil, err
 	}

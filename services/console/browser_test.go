@@ -36,21 +36,25 @@ const inst = "demo-museum"
 // scope but ingest) and an analyst's (read and admin: simulations, never erasure).
 type served struct {
 	base, ingest, dpo, analyst string
+	crm                        string // the token of the destination crm-demo
 	config                     string // lethe.yaml
 }
 
 func serve(t *testing.T) served {
 	t.Helper()
 	dir := t.TempDir()
-	tokens := map[string]string{"ingest": "tok-ingest-" + strconv.Itoa(os.Getpid()), "dpo": "tok-dpo-secret", "analyst": "tok-analyst-secret"}
+	tokens := map[string]string{"ingest": "tok-ingest-" + strconv.Itoa(os.Getpid()), "dpo": "tok-dpo-secret", "analyst": "tok-analyst-secret", "crm": "tok-crm-demo-secret"}
 	hash := func(s string) string { h := sha256.Sum256([]byte(s)); return hex.EncodeToString(h[:]) }
 	yaml := fmt.Sprintf(`tokens:
   - {name: ticketing, sha256: %q, institutions: [%s], scopes: [ingest]}
   - {name: dpo, sha256: %q, institutions: [%s], scopes: [read, admin, erase, export]}
   - {name: analyst, sha256: %q, institutions: [%s], scopes: [read, admin]}
+  - {name: crm-demo, sha256: %q, institutions: [%s], scopes: [ingest], destination: crm-demo}
 institutions:
   - {id: %s, inactivity_months: 36}
-`, hash(tokens["ingest"]), inst, hash(tokens["dpo"]), inst, hash(tokens["analyst"]), inst, inst)
+destinations:
+  - {name: crm-demo, institutions: [%s]}
+`, hash(tokens["ingest"]), inst, hash(tokens["dpo"]), inst, hash(tokens["analyst"]), inst, hash(tokens["crm"]), inst, inst, inst)
 	cfgPath := filepath.Join(dir, "lethe.yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -86,7 +90,7 @@ institutions:
 		_ = resp.Body.Close()
 		return testkit.Equal("status", resp.StatusCode, http.StatusOK)
 	})
-	return served{base: base, ingest: tokens["ingest"], dpo: tokens["dpo"], analyst: tokens["analyst"], config: cfgPath}
+	return served{base: base, ingest: tokens["ingest"], dpo: tokens["dpo"], analyst: tokens["analyst"], crm: tokens["crm"], config: cfgPath}
 }
 
 // apiGet is the API as the DPO, for what the test checks behind the pages.
@@ -100,6 +104,24 @@ func (s served) apiGet(t *testing.T, path string, out any) int {
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if out != nil && resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// apiPost is a POST of the API as the DPO; it returns the status.
+func (s served) apiPost(t *testing.T, path string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.dpo)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if out != nil && resp.StatusCode < 300 {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,8 @@ package console_test
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,6 +27,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/config"
 	"github.com/lethe-gdpr/lethe/pkg/httpapi"
 	"github.com/lethe-gdpr/lethe/pkg/platform"
+	"github.com/lethe-gdpr/lethe/pkg/receipt"
 	"github.com/lethe-gdpr/lethe/pkg/testkit"
 	"github.com/lethe-gdpr/lethe/services/console"
 )
@@ -187,6 +190,49 @@ func TestConsoleAsAnOperator(t *testing.T) {
 	o.visit("/ui/i/"+inst+"/", "Last runs")
 	o.screenshot("overview-after-apply")
 
+	// The destinations panel says what GET …/destinations says: the apply's erasures await
+	// crm-demo. One confirmation, sent as the destination through POST /v1/events, moves one
+	// from unconfirmed to confirmed on the panel and on the erased contact's page.
+	erased := int64(applied.Counts["delete"] + applied.Counts["anonymise"])
+	dests := destinationsAre(t, s, o, "the apply's erasures unconfirmed", 0, erased)
+	if d := dests[0]; d.OldestUnconfirmedAt == nil || d.Late() {
+		t.Errorf("crm-demo %+v: want an oldest unconfirmed outcome, not late", d)
+	}
+	var gone api.ItemsPage
+	s.apiGet(t, "/v1/institutions/"+inst+"/runs/apply-"+simID+"/items?outcome=delete&limit=2", &gone)
+	var erasedID string
+	for _, it := range gone.Items {
+		if it.Result == "deleted" {
+			erasedID = it.ContactID
+		}
+	}
+	if erasedID == "" {
+		t.Fatalf("no deleted contact among %+v", gone.Items)
+	}
+	text = o.visit("/ui/i/"+inst+"/contacts?id="+erasedID, "Erasure receipt")
+	if got := receiptRows(o); fmt.Sprint(got) != "[crm-demo not yet —]" {
+		t.Errorf("%s's page: destinations %v, want crm-demo not yet confirmed", erasedID, got)
+	}
+	var rc receipt.Receipt
+	if err := json.Unmarshal(o.download(chromedp.Click(link("Download the signed erasure receipt"))), &rc); err != nil ||
+		rc.ContactID != erasedID || rc.Outcome != "deleted" || rc.Signature == nil || rc.OutcomeEvent.ID == "" {
+		t.Fatalf("the receipt downloaded from %s's page: %+v (%v)", erasedID, rc, err)
+	}
+	confirm, err := events.New("/crm-demo", inst, erasedID, events.ErasureConfirmed{Destination: "crm-demo", OutcomeID: rc.OutcomeEvent.ID,
+		ConfirmedAt: now.Truncate(time.Second)}, events.WithID("crm-demo-confirm-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = events.MarshalBatch([]event.Event{confirm})
+	postEvents(t, s.base, s.crm, body)
+	destinationsAre(t, s, o, "one erasure confirmed", 1, erased-1)
+	o.screenshot("overview-destinations")
+	o.visit("/ui/i/"+inst+"/contacts?id="+erasedID, "Erasure receipt")
+	if got := receiptRows(o); len(got) != 3 || got[0] != "crm-demo" || got[1] != "yes" || !strings.HasPrefix(got[2], now.Format("2006-01-02")) {
+		t.Errorf("%s's page after the confirmation: destinations %v, want crm-demo confirmed today", erasedID, got)
+	}
+	o.screenshot("contact-erased")
+
 	// A contact: why it is still here, its blockers, its runs; the right-of-access download.
 	var kept api.ItemsPage
 	s.apiGet(t, "/v1/institutions/"+inst+"/runs/"+simID+"/items?outcome=skip&reason=debt&limit=1", &kept)
@@ -204,6 +250,22 @@ func TestConsoleAsAnOperator(t *testing.T) {
 	if !bytes.Contains(export, []byte("@example.org")) {
 		t.Errorf("the right-of-access download holds no e-mail address: %.200s", export)
 	}
+	// An erasure request for the debtor is blocked by its debt: the requests page lists it
+	// open, due in a month, its blocker named.
+	var req api.RequestView
+	if st := s.apiPost(t, "/v1/institutions/"+inst+"/contacts/"+debtor+"/erasure", &req); st != http.StatusAccepted {
+		t.Fatalf("erasure request for %s: %d", debtor, st)
+	}
+	testkit.Eventually(t, "the request blocked", func() error {
+		s.apiGet(t, "/v1/requests/"+req.ID, &req)
+		return testkit.Equal("state", req.State, "blocked")
+	})
+	o.visit("/ui/i/"+inst+"/requests", "Open requests of "+inst)
+	row := value(o, "the requests table", chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.requests tbody tr > *")].map(c => c.textContent.trim())`))
+	if want := []string{req.ID, "erasure", debtor, "blocked", req.ReceivedAt.UTC().Format(time.DateOnly), req.DueAt.UTC().Format(time.DateOnly), "debt (owes money)", "—"}; fmt.Sprint(row) != fmt.Sprint(want) || req.Overdue {
+		t.Errorf("the requests page: %q, want %q", row, want)
+	}
+	o.screenshot("requests")
 	// Register and audit.
 	o.visit("/ui/i/"+inst+"/register", "Register of processing of "+inst)
 	o.screenshot("register")
@@ -280,6 +342,39 @@ func TestConsoleAsAnOperator(t *testing.T) {
 		}
 	}
 	t.Logf("%d pages swept for %d personal values", len(o.seen), len(d.personal))
+}
+
+// destinationsAre waits until GET …/destinations gives crm-demo the counts, then checks that
+// the overview's panel shows the API's figures, cell by cell; it returns the API's view.
+func destinationsAre(t *testing.T, s served, o *operator, what string, confirmed, unconfirmed int64) []api.DestinationView {
+	t.Helper()
+	var l api.DestinationList
+	testkit.Eventually(t, what, func() error {
+		s.apiGet(t, "/v1/institutions/"+inst+"/destinations", &l)
+		if len(l.Destinations) != 1 || l.Destinations[0].Name != "crm-demo" {
+			return fmt.Errorf("destinations %+v", l.Destinations)
+		}
+		d := l.Destinations[0]
+		return errors.Join(testkit.Equal("confirmed", d.Confirmed, confirmed), testkit.Equal("unconfirmed", d.Unconfirmed, unconfirmed))
+	})
+	d := l.Destinations[0]
+	o.visit("/ui/i/"+inst+"/", "Destinations")
+	cells := value(o, "the destinations panel", chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.destinations tbody tr > *")].map(c => c.textContent.trim())`))
+	oldest := "—"
+	if d.OldestUnconfirmedAt != nil {
+		oldest = d.OldestUnconfirmedAt.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	if len(cells) != 7 || cells[0] != "crm-demo" || cells[1] != fmt.Sprint(d.Confirmed) || cells[2] != fmt.Sprint(d.Unconfirmed) ||
+		cells[3] != oldest || cells[4] == "" || cells[5] != fmt.Sprint(d.Unmatched) || cells[6] != "waiting" {
+		t.Errorf("%s: the destinations panel says %q; the API %+v", what, cells, d)
+	}
+	return l.Destinations
+}
+
+// receiptRows reads the erased contact's page's table of destinations' confirmations.
+func receiptRows(o *operator) []string {
+	o.t.Helper()
+	return value(o, "the receipt's destinations", chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.receipt-destinations tbody tr > *")].map(c => c.textContent.trim())`))
 }
 
 func readCSV(t *testing.T, b []byte) [][]string {

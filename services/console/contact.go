@@ -10,6 +10,7 @@ import (
 	"github.com/lethe-gdpr/lethe/pkg/api"
 	"github.com/lethe-gdpr/lethe/pkg/client"
 	"github.com/lethe-gdpr/lethe/pkg/config"
+	"github.com/lethe-gdpr/lethe/pkg/receipt"
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
@@ -22,6 +23,10 @@ type contactData struct {
 	Subs     []subRow
 	// Why says in words why the contact is still here.
 	Why string
+	// Receipt is an erased contact's signed erasure receipt (GET …/receipt), for its
+	// destinations' confirmations; ReceiptError says why it could not be read.
+	Receipt      *receipt.Receipt
+	ReceiptError string
 }
 
 type consentRow struct {
@@ -71,7 +76,22 @@ func (s *Service) contact(w http.ResponseWriter, r *http.Request, sess *session)
 	}
 	sort.Slice(d.Subs, func(i, j int) bool { return d.Subs[i].ID < d.Subs[j].ID })
 	d.Why = why(d.Contact, s.now())
+	if d.Contact.Status == store.StatusDeleted || d.Contact.Status == store.StatusAnonymised {
+		var rc receipt.Receipt
+		if err := c.JSON(r.Context(), http.MethodGet, client.ReceiptPath(inst, id), nil, &rc); err != nil {
+			d.ReceiptError = "The erasure receipt could not be read: " + apiMessage(err)
+		} else {
+			d.Receipt = &rc
+		}
+	}
 	s.render(w, r, http.StatusOK, "contact", view{Title: "Contact " + id, Session: sess, Inst: inst, Nav: "contact", Data: d})
+}
+
+// receiptDownload downloads an erased contact's signed erasure receipt (read scope, as the
+// API's route): ids, dates, field names and signatures, never a personal value.
+func (s *Service) receiptDownload(w http.ResponseWriter, r *http.Request, sess *session) {
+	inst, id := r.PathValue("inst"), r.PathValue("id")
+	s.downloadAs(w, r, sess, client.ReceiptPath(inst, id), "application/json", "erasure-receipt-"+inst+"-"+id+".json")
 }
 
 // why answers "why is this contact still here?" from the projection.

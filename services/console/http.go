@@ -30,6 +30,8 @@ const (
 //	GET  /ui/i/{inst}/runs/{run}               a run's report (read); …/items.csv
 //	GET  /ui/i/{inst}/runs/{run}/apply · POST  the confirmation, and the apply (erase)
 //	GET  /ui/i/{inst}/contacts                 contact lookup (read); POST …/contacts/{id}/export (export)
+//	GET  /ui/i/{inst}/contacts/{id}/receipt    an erased contact's signed erasure receipt (read)
+//	GET  /ui/i/{inst}/requests                 open requests by deadline (read)
 //	GET  /ui/i/{inst}/register · GET /ui/audit
 func (s *Service) Register(mux *http.ServeMux) {
 	if s.apiBase == "" {
@@ -54,6 +56,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.Handle("POST /ui/i/{inst}/runs/{run}/apply", inst(s.apply))
 	mux.Handle("GET /ui/i/{inst}/contacts", inst(s.contact))
 	mux.Handle("POST /ui/i/{inst}/contacts/{id}/export", inst(s.export))
+	mux.Handle("GET /ui/i/{inst}/contacts/{id}/receipt", inst(s.receiptDownload))
+	mux.Handle("GET /ui/i/{inst}/requests", inst(s.requests))
 	mux.Handle("GET /ui/i/{inst}/register", inst(s.register))
 	mux.Handle("/ui/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, _ := s.session(r)
@@ -152,6 +156,24 @@ func (s *Service) failAPI(w http.ResponseWriter, r *http.Request, sess *session,
 		s.log.Error("console: API call", "path", r.URL.Path, "err", err)
 		s.fail(w, r, sess, http.StatusBadGateway, "The API did not answer; try again.")
 	}
+}
+
+// apiMessage is an API error in an operator's words, for a page that shows it beside what
+// it could read (the API's problem title or detail; ids only, never a personal value).
+func apiMessage(err error) string {
+	var ae *client.APIError
+	var pr *httpapi.Problem
+	switch {
+	case errors.As(err, &ae) && ae.Detail != "":
+		return sentence(ae.Detail)
+	case errors.As(err, &ae) && ae.Title != "":
+		return sentence(ae.Title)
+	case errors.As(err, &ae):
+		return sentence(http.StatusText(ae.Status))
+	case errors.As(err, &pr):
+		return sentence(pr.Title)
+	}
+	return "the API did not answer; try again."
 }
 
 // sentence capitalises a problem's words and ends them with a full stop.

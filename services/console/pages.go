@@ -57,7 +57,7 @@ func (v view) Who() string {
 
 type pages struct{ byName map[string]*template.Template }
 
-var pageNames = []string{"signin", "error", "home", "overview", "runs", "report", "apply", "contact", "register", "audit"}
+var pageNames = []string{"signin", "error", "home", "overview", "runs", "report", "apply", "contact", "register", "audit", "requests"}
 
 var funcs = template.FuncMap{
 	"date": func(t any) string {
@@ -101,6 +101,7 @@ var funcs = template.FuncMap{
 		return keys
 	},
 	"label": label,
+	"age":   age,
 	"result": func(r string) string {
 		if reason, ok := strings.CutPrefix(r, "skipped:"); ok {
 			return "skipped: " + label(reason)
@@ -110,6 +111,29 @@ var funcs = template.FuncMap{
 	"join": strings.Join,
 	"add":  func(a, b int) int { return a + b },
 	"list": func(s ...string) []string { return s },
+}
+
+// age writes a duration as an operator reads it, in its two largest units: "3 days 4 h",
+// "7 days", "2 h 5 min", "40 s".
+func age(d time.Duration) string {
+	d = d.Round(time.Second)
+	two := func(n int, unit string, m int, sub string) string {
+		if m == 0 {
+			return fmt.Sprintf("%d %s", n, unit)
+		}
+		return fmt.Sprintf("%d %s %d %s", n, unit, m, sub)
+	}
+	switch days := int(d / (24 * time.Hour)); {
+	case days >= 2:
+		return two(days, "days", int(d/time.Hour)%24, "h")
+	case days == 1:
+		return two(1, "day", int(d/time.Hour)%24, "h")
+	case d >= time.Hour:
+		return two(int(d/time.Hour), "h", int(d/time.Minute)%60, "min")
+	case d >= time.Minute:
+		return two(int(d/time.Minute), "min", int(d/time.Second)%60, "s")
+	}
+	return fmt.Sprintf("%d s", int(d/time.Second))
 }
 
 // label is the words an operator reads for an API token (outcome, reason, status).

@@ -36,7 +36,20 @@ import (
 func TestObservabilityEndToEnd(t *testing.T) {
 	t.Parallel()
 	spans := tracetest.NewInMemoryExporter()
-	s := startServeAs(t, t.TempDir(), true, func(c *server.Config) { c.Spans = keepSpans{spans} })
+	// A destination follows the institution, so that its backlog gauges are exported (and
+	// checked against the API below) and the dashboard's destination panels query something real.
+	token := randomHex(16)
+	yaml := fmt.Sprintf(`destinations:
+  - {name: crm-obs, institutions: [%s]}
+tokens:
+  - {name: ops, sha256: %q, institutions: ["*"], scopes: [ingest, read, admin, erase, export]}
+`, runsInst, hashHex(token))
+	cfg := filepath.Join(t.TempDir(), "lethe.yaml")
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServeAs(t, t.TempDir(), false, func(c *server.Config) { c.Spans = keepSpans{spans} }, "--config", cfg)
+	s.token = token
 	api := &apiClient{t: t, base: s.http, token: s.token}
 
 	t.Run("an event's trace reaches the projection write", func(t *testing.T) { eventTrace(t, s, spans) })
@@ -201,6 +214,33 @@ func TestObservabilityEndToEnd(t *testing.T) {
 				t.Errorf("lethe_anonymiser_outcomes_total%v = %v (present %v), want %v", l, v, ok, want)
 			}
 		}
+		// The destination's backlog: the apply's outcomes await crm-obs's confirmation, the
+		// gauge says as many as GET …/destinations, and the requests' gauges are out.
+		var dests struct {
+			Destinations []struct {
+				Name        string `json:"name"`
+				Unconfirmed int64  `json:"unconfirmed"`
+			} `json:"destinations"`
+		}
+		if st, b := api.do(http.MethodGet, "/v1/institutions/"+runsInst+"/destinations", "", nil); st != http.StatusOK || json.Unmarshal(b, &dests) != nil {
+			t.Fatalf("GET …/destinations: %d %s", st, b)
+		}
+		if len(dests.Destinations) != 1 || dests.Destinations[0].Name != "crm-obs" || dests.Destinations[0].Unconfirmed == 0 {
+			t.Errorf("GET …/destinations %+v, want crm-obs with the apply's outcomes unconfirmed", dests)
+		} else {
+			d := map[string]string{"destination": "crm-obs"}
+			if v, ok := sample(fams, "lethe_destination_unconfirmed", d); !ok || v != float64(dests.Destinations[0].Unconfirmed) {
+				t.Errorf("lethe_destination_unconfirmed%v = %v (present %v), want %d as the API says", d, v, ok, dests.Destinations[0].Unconfirmed)
+			}
+			if _, ok := sample(fams, "lethe_destination_oldest_unconfirmed_age_seconds", d); !ok {
+				t.Errorf("lethe_destination_oldest_unconfirmed_age_seconds%v is not exported", d)
+			}
+		}
+		for _, name := range []string{"lethe_requests", "lethe_requests_overdue", "lethe_request_failures_total"} {
+			if _, ok := fams[exportedFamily(name)]; !ok {
+				t.Errorf("%s is not exported", name)
+			}
+		}
 		l := map[string]string{"transport": "http", "type": events.TypeContactCreated}
 		if v, ok := sample(fams, "lethe_ingest_events_accepted_total", l); !ok || v != 5 {
 			t.Errorf("lethe_ingest_events_accepted_total%v = %v, want 5", l, v)
@@ -233,7 +273,9 @@ func TestObservabilityEndToEnd(t *testing.T) {
 		// DESIGN.md's metrics, each on the dashboard.
 		for _, name := range []string{"lethe_ingest_events_accepted_total", "lethe_ingest_events_rejected_total",
 			"lethe_bus_consumer_pending", "lethe_recency_ingest_to_projection_seconds_bucket",
-			"lethe_contacts_overdue", "lethe_anonymiser_outcomes_total"} {
+			"lethe_contacts_overdue", "lethe_anonymiser_outcomes_total",
+			"lethe_requests", "lethe_requests_overdue", "lethe_request_failures_total",
+			"lethe_destination_unconfirmed", "lethe_destination_oldest_unconfirmed_age_seconds"} {
 			if !seen[name] {
 				t.Errorf("the dashboard does not query %s", name)
 			}
