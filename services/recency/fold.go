@@ -34,13 +34,35 @@ const sealedPrefix = "sealed:v1:"
 // redelivery, replay and out-of-order arrival give the same projection. Fold never reads
 // a clock.
 func Fold(c *store.Contact, a Activity) {
+	if foldFacts(c, a) {
+		derive(c)
+	}
+}
+
+// FoldAll is Fold of every activity of acts in turn, with what depends on more than one
+// event (derive) computed once at the end rather than after each: derive is a function of
+// the folded facts alone, so the result is Fold's, for a fraction of the work on a batch
+// that holds several events of one contact. fold_test.go checks the two agree.
+func FoldAll(c *store.Contact, acts []Activity) {
+	folded := false
+	for i := range acts {
+		folded = foldFacts(c, acts[i]) || folded
+	}
+	if folded {
+		derive(c)
+	}
+}
+
+// foldFacts applies a to the contact's own facts, not what derive computes from them, and
+// reports whether it did: nothing is folded into a deleted prospect's tombstone.
+func foldFacts(c *store.Contact, a Activity) bool {
 	if c.Status == "" {
 		c.Status = store.StatusActive
 	}
 	if c.Status == store.StatusDeleted {
 		// A deleted prospect's document is its tombstone: nothing a late event says about
 		// the contact is kept, so the deletion stays a deletion.
-		return
+		return false
 	}
 	erased := c.Status != store.StatusActive
 	if a.Technical != nil && !erased {
@@ -115,7 +137,7 @@ func Fold(c *store.Contact, a Activity) {
 	case *events.PaymentRecorded, *events.ErasureRequested:
 		// A payment alone does not count; an erasure request is the anonymiser's business.
 	}
-	derive(c)
+	return true
 }
 
 func addOrganisation(c *store.Contact, org string) {
@@ -206,7 +228,10 @@ func derive(c *store.Contact) {
 
 	// Replay the consent history in order; a change counts when, after it, at least one
 	// authorisation of the contact is still "yes".
-	auth := map[string]store.Authorisation{}
+	var auth map[string]store.Authorisation
+	if len(c.Consents) > 0 {
+		auth = make(map[string]store.Authorisation, len(c.Consents[len(c.Consents)-1].Authorisations))
+	}
 	for _, ch := range c.Consents {
 		for name, v := range ch.Authorisations {
 			auth[name] = store.Authorisation{Value: v, Source: ch.Source}

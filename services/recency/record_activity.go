@@ -32,20 +32,33 @@ type contactKey struct{ institution, id string }
 // in the embedded store); the contacts another writer changed meanwhile are read and folded
 // again, up to maxConflictRetries times.
 func (r *RecordActivity) Handle(ctx context.Context, acts []Activity) error {
-	groups := map[contactKey][]Activity{}
+	// The batch grouped per contact in arrival order with a few allocations per batch, not
+	// per contact: the contacts in first-seen order (pending), each with the chain of its
+	// activities' indices in acts (first[g], then next[i] until -1).
+	index := make(map[contactKey]int, len(acts))
 	var pending []contactKey
-	for _, a := range acts {
+	var first, last []int32
+	next := make([]int32, len(acts))
+	for i := range acts {
+		a := &acts[i]
 		if a.Type == events.TypeErasureConfirmed {
 			// A destination's confirmation is about its copy, not a fact of the contact: it
 			// must not create a contact (its id may match none), so the anonymiser alone reads it.
 			continue
 		}
 		k := contactKey{a.Institution, a.Contact}
-		if _, ok := groups[k]; !ok {
+		g, ok := index[k]
+		if !ok {
+			g = len(pending)
+			index[k] = g
 			pending = append(pending, k)
+			first, last = append(first, int32(i)), append(last, int32(i))
+		} else {
+			next[last[g]], last[g] = int32(i), int32(i)
 		}
-		groups[k] = append(groups[k], a)
+		next[i] = -1
 	}
+	group := make([]Activity, 0, 8)
 	for range maxConflictRetries {
 		if len(pending) == 0 {
 			return nil
@@ -59,9 +72,11 @@ func (r *RecordActivity) Handle(ctx context.Context, acts []Activity) error {
 			case err != nil:
 				return fmt.Errorf("recency: read contact: %w", err)
 			}
-			for _, a := range groups[k] {
-				Fold(&c, a)
+			group = group[:0]
+			for j := first[index[k]]; j >= 0; j = next[j] {
+				group = append(group, acts[j])
 			}
+			FoldAll(&c, group)
 			batch[i] = c
 		}
 		results, err := r.contacts.PutMany(ctx, batch)
