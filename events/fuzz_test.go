@@ -3,6 +3,7 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -17,6 +18,9 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte(`{"specversion":"1.0","data":{"items":[{"dated":true}]}}`))
 	f.Add([]byte(`{"specversion":"1.0","id":"a","source":"s","type":"lethe.payment.recorded.v1","time":"2024-01-01T00:00:00Z","subject":"c","institution":"i","data":{"amount":1e2,"currency":"EUR","paid_at":"2024-01-01T00:00:00Z"}}`))
+	// Attributes the SDK accepts around data the contract refuses: DecodeValidated's problems too.
+	f.Add([]byte(`{"specversion":"1.0","id":"a","source":"s","type":"lethe.payment.recorded.v1","subject":"c","institution":"i","data":{"amount":"x"}}`))
+	f.Add([]byte(`{"specversion":"1.0","id":"","source":"s","type":"lethe.nope.v1","subject":"","institution":"I I","data":{}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var e event.Event
 		if err := json.Unmarshal(raw, &e); err != nil {
@@ -26,6 +30,12 @@ func FuzzDecode(f *testing.F) {
 		d, derr := Decode(e)
 		if (verr == nil) != (derr == nil) {
 			t.Fatalf("Validate %v, Decode %v", verr, derr)
+		}
+		if e.Validate() == nil { // what the bus hands over: DecodeValidated must say what Decode says
+			vd, vderr := DecodeValidated(e)
+			if !reflect.DeepEqual(vd, d) || !reflect.DeepEqual(vderr, derr) {
+				t.Fatalf("DecodeValidated (%#v, %v) differs from Decode (%#v, %v)", vd, vderr, d, derr)
+			}
 		}
 		if verr != nil {
 			return

@@ -54,13 +54,26 @@ func Decode(e event.Event) (Data, error) {
 	return decode(e)
 }
 
+// DecodeValidated is Decode for an event the CloudEvents SDK has already validated
+// (e.Validate() returned nil, as for every event bus.DecodeEvent returns): it skips the SDK's
+// attribute check, which would find nothing a second time, and is otherwise Decode — the
+// same data, the same problems (FuzzDecode holds the two to each other). On an event the SDK
+// would refuse it may accept what Decode does not: call Decode for anything else.
+func DecodeValidated(e event.Event) (Data, error) {
+	d, err := decodePartial(e, true)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
 // DecodePartial is Decode for an event that may be invalid: with the *ValidationError it
 // returns the data of e's type as far as it could be read (nil when the type is unknown, or
 // the data absent or base64), its unreadable members left zero. It lets whoever must keep an
 // invalid event — a dead letter — find its personal values (Personal) and seal or drop them
 // with the same rules as a valid one's. Members the type does not know are not in it.
 func DecodePartial(e event.Event) (Data, error) {
-	return decodePartial(e)
+	return decodePartial(e, false)
 }
 
 // Institution returns e's institution extension ("" when absent or not a string).
@@ -78,15 +91,16 @@ func stringExt(e event.Event, name string) string {
 }
 
 func decode(e event.Event) (Data, error) {
-	d, err := decodePartial(e)
+	d, err := decodePartial(e, false)
 	if err != nil {
 		return nil, err
 	}
 	return d, nil
 }
 
-// Envelope rules; schemagen_test.go states the same ones in the schemas.
-func decodePartial(e event.Event) (Data, error) {
+// Envelope rules; schemagen_test.go states the same ones in the schemas. sdkValidated skips
+// the SDK's own attribute check, for an event that already passed it.
+func decodePartial(e event.Event, sdkValidated bool) (Data, error) {
 	r := reader{}
 	root := (*path)(nil)
 	if e.Context == nil {
@@ -155,13 +169,15 @@ func decodePartial(e event.Event) (Data, error) {
 	// The SDK's own rules last, for what the checks above do not cover (a dataschema that is
 	// not an absolute URI): the bus publishes with the SDK, which would refuse the event after
 	// ingest had accepted it.
-	reported := map[string]bool{}
-	for _, p := range r.probs {
-		reported[p.Pointer] = true
-	}
-	for attr := range e.Context.Validate() {
-		if p := top(attr); !reported[p.String()] {
-			r.add(p, sdkReason(attr))
+	if !sdkValidated {
+		reported := map[string]bool{}
+		for _, p := range r.probs {
+			reported[p.Pointer] = true
+		}
+		for attr := range e.Context.Validate() {
+			if p := top(attr); !reported[p.String()] {
+				r.add(p, sdkReason(attr))
+			}
 		}
 	}
 	read := false
