@@ -403,7 +403,9 @@ func TestOnDemandErasureOverHTTPAndTheBus(t *testing.T) {
 		ids := map[string]string{}
 		for contact := range want {
 			st, v := post("dpo-token", contact, `{"reason":"the person asked"}`)
-			if st != http.StatusAccepted || v.State != store.RequestInProgress || v.ID == "" || !v.DueAt.Equal(retention.DueAt(now)) {
+			// The command is queued before the request is marked in progress, so a fast erasure
+			// may already have settled it by the time the answer is written (seen once: completed).
+			if st != http.StatusAccepted || v.State == store.RequestReceived || v.ID == "" || !v.DueAt.Equal(retention.DueAt(now)) {
 				t.Fatalf("POST erasure %s: %d %+v", contact, st, v)
 			}
 			ids[contact] = v.ID

@@ -16,7 +16,7 @@
 //	r | inst | id                          → run (JSON)
 //	q | inst | created_at | id             → empty: runs newest first, walked backwards
 //	i | inst | run | contact               → run item (binary, runitems.go; JSON when written before it)
-//	j | inst | contact | run               → empty: run items of a contact (right of access)
+//	j | inst | contact | run               → empty: written by builds before issue 17's third pass, no longer read (ForContact seeks each run's i range)
 //	a | seq                                → audit entry (JSON)
 //	d | key                                → seq: the audit entry's idempotency key, unique
 //	f | inst | contact | seq               → empty: audit entries of a contact (right of access)

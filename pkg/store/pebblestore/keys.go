@@ -17,7 +17,7 @@ const (
 	tagRun            = 'r' // r | inst | id                             → run
 	tagRunByCreated   = 'q' // q | inst | created_at | id                → empty (index)
 	tagItem           = 'i' // i | inst | run | contact                  → run item
-	tagItemByContact  = 'j' // j | inst | contact | run                  → empty (index)
+	tagItemByContact  = 'j' // j | inst | contact | run                  → empty: written by earlier builds, no longer read
 	tagAudit          = 'a' // a | seq                                   → audit entry
 	tagAuditByKey     = 'd' // d | key                                   → seq (unique index)
 	tagAuditByContact = 'f' // f | inst | contact | seq                  → empty (index)
@@ -144,14 +144,6 @@ func itemKey(inst, run, contactID string) []byte { return appendItemKey(nil, ins
 
 func appendItemKey(b []byte, inst, run, contactID string) []byte {
 	return appendString(appendString(appendString(append(b, tagItem), inst), run), contactID)
-}
-
-func itemByContactPrefix(inst, contactID string) []byte {
-	return appendString(appendString([]byte{tagItemByContact}, inst), contactID)
-}
-
-func appendItemByContactKey(b []byte, inst, contactID, run string) []byte {
-	return appendString(appendString(appendString(append(b, tagItemByContact), inst), contactID), run)
 }
 
 func auditKey(seq int64) []byte { return appendInt64([]byte{tagAudit}, seq) }

@@ -1,16 +1,20 @@
 package pebblestore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
 type runItems struct{ s *Store }
 
-// Put writes every item and its by-contact index entry in one batch: the keys depend only on
-// (institution, run, contact), so an upsert never leaves a stale index entry behind.
+// Put writes every item in one batch, one key per item. There is no by-contact index entry:
+// a simulation's report is 100,000 items, and a second key per item was half of the keys it
+// wrote, flushed and compacted; ForContact seeks each run's range instead (see there).
 func (r runItems) Put(ctx context.Context, items []store.RunItem) error {
 	if len(items) == 0 {
 		return ctx.Err()
@@ -31,8 +35,6 @@ func (r runItems) Put(ctx context.Context, items []store.RunItem) error {
 		val = encodeRunItem(val[:0], it)
 		key = appendItemKey(key[:0], it.Institution, it.RunID, it.ContactID)
 		_ = b.Set(key, val, nil)
-		key = appendItemByContactKey(key[:0], it.Institution, it.ContactID, it.RunID)
-		_ = b.Set(key, nil, nil)
 	}
 	return r.s.commit(b)
 }
@@ -82,34 +84,46 @@ func (r runItems) Get(ctx context.Context, inst, runID, contactID string) (store
 	return decodeRunItem(inst, runID, contactID, v)
 }
 
-// ForContact returns the contact's items in ascending run id order.
+// ForContact returns the contact's items in ascending run id order. The items are keyed
+// (institution, run, contact), so it seeks the contact's key in each run of the institution
+// and then the next run's start: two seeks per run, whatever the runs' sizes, and no index to
+// write beside every item. The by-contact entries that builds before it wrote (tag 'j') are
+// no longer read; their items are found by the same seeks.
 func (r runItems) ForContact(ctx context.Context, inst, contactID string) ([]store.RunItem, error) {
 	if err := r.s.enter(ctx); err != nil {
 		return nil, err
 	}
 	defer r.s.leave()
-	snap := r.s.db.NewSnapshot()
-	defer snap.Close()
-	prefix := itemByContactPrefix(inst, contactID)
-	var out []store.RunItem
-	err := iterate(ctx, snap, prefix, prefixEnd(prefix), func(k, _ []byte) error {
-		runID, _, err := readString(k[len(prefix):])
-		if err != nil {
-			return err
-		}
-		v, err := get(snap, itemKey(inst, runID, contactID))
-		if err != nil {
-			return fmt.Errorf("pebblestore: index entry of run item %s/%s/%s without its item: %w", inst, runID, contactID, err)
-		}
-		it, err := decodeRunItem(inst, runID, contactID, v)
-		if err != nil {
-			return err
-		}
-		out = append(out, it)
-		return nil
-	})
+	instPrefix := appendString([]byte{tagItem}, inst)
+	it, err := r.s.db.NewIter(&pebble.IterOptions{LowerBound: instPrefix, UpperBound: prefixEnd(instPrefix)})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pebblestore: iterator: %w", err)
+	}
+	var out []store.RunItem
+	var want []byte
+	for ok := it.First(); ok; {
+		if err := ctx.Err(); err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		runID, _, err := readString(it.Key()[len(instPrefix):])
+		if err != nil {
+			_ = it.Close()
+			return nil, err
+		}
+		want = appendItemKey(want[:0], inst, runID, contactID)
+		if it.SeekGE(want) && bytes.Equal(it.Key(), want) {
+			item, err := decodeRunItem(inst, runID, contactID, it.Value())
+			if err != nil {
+				_ = it.Close()
+				return nil, err
+			}
+			out = append(out, item)
+		}
+		ok = it.SeekGE(prefixEnd(itemPrefix(inst, runID)))
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("pebblestore: run items of a contact: %w", err)
 	}
 	return out, nil
 }
