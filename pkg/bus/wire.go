@@ -233,19 +233,6 @@ func decodeBinary(h nats.Header, contentType string, data []byte, specversion st
 	if e.Context == nil {
 		return event.Event{}, fmt.Errorf("%w: unsupported ce-specversion", ErrUndecodable)
 	}
-	// The extensions' map made once at its size rather than grown by each SetExtension (the
-	// largest allocation of a consumed event after the NATS headers themselves).
-	if ec, ok := e.Context.(*event.EventContextV1); ok {
-		n := 0
-		for k, vs := range h {
-			if len(vs) > 0 && hasPrefixFold(k, HeaderPrefix) && !isAttributeHeader(k[len(HeaderPrefix):]) {
-				n++
-			}
-		}
-		if n > 0 {
-			ec.Extensions = make(map[string]any, n)
-		}
-	}
 	for k, vs := range h {
 		if len(vs) == 0 || !hasPrefixFold(k, HeaderPrefix) {
 			continue
@@ -277,12 +264,7 @@ func decodeBinary(h nats.Header, contentType string, data []byte, specversion st
 			// A header that is not a valid attribute name is somebody else's: skip it
 			// rather than refuse the event.
 			if validExtensionName(name) {
-				// The context's own setter: Event.SetExtension would build a field name
-				// string for every extension just to record that it was fine; an error is
-				// recorded through it as before, for Validate to report.
-				if err := e.Context.SetExtension(name, v); err != nil {
-					e.SetExtension(name, v)
-				}
+				e.SetExtension(name, v)
 			}
 		}
 	}
@@ -296,17 +278,6 @@ func decodeBinary(h nats.Header, contentType string, data []byte, specversion st
 		return event.Event{}, invalidAttributes(err)
 	}
 	return e, nil
-}
-
-// isAttributeHeader reports whether name (a ce-* header without its prefix) is one of the
-// context attributes decodeBinary reads itself rather than as an extension.
-func isAttributeHeader(name string) bool {
-	for _, a := range [...]string{"specversion", "id", "source", "type", "subject", "dataschema", "datacontenttype", "time"} {
-		if strings.EqualFold(name, a) {
-			return true
-		}
-	}
-	return false
 }
 
 // validExtensionName is the CloudEvents rule: lower-case ASCII letters and digits.
