@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/lethe-gdpr/lethe/pkg/store"
 )
 
@@ -71,20 +73,25 @@ func (c contacts) Candidates(ctx context.Context, inst string, status store.Stat
 			}
 			return fn(cand)
 		}
-		id, err := inactiveID(k[len(prefix):])
-		if err != nil {
-			return err
-		}
-		doc, err := get(snap, contactKey(inst, id))
-		if err != nil {
-			return fmt.Errorf("pebblestore: index entry of %s/%s without its contact: %w", inst, id, err)
-		}
-		contact, err := decodeContact(doc)
+		contact, err := indexedContact(snap, inst, k[len(prefix):])
 		if err != nil {
 			return err
 		}
 		return fn(store.CandidateOf(contact))
 	})
+}
+
+// indexedContact reads the contact an inactive index key names (rest: the key after its prefix).
+func indexedContact(r pebble.Reader, inst string, rest []byte) (store.Contact, error) {
+	id, err := inactiveID(rest)
+	if err != nil {
+		return store.Contact{}, err
+	}
+	v, err := get(r, contactKey(inst, id))
+	if err != nil {
+		return store.Contact{}, fmt.Errorf("pebblestore: index entry of %s/%s without its contact: %w", inst, id, err)
+	}
+	return decodeContact(v)
 }
 
 // inactiveID is the contact id of an inactive index key, after its prefix.

@@ -145,15 +145,7 @@ func (c contacts) Inactive(ctx context.Context, inst string, status store.Status
 	prefix := inactivePrefix(inst, string(status))
 	upper := appendTime(append([]byte(nil), prefix...), before)
 	return iterate(ctx, snap, prefix, upper, func(k, _ []byte) error {
-		id, err := inactiveID(k[len(prefix):])
-		if err != nil {
-			return err
-		}
-		v, err := get(snap, contactKey(inst, id))
-		if err != nil {
-			return fmt.Errorf("pebblestore: index entry of %s/%s without its contact: %w", inst, id, err)
-		}
-		doc, err := decodeContact(v)
+		doc, err := indexedContact(snap, inst, k[len(prefix):])
 		if err != nil {
 			return err
 		}
