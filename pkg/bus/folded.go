@@ -25,23 +25,35 @@ func WaitAcknowledged(ctx context.Context, js jetstream.JetStream, stream, durab
 	if err != nil {
 		return fmt.Errorf("bus: %s: %w", stream, err)
 	}
-	target := info.State.LastSeq
-	if info.State.Msgs == 0 || target == 0 {
+	if info.State.Msgs == 0 || info.State.LastSeq == 0 {
 		return nil
 	}
+	return WaitAcknowledgedTo(ctx, js, stream, durable, info.State.LastSeq, wait)
+}
+
+// WaitAcknowledgedTo waits up to wait until durable's ack floor on stream reaches seq: every
+// message up to that stream position has then been handled. A consumer that does not exist
+// yet is behind. The consumer is looked up once it exists; after that only its info is read.
+func WaitAcknowledgedTo(ctx context.Context, js jetstream.JetStream, stream, durable string, seq uint64, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
+	var c jetstream.Consumer
 	var floor uint64
 	for {
-		if c, err := s.Consumer(ctx, durable); err == nil {
-			if ci, err := c.Info(ctx); err == nil {
-				floor = ci.AckFloor.Stream
-				if floor >= target {
-					return nil
-				}
+		var ci *jetstream.ConsumerInfo
+		if c == nil {
+			if found, err := js.Consumer(ctx, stream, durable); err == nil {
+				c, ci = found, found.CachedInfo() // the lookup has just read its info
+			}
+		} else if i, err := c.Info(ctx); err == nil {
+			ci = i
+		}
+		if ci != nil {
+			if floor = ci.AckFloor.Stream; floor >= seq {
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w: %s has acknowledged %s up to %d of %d after %v", ErrBehind, durable, stream, floor, target, wait)
+			return fmt.Errorf("%w: %s has acknowledged %s up to %d of %d after %v", ErrBehind, durable, stream, floor, seq, wait)
 		}
 		t := time.NewTimer(50 * time.Millisecond)
 		select {

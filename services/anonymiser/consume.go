@@ -80,28 +80,11 @@ func requestHandler(s *Service, js jetstream.JetStream, wait time.Duration) bus.
 // floor to reach seq: every activity event up to the request is then folded into the
 // projection, so an erasure requested by event is decided on the facts before it.
 func projectionCaughtUp(ctx context.Context, js jetstream.JetStream, seq uint64, wait time.Duration) error {
-	deadline := time.Now().Add(wait)
-	var projection jetstream.Consumer
-	for {
-		if projection == nil { // looked up once it exists, then only its info is read
-			projection, _ = js.Consumer(ctx, bus.StreamActivity, bus.DurableRecency)
-		}
-		if projection != nil {
-			if info, err := projection.Info(ctx); err == nil && info.AckFloor.Stream >= seq {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return errProjectionBehind
-		}
-		t := time.NewTimer(100 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+	err := bus.WaitAcknowledgedTo(ctx, js, bus.StreamActivity, bus.DurableRecency, seq, wait)
+	if errors.Is(err, bus.ErrBehind) {
+		return fmt.Errorf("%w: %w", errProjectionBehind, err)
 	}
+	return err
 }
 
 // confirmationHandler is the port from lethe.erasure.confirmed.v1 on LETHE_ACTIVITY to
