@@ -125,14 +125,19 @@ func (cs *contacts) Delete(ctx context.Context, institution, id string, version 
 func (cs *contacts) Inactive(ctx context.Context, institution string, status store.Status, before time.Time, fn func(store.Contact) error) (err error) {
 	ctx, end := cs.s.span(ctx, collContacts, "inactive")
 	defer func() { end(err) }()
-	filter := bson.D{
+	return cs.scan(ctx, inactiveFilter(institution, status, before), inactiveSort, fn)
+}
+
+// inactiveFilter and inactiveSort are the query of Inactive and Candidates.
+func inactiveFilter(institution string, status store.Status, before time.Time) bson.D {
+	return bson.D{
 		{Key: "institution", Value: institution},
 		{Key: "status", Value: status},
 		{Key: "recency", Value: bson.D{{Key: "$lt", Value: before}}},
 	}
-	sort := bson.D{{Key: "recency", Value: 1}, {Key: "contact_id", Value: 1}}
-	return cs.scan(ctx, filter, sort, fn)
 }
+
+var inactiveSort = bson.D{{Key: "recency", Value: 1}, {Key: "contact_id", Value: 1}}
 
 // candidateFields is the projection of Candidates: what store.CandidateOf reads, and no more.
 var candidateFields = bson.D{
@@ -147,13 +152,8 @@ var candidateFields = bson.D{
 func (cs *contacts) Candidates(ctx context.Context, institution string, status store.Status, before time.Time, fn func(store.Candidate) error) (err error) {
 	ctx, end := cs.s.span(ctx, collContacts, "candidates")
 	defer func() { end(err) }()
-	filter := bson.D{
-		{Key: "institution", Value: institution},
-		{Key: "status", Value: status},
-		{Key: "recency", Value: bson.D{{Key: "$lt", Value: before}}},
-	}
-	sort := bson.D{{Key: "recency", Value: 1}, {Key: "contact_id", Value: 1}}
-	cur, err := cs.c.Find(ctx, filter, options.Find().SetSort(sort).SetProjection(candidateFields).SetBatchSize(cs.s.batchSize))
+	cur, err := cs.c.Find(ctx, inactiveFilter(institution, status, before),
+		options.Find().SetSort(inactiveSort).SetProjection(candidateFields).SetBatchSize(cs.s.batchSize))
 	if err != nil {
 		return fmt.Errorf("mongostore: scan candidates: %w", err)
 	}
