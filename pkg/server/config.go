@@ -97,7 +97,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	fs.StringVar(&c.HTTP, "http", "127.0.0.1:8080", "HTTP listen address")
 	fs.StringVar(&c.Data, "data", "./lethe-data", "data directory (embedded NATS, embedded store, master key)")
 	fs.StringVar(&c.ConfigPath, "config", "", "lethe.yaml: tokens, institutions, register")
-	fs.StringVar(&c.Target, "target", "all", "all, or one of ingest, recency, scheduler, anonymiser, console (comma-separated for several)")
+	fs.StringVar(&c.Target, "target", "all", "all, or one of "+strings.Join(Targets(), ", ")+" (comma-separated for several)")
 	fs.StringVar(&c.NATSURL, "nats-url", "", "NATS server URL; empty embeds a NATS server with JetStream under --data")
 	fs.StringVar(&c.NATSUser, "nats-user", "", "the services' user on the server of --nats-url")
 	fs.StringVar(&c.NATSPassword, "nats-password", "", "its password (prefer the environment twin LETHE_NATS_PASSWORD: a flag shows in ps)")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/lethe-gdpr/lethe/pkg/platform"
@@ -61,12 +62,8 @@ func selectTargets(spec string) (map[string]bool, error) {
 			}
 			continue
 		}
-		known := false
-		for _, t := range targets {
-			known = known || t.name == name
-		}
-		if !known {
-			return nil, fmt.Errorf("--target: unknown target %q (all, ingest, recency, scheduler, anonymiser, console)", name)
+		if !slices.Contains(Targets(), name) {
+			return nil, fmt.Errorf("--target: unknown target %q (all, %s)", name, strings.Join(Targets(), ", "))
 		}
 		sel[name] = true
 	}

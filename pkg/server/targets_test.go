@@ -65,3 +65,16 @@ func TestConsoleTargetNeedsTheAPI(t *testing.T) {
 		}
 	}
 }
+
+// An unknown --target is refused with the list of what it can name, every target in it.
+func TestUnknownTargetNamesEveryTarget(t *testing.T) {
+	_, err := selectTargets("ingest,nope")
+	if err == nil {
+		t.Fatal("selectTargets accepted an unknown target")
+	}
+	for _, name := range Targets() {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("%v does not name the target %s", err, name)
+		}
+	}
+}
