@@ -34,6 +34,8 @@ func WaitAcknowledged(ctx context.Context, js jetstream.JetStream, stream, durab
 // WaitAcknowledgedTo waits up to wait until durable's ack floor on stream reaches seq: every
 // message up to that stream position has then been handled. A consumer that does not exist
 // yet is behind. The consumer is looked up once it exists; after that only its info is read.
+// durable is taken to consume the whole stream (recency's does): a filtered consumer's ack
+// floor need not reach a position its filter leaves out.
 func WaitAcknowledgedTo(ctx context.Context, js jetstream.JetStream, stream, durable string, seq uint64, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	var c jetstream.Consumer
@@ -46,6 +48,8 @@ func WaitAcknowledgedTo(ctx context.Context, js jetstream.JetStream, stream, dur
 			}
 		} else if i, err := c.Info(ctx); err == nil {
 			ci = i
+		} else if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			c = nil // deleted meanwhile: looked up again, as it may be recreated
 		}
 		if ci != nil {
 			if floor = ci.AckFloor.Stream; floor >= seq {
