@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -134,13 +135,7 @@ func SortByDue(rs []Request) {
 		default:
 			return 1
 		}
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
+		return strings.Compare(a.ID, b.ID)
 	})
 }
 

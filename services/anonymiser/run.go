@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/lethe-gdpr/lethe/events"
 	"github.com/lethe-gdpr/lethe/pkg/audit"
 	"github.com/lethe-gdpr/lethe/pkg/bus"
 	"github.com/lethe-gdpr/lethe/pkg/config"
@@ -25,7 +26,6 @@ const (
 	projectionWait      = 10 * time.Second
 	auditPurgeEvery     = 24 * time.Hour
 	requestsFilterToken = "lethe.erasure.requested.v1"
-	confirmationsToken  = "lethe.erasure.confirmed.v1"
 )
 
 // Run executes LETHE_COMMANDS, turns erasure request events into commands, resumes blocked
@@ -56,7 +56,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error {
 		err := s.consume(ctx, bus.ConsumerConfig{
 			Stream: bus.StreamActivity, Durable: bus.DurableConfirmations,
-			FilterSubjects: []string{bus.ActivitySubject("*", confirmationsToken)},
+			FilterSubjects: []string{bus.ActivitySubject("*", events.TypeErasureConfirmed)},
 		}, confirmationHandler(s))
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("anonymiser confirmations consumer: %w", err)

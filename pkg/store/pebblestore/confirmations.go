@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lethe-gdpr/lethe/pkg/store"
@@ -195,10 +196,8 @@ func (c confirmations) Backlog(ctx context.Context, inst string) ([]store.Backlo
 			prefix = appendString(prefix, inst)
 		}
 		return iterate(ctx, c.s.db, prefix, prefixEnd(prefix), func(k, _ []byte) error {
-			rest := k[1:]
-			if _, r, err := readString(rest); err == nil {
-				rest = r
-			} else {
+			_, rest, err := readString(k[1:]) // the institution
+			if err != nil {
 				return err
 			}
 			dest, rest, err := readString(rest)
@@ -233,14 +232,6 @@ func (c confirmations) Backlog(ctx context.Context, inst string) ([]store.Backlo
 	for _, b := range by {
 		out = append(out, *b)
 	}
-	slices.SortFunc(out, func(a, b store.Backlog) int {
-		switch {
-		case a.Destination < b.Destination:
-			return -1
-		case a.Destination > b.Destination:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b store.Backlog) int { return strings.Compare(a.Destination, b.Destination) })
 	return out, nil
 }
