@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,21 +32,8 @@ func runContacts(t *testing.T, env map[string]string, args ...string) (string, s
 
 func postEvents(t *testing.T, server, token string, es ...event.Event) {
 	t.Helper()
-	body, err := events.MarshalBatch(es)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodPost, server+"/v1/events", bytes.NewReader(body))
-	req.Header.Set("Content-Type", events.MediaTypeBatch)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /v1/events = %d %s", resp.StatusCode, b)
+	if status, body := postEventsStatus(t, server, token, es...); status != http.StatusAccepted {
+		t.Fatalf("POST /v1/events = %d %s", status, body)
 	}
 }
 
